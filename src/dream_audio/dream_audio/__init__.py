@@ -1,0 +1,1 @@
+"""Audio capture (microphone and files), voice activity detection and utterances for the Dreaming Machine."""

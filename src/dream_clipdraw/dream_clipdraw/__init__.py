@@ -1,0 +1,1 @@
+"""CLIPDraw: a differentiable Bezier-stroke rasterizer in PyTorch and CLIP-guided optimisation of line drawings."""

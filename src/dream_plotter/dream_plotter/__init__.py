@@ -1,0 +1,1 @@
+"""Stroke planning for paper and DrawStrokes action servers: simulated plotter, GRBL and AxiDraw drivers."""

@@ -1,0 +1,92 @@
+"""The ``dream`` command: one console entry point whose verbs come from every package.
+
+Verbs are found through the ``dream.verbs`` entry-point group, the way ``ros2`` finds its
+verb extensions and vpype its plugins, so a package adds a verb by declaring it in its
+``setup.py`` and nothing here changes. A verb is any object (usually a class, instantiated
+here) with:
+
+- ``help``: one line for ``dream --help``;
+- ``add_arguments(parser)``: declares its options on an ``argparse`` parser;
+- ``main(args) -> int``: does the work and returns the exit status.
+
+Verbs import their heavy dependencies (torch, faster-whisper, rclpy) inside ``main`` so that
+``dream --help`` stays fast and works even when one package's dependencies are broken.
+"""
+import argparse
+import os
+import sys
+import traceback
+from importlib.metadata import entry_points
+
+VERB_GROUP = 'dream.verbs'
+
+
+def load_extensions(group):
+    """Return {name: (extension or None, load error or None)} for an entry-point group."""
+    found = {}
+    for point in sorted(entry_points(group=group), key=lambda p: p.name):
+        if point.name in found:
+            continue
+        try:
+            obj = point.load()
+            found[point.name] = (obj() if isinstance(obj, type) else obj, None)
+        except Exception as exc:  # a broken plugin must not take the whole command down
+            found[point.name] = (None, f'{type(exc).__name__}: {exc}')
+    return found
+
+
+def add_extension_parsers(subparsers, extensions):
+    """Add one sub-parser per extension; broken ones are listed with their load error."""
+    for name, (ext, error) in extensions.items():
+        if ext is None:
+            sub = subparsers.add_parser(name, help=f'(unavailable: {error})')
+            sub.set_defaults(_extension=None, _error=error, _name=name)
+            continue
+        sub = subparsers.add_parser(
+            name, help=ext.help, description=getattr(ext, 'description', ext.help),
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        ext.add_arguments(sub)
+        sub.set_defaults(_extension=ext, _error=None, _name=name)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='dream',
+        description='Dreaming Machine: narrated dreams drawn by CLIPDraw and a pen plotter.',
+        epilog='Each verb has its own --help. Set DREAM_DEBUG=1 to see tracebacks.')
+    subparsers = parser.add_subparsers(title='verbs', metavar='VERB')
+    add_extension_parsers(subparsers, load_extensions(VERB_GROUP))
+    return parser
+
+
+def run_extension(args):
+    """Run the extension a parser selected; errors become one clear line, not a traceback."""
+    name = getattr(args, '_name', 'dream')
+    if args._extension is None:
+        print(f'dream {name}: this verb could not be loaded: {args._error}', file=sys.stderr)
+        return 2
+    try:
+        return int(args._extension.main(args) or 0)
+    except KeyboardInterrupt:
+        print(f'dream {name}: interrupted', file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get('DREAM_DEBUG'):
+            traceback.print_exc()
+        print(f'dream {name}: error: {exc}', file=sys.stderr)
+        if not os.environ.get('DREAM_DEBUG'):
+            print('(set DREAM_DEBUG=1 for the traceback)', file=sys.stderr)
+        return 1
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, '_extension'):
+        parser.print_help()
+        return 0
+    return run_extension(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

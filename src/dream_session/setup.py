@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+package_name = 'dream_session'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='Dreaming Machine developers',
+    maintainer_email='dev@dreaming-machine.org',
+    description='Session orchestration, per-session recording to rosbag2, replay, the single-process runner and the dream command.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [],
+        'dream.verbs': [
+            'bench = dream_session.bench_verb:BenchVerb',
+        ],
+    },
+)

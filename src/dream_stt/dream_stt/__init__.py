@@ -1,0 +1,1 @@
+"""Speech to text with Whisper (faster-whisper): transcription and translation to English, with confidence signals."""
