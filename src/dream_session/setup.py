@@ -20,6 +20,7 @@ setup(
         'console_scripts': [],
         'dream.verbs': [
             'bench = dream_session.bench_verb:BenchVerb',
+            'demo = dream_session.demo_verb:DemoVerb',
         ],
     },
 )

@@ -1,0 +1,73 @@
+"""The dream command: verbs from entry points, broken plugins isolated, errors as one line."""
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from dream_session import command
+
+
+class GoodVerb:
+    help = 'a verb that works'
+
+    def add_arguments(self, parser):
+        parser.add_argument('--n', type=int, default=1)
+
+    def main(self, args):
+        print(f'good {args.n}')
+        return 0
+
+
+class FailingVerb:
+    help = 'a verb that raises'
+
+    def add_arguments(self, parser):
+        pass
+
+    def main(self, args):
+        raise ValueError('the prompt is empty: say something first')
+
+
+@pytest.fixture
+def fake_verbs(monkeypatch):
+    points = [
+        EntryPoint('good', f'{__name__}:GoodVerb', command.VERB_GROUP),
+        EntryPoint('fails', f'{__name__}:FailingVerb', command.VERB_GROUP),
+        EntryPoint('broken', 'no_such_module_xyz:Verb', command.VERB_GROUP),
+    ]
+    monkeypatch.setattr(command, 'entry_points', lambda group: points if group ==
+                        command.VERB_GROUP else [])
+    monkeypatch.setitem(sys.modules, __name__, sys.modules[__name__])
+
+
+def test_help_lists_verbs_and_marks_broken_ones(fake_verbs, capsys):
+    assert command.main([]) == 0
+    out = capsys.readouterr().out
+    assert 'good' in out and 'a verb that works' in out
+    assert 'broken' in out and 'unavailable' in out
+
+
+def test_verb_runs_with_its_arguments(fake_verbs, capsys):
+    assert command.main(['good', '--n', '3']) == 0
+    assert 'good 3' in capsys.readouterr().out
+
+
+def test_error_is_one_clear_line_without_traceback(fake_verbs, capsys, monkeypatch):
+    monkeypatch.delenv('DREAM_DEBUG', raising=False)
+    assert command.main(['fails']) == 1
+    err = capsys.readouterr().err
+    assert 'dream fails: error: the prompt is empty' in err
+    assert 'Traceback' not in err
+
+
+def test_broken_verb_reports_its_load_error(fake_verbs, capsys):
+    assert command.main(['broken']) == 2
+    assert 'no_such_module_xyz' in capsys.readouterr().err
+
+
+def test_installed_command_lists_the_workspace_verbs():
+    out = subprocess.run([sys.executable, '-m', 'dream_session.command', '--help'],
+                         capture_output=True, text=True, check=True).stdout
+    for verb in ('bench', 'demo'):
+        assert f'    {verb}' in out
