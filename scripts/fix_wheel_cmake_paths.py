@@ -12,7 +12,8 @@ import sysconfig
 import numpy
 
 WHEEL_PYTHON = re.compile(r'/opt/python/cp3\d+-cp3\d+/include/python3\.\d+')
-WHEEL_NUMPY = re.compile(r'/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/_core/include')
+WHEEL_NUMPY = re.compile(
+    r'/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/_core/include')
 
 
 def main(prefix):

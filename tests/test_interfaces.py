@@ -85,7 +85,8 @@ def test_transcript_round_trips_through_another_process(peer, node):
 
 def _segment():
     from dream_interfaces.msg import TranscriptSegment
-    return TranscriptSegment(start=0.5, end=2.0, text='a whale', avg_logprob=-0.25)  # float32-exact
+    # float32-exact values, so that the round trip compares equal
+    return TranscriptSegment(start=0.5, end=2.0, text='a whale', avg_logprob=-0.25)
 
 
 def _drawing(n):

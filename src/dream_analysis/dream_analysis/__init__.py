@@ -1,1 +1,3 @@
-"""Reads the archive of session bags and explains what CLIP saw: measurements, groupings, phrase ranking, reports."""
+"""Reads the archive of session bags and explains what CLIP saw: measurements, groupings, phrase
+ranking, reports.
+"""

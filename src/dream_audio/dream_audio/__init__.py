@@ -1,1 +1,3 @@
-"""Audio capture (microphone and files), voice activity detection and utterances for the Dreaming Machine."""
+"""Audio capture (microphone and files), voice activity detection and utterances for the Dreaming
+Machine.
+"""

@@ -1,1 +1,3 @@
-"""CLIPDraw: a differentiable Bezier-stroke rasterizer in PyTorch and CLIP-guided optimisation of line drawings."""
+"""CLIPDraw: a differentiable Bezier-stroke rasterizer in PyTorch and CLIP-guided optimisation of
+line drawings.
+"""

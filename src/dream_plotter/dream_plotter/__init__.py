@@ -1,1 +1,3 @@
-"""Stroke planning for paper and DrawStrokes action servers: simulated plotter, GRBL and AxiDraw drivers."""
+"""Stroke planning for paper and DrawStrokes action servers: simulated plotter, GRBL and AxiDraw
+drivers.
+"""

@@ -22,4 +22,3 @@ class BenchVerb:
             self._parser.print_help()
             return 0
         return run_extension(args)
-

@@ -1,1 +1,3 @@
-"""Speech to text with Whisper (faster-whisper): transcription and translation to English, with confidence signals."""
+"""Speech to text with Whisper (faster-whisper): transcription and translation to English, with
+confidence signals.
+"""
