@@ -1,0 +1,88 @@
+"""Turn a bag whose recorder died into a complete, readable rosbag2.
+
+A killed recorder leaves an MCAP file without its summary and footer, and no
+``metadata.yaml``. Every chunk flushed before the kill is intact, so we stream the file up to
+the first incomplete record and write its messages, with their original definitions, into a
+new bag that replaces the broken one (kept beside it as ``*.mcap.partial``).
+"""
+import pathlib
+import shutil
+
+from mcap.exceptions import McapError
+from mcap.records import Channel, Message, Schema
+from mcap.stream_reader import StreamReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from dream_session.bag_writer import UNFINISHED_MARKER
+
+
+class BagRecoveryError(Exception):
+    """The bag cannot be recovered (no MCAP file, not MCAP at all)."""
+
+
+def needs_recovery(bag_dir):
+    bag_dir = pathlib.Path(bag_dir)
+    return (bag_dir / UNFINISHED_MARKER).exists() or not (bag_dir / 'metadata.yaml').exists()
+
+
+def _salvage(mcap_path):
+    """Schemas, channels and messages readable before the file breaks off."""
+    schemas, channels, messages = {}, {}, []
+    truncated = False
+    with open(mcap_path, 'rb') as stream:
+        try:
+            for record in StreamReader(stream, record_size_limit=1 << 30).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    channels[record.id] = record
+                elif isinstance(record, Message):
+                    messages.append(record)
+        except (McapError, EOFError, ValueError, OSError):
+            truncated = True
+    return schemas, channels, messages, truncated
+
+
+def recover_bag(bag_dir):
+    """Rewrite an unfinished bag in place; returns a dict describing what was salvaged."""
+    bag_dir = pathlib.Path(bag_dir)
+    files = sorted(bag_dir.glob('*.mcap'))
+    if not files:
+        raise BagRecoveryError(f'{bag_dir}: no .mcap file to recover')
+    schemas, channels, messages, truncated = _salvage(files[0])
+    if not channels and not messages:
+        raise BagRecoveryError(f'{bag_dir}: nothing readable in {files[0].name}')
+    # Same base name as the bag, since metadata.yaml names the MCAP file after its directory.
+    workdir = bag_dir.with_name(f'.{bag_dir.name}.recovering')
+    shutil.rmtree(workdir, ignore_errors=True)
+    staging = workdir / bag_dir.name
+    writer = Writer(staging, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    # The bag carries its own definitions: rebuild the types from them, nothing else.
+    store = get_typestore(Stores.EMPTY)
+    for schema in schemas.values():
+        store.register(get_types_from_msg(schema.data.decode(), schema.name))
+    connections = {}
+    for cid, channel in sorted(channels.items()):
+        schema = schemas.get(channel.schema_id)
+        if schema is None:
+            continue
+        connections[cid] = writer.add_connection(channel.topic, schema.name, typestore=store)
+    kept = 0
+    for message in sorted(messages, key=lambda m: m.log_time):
+        if message.channel_id in connections:
+            writer.write(connections[message.channel_id], message.log_time, message.data)
+            kept += 1
+    writer.close()
+    broken = files[0].with_name(files[0].name + '.partial')
+    files[0].rename(broken)
+    for produced in staging.iterdir():
+        if produced.suffix == '.mcap':
+            produced.rename(bag_dir / files[0].name)
+        else:
+            produced.rename(bag_dir / produced.name)
+    shutil.rmtree(workdir)
+    (bag_dir / UNFINISHED_MARKER).unlink(missing_ok=True)
+    return {'bag': str(bag_dir), 'messages': kept, 'topics': len(connections),
+            'truncated': truncated, 'original': str(broken)}

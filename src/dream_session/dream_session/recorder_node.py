@@ -1,0 +1,172 @@
+"""Records every session into its own MCAP rosbag2, from raw serialized messages.
+
+Sessions open and close with ``session/status``. A message that names its session
+(``session_id`` field) goes to that session's bag; one that does not (previews, markers,
+the speaking flag) goes to the session that started last. Raw subscriptions keep the bytes
+exactly as published: nothing is deserialized except to read a session id.
+"""
+import importlib
+import sys
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, FloatingPointRange
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from dream_interfaces.msg import SessionStatus
+from dream_session.bag_writer import SessionBagWriter
+from dream_session.interface_types import dream_typestore
+
+STATUS_TOPIC = 'session/status'
+STATUS_TYPE = 'dream_interfaces/msg/SessionStatus'
+TERMINAL = (SessionStatus.STATE_DONE, SessionStatus.STATE_FAILED, SessionStatus.STATE_CANCELLED)
+
+DEFAULT_TOPICS = [
+    'audio/utterance:dream_interfaces/msg/Utterance',
+    'speech/transcript:dream_interfaces/msg/Transcript',
+    'drawing:dream_interfaces/msg/Drawing',
+    'drawing/preview:sensor_msgs/msg/Image',
+    'generate_drawing/feedback_mirror:dream_interfaces/msg/GenerationFeedback',
+    'generate_drawing/result_mirror:dream_interfaces/msg/GenerationResult',
+    'draw_strokes/feedback_mirror:dream_interfaces/msg/PlotFeedback',
+    'draw_strokes/result_mirror:dream_interfaces/msg/PlotResult',
+]
+
+
+def message_class(msgtype):
+    """``'pkg/msg/Type'`` -> the rclpy class (rosidl_runtime_py has no wheel)."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+def parse_topic_spec(spec):
+    """``'name:pkg/msg/Type'`` -> (name, type)."""
+    name, sep, msgtype = spec.rpartition(':')
+    if not sep or not name or msgtype.count('/') != 2:
+        raise ValueError(f'topic spec {spec!r} is not "topic:package/msg/Type"')
+    return name, msgtype
+
+
+class RecorderNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('recorder', **kwargs)
+        self.declare_parameter('output_dir', 'sessions', ParameterDescriptor(
+            description='directory that receives one bag directory per session'))
+        self.declare_parameter('topics', DEFAULT_TOPICS, ParameterDescriptor(
+            description='topics to record, as "topic:package/msg/Type"'))
+        self.declare_parameter('flush_interval', 1.0, ParameterDescriptor(
+            description='seconds between flushes to disk: what a crash can lose at most',
+            floating_point_range=[FloatingPointRange(from_value=0.05, to_value=10.0)]))
+        self.declare_parameter('close_grace', 2.0, ParameterDescriptor(
+            description='seconds a finished session stays open for late messages',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)]))
+        self._output = self.get_parameter('output_dir').value
+        self._flush_interval = self.get_parameter('flush_interval').value
+        self._grace = self.get_parameter('close_grace').value
+        self._store = dream_typestore()
+        self._bags = {}          # session id -> SessionBagWriter
+        self._closing = {}       # session id -> close deadline (monotonic ns of node clock)
+        self._order = []         # session ids by start
+        self._has_session_id = {}
+        self._closed = set()     # ids of sessions whose bag is closed
+        self.closed_bags = []    # paths, for the runner and tests
+
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(SessionStatus, STATUS_TOPIC, self._on_status, latched,
+                                 raw=True)
+        self._topics = {}
+        for spec in self.get_parameter('topics').value:
+            name, msgtype = parse_topic_spec(spec)
+            self._topics[name] = msgtype
+            cls = message_class(msgtype)
+            self._has_session_id[name] = 'session_id' in cls.get_fields_and_field_types()
+            self.create_subscription(cls, name, self._make_callback(name), reliable, raw=True)
+        self.create_timer(0.25, self._on_timer)
+        self.get_logger().info(f'recording {len(self._topics)} topics into {self._output}')
+
+    def _now(self):
+        return self.get_clock().now().nanoseconds
+
+    def _open(self, session_id):
+        bag = SessionBagWriter(self._output, session_id, flush_interval=self._flush_interval,
+                               typestore=self._store)
+        bag.add_topic(STATUS_TOPIC, STATUS_TYPE)
+        for name, msgtype in self._topics.items():
+            bag.add_topic(name, msgtype)
+        self._bags[session_id] = bag
+        self._order.append(session_id)
+        self.get_logger().info(f'session {session_id}: recording to {bag.path}')
+        return bag
+
+    def _on_status(self, data):
+        status = self._store.deserialize_cdr(data, STATUS_TYPE)
+        sid = status.session_id
+        if not sid:
+            return
+        bag = self._bags.get(sid)
+        if bag is None:
+            if sid in self._closed:
+                return
+            bag = self._open(sid)
+        bag.write(STATUS_TOPIC, self._now(), data)
+        if status.state in TERMINAL:
+            self._closing.setdefault(sid, self._now() + int(self._grace * 1e9))
+
+    def _make_callback(self, topic):
+        def callback(data):
+            bag = self._route(topic, data)
+            if bag is not None:
+                bag.write(topic, self._now(), data)
+        return callback
+
+    def _route(self, topic, data):
+        if self._has_session_id[topic]:
+            sid = self._store.deserialize_cdr(data, self._topics[topic]).session_id
+            if sid in self._bags:
+                return self._bags[sid]
+        live = [sid for sid in self._order if sid in self._bags and sid not in self._closing]
+        return self._bags[live[-1]] if live else None
+
+    def _on_timer(self):
+        now = self._now()
+        for sid, bag in list(self._bags.items()):
+            bag.flush_if_due()
+            if sid in self._closing and now >= self._closing[sid]:
+                self._close(sid)
+
+    def _close(self, sid):
+        bag = self._bags.pop(sid)
+        self._closing.pop(sid, None)
+        self._order.remove(sid)
+        bag.close()
+        self._closed.add(sid)
+        self.closed_bags.append(bag.path)
+        self.get_logger().info(f'session {sid}: bag closed ({bag.message_count} messages)')
+
+    def close_all(self):
+        for sid in list(self._bags):
+            self._close(sid)
+
+    def destroy_node(self):
+        self.close_all()
+        return super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = RecorderNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

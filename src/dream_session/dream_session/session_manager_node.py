@@ -1,0 +1,268 @@
+"""Runs visitors' sessions: speech in, a drawing generated, the drawing plotted.
+
+The decisions live in :class:`dream_session.session_machine.SessionMachine`; this node turns
+ROS events into its events and its effects into goals, cancels and status messages. A stage
+that fails fails its session, never the node.
+"""
+import sys
+import threading
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from std_msgs.msg import Bool, String
+
+from dream_interfaces.action import DrawStrokes, GenerateDrawing
+from dream_interfaces.msg import (GenerationResult, PaperSetup, PlotResult, SessionStatus,
+                                  Transcript, Utterance)
+from dream_interfaces.srv import ControlSession
+from dream_session import session_machine as sm
+from dream_session.prompt_policy import PromptPolicy
+
+
+def _seconds(description, low=0.0, high=86400.0):
+    return ParameterDescriptor(description=description, floating_point_range=[
+        FloatingPointRange(from_value=low, to_value=high)])
+
+
+def _count(description, low=0, high=100):
+    return ParameterDescriptor(description=description, integer_range=[
+        IntegerRange(from_value=low, to_value=high, step=1)])
+
+
+class SessionManagerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('session_manager', **kwargs)
+        p = self.declare_parameter
+        p('listening_timeout', 90.0, _seconds('seconds from speech start to a finished utterance'))
+        p('transcribing_timeout', 60.0, _seconds('seconds allowed for speech recognition'))
+        p('generating_timeout', 900.0, _seconds('seconds allowed for drawing generation'))
+        p('plotting_timeout', 3600.0, _seconds('seconds allowed for plotting one drawing'))
+        p('max_repeats', 1, _count('times to ask the visitor to repeat a rejected dream', 0, 5))
+        p('max_queued_plots', 1, _count('finished drawings that may wait for the plotter', 0, 10))
+        p('server_wait', 10.0, _seconds('seconds to wait for an action server to appear', 0, 600))
+        p('generation_preset', '', ParameterDescriptor(
+            description='CLIPDraw preset for goals ("" = the clipdraw node\'s default)'))
+        p('generation_strokes', 0, _count('strokes per drawing (0 = preset default)', 0, 4096))
+        p('generation_iterations', 0, _count('iterations (0 = preset default)', 0, 100000))
+        p('negative_prompts', [''], ParameterDescriptor(
+            description='negative prompts sent with every drawing'))
+        p('paper', 'A4', ParameterDescriptor(description='paper name, e.g. A4, A3'))
+        p('margin_mm', 15.0, _seconds('paper margin in millimetres', 0.0, 200.0))
+        p('prompt_blocklist', [''], ParameterDescriptor(
+            description='words or phrases that a public installation refuses to draw'))
+        p('once', False, ParameterDescriptor(
+            description='stop serving after the first session ends (single-session runs)'))
+
+        def value(name):
+            return self.get_parameter(name).value
+
+        self._machine = sm.SessionMachine(
+            max_repeats=value('max_repeats'),
+            max_queued_plots=value('max_queued_plots'),
+            timeouts={sm.LISTENING: value('listening_timeout'),
+                      sm.TRANSCRIBING: value('transcribing_timeout'),
+                      sm.GENERATING: value('generating_timeout'),
+                      sm.PLOTTING: value('plotting_timeout')},
+            clock=lambda: self.get_clock().now().nanoseconds / 1e9)
+        self._policy = PromptPolicy([w for w in value('prompt_blocklist') if w])
+        self._lock = threading.RLock()
+        self._goals = {}                 # (kind, session id) -> goal handle
+        self.finished = []               # finished sessions, for runners and tests
+        self.first_finished = threading.Event()
+
+        group = ReentrantCallbackGroup()
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._status_pub = self.create_publisher(SessionStatus, 'session/status', latched)
+        self._say_pub = self.create_publisher(String, 'session/announcement', reliable)
+        self.create_subscription(Bool, 'audio/speaking', self._on_speaking, reliable,
+                                 callback_group=group)
+        self.create_subscription(Utterance, 'audio/utterance', self._on_utterance, reliable,
+                                 callback_group=group)
+        self.create_subscription(Transcript, 'speech/transcript', self._on_transcript,
+                                 reliable, callback_group=group)
+        self.create_service(ControlSession, 'session/control', self._on_control,
+                            callback_group=group)
+        self._generate = ActionClient(self, GenerateDrawing, 'generate_drawing',
+                                      callback_group=group)
+        self._plot = ActionClient(self, DrawStrokes, 'draw_strokes', callback_group=group)
+        self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()),
+                          callback_group=group)
+        self._speaking = False
+        self._publish_idle()
+
+    # --- events in -----------------------------------------------------------------------------
+    def _on_speaking(self, msg):
+        rising = msg.data and not self._speaking
+        self._speaking = msg.data
+        if rising:
+            self._apply(self._machine.on_speech_started())
+
+    def _on_utterance(self, msg):
+        self._apply(self._machine.on_utterance(msg.session_id))
+
+    def _on_transcript(self, msg):
+        ok = msg.status == Transcript.STATUS_OK
+        message = msg.status_message
+        if ok:
+            refusal = self._policy.refusal(msg.text)
+            if refusal:
+                ok, message = False, refusal
+        self._apply(self._machine.on_transcript(
+            ok=ok, text=msg.text, message=message, session_id=msg.session_id,
+            is_final=msg.is_final, stt_error=msg.status == Transcript.STATUS_ERROR))
+
+    def _on_control(self, request, response):
+        if request.command == ControlSession.Request.COMMAND_START:
+            session, effects = self._machine.start_session(request.session_id or None)
+            self._apply(effects)
+            response.accepted, response.session_id = True, session.session_id
+            response.message = 'listening'
+        elif request.command == ControlSession.Request.COMMAND_CANCEL:
+            effects = self._machine.cancel(request.session_id, 'cancelled by request')
+            self._apply(effects)
+            response.accepted = bool(effects)
+            response.message = 'cancelled' if effects else 'no live session to cancel'
+        else:
+            response.accepted = False
+            response.message = 'STOP ends an utterance: send it to audio/control'
+        return response
+
+    # --- effects out ---------------------------------------------------------------------------
+    def _apply(self, effects):
+        with self._lock:
+            for effect in effects:
+                handler = getattr(self, '_do_' + type(effect).__name__)
+                try:
+                    handler(effect)
+                except Exception as exc:   # a failed effect fails its session, not the node
+                    self.get_logger().error(f'{type(effect).__name__}: {exc}')
+                    sid = getattr(effect, 'session_id', None)
+                    if sid:
+                        self._apply(self._machine.fail(sid, f'internal error: {exc}'))
+
+    def _do_PublishStatus(self, effect):
+        session = effect.session
+        msg = SessionStatus(session_id=session.session_id, state=session.state,
+                            previous_state=session.previous_state,
+                            error_code=session.error_code, message=session.message)
+        now = self.get_clock().now()
+        msg.header.stamp = now.to_msg()
+        msg.session_start = Time(seconds=session.started).to_msg()
+        msg.state_since = Time(seconds=session.state_since).to_msg()
+        self._status_pub.publish(msg)
+        level = self.get_logger().warning if session.state == sm.FAILED else self.get_logger().info
+        level(f'session {session.session_id}: {sm.STATE_NAMES[session.state]}'
+              + (f' ({session.message})' if session.message else ''))
+        if session.state in sm.TERMINAL:
+            self.finished.append(session)
+            self.first_finished.set()
+            if self.get_parameter('once').value:
+                return
+            if not self._machine.sessions:
+                self._publish_idle()
+
+    def _publish_idle(self):
+        msg = SessionStatus(state=SessionStatus.STATE_IDLE, message='waiting for a visitor')
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
+
+    def _do_AskRepeat(self, effect):
+        self._say_pub.publish(String(data=effect.message))
+
+    def _do_StartGeneration(self, effect):
+        goal = GenerateDrawing.Goal(session_id=effect.session_id, prompt=effect.prompt)
+        goal.negative_prompts = [n for n in self.get_parameter('negative_prompts').value if n]
+        goal.options.preset = self.get_parameter('generation_preset').value
+        goal.options.num_strokes = self.get_parameter('generation_strokes').value
+        goal.options.iterations = self.get_parameter('generation_iterations').value
+        goal.options.seed = -1
+        self._send('generate', self._generate, goal, effect.session_id,
+                   self._generation_done)
+
+    def _do_StartPlot(self, effect):
+        goal = DrawStrokes.Goal(session_id=effect.session_id, drawing=effect.drawing)
+        goal.paper = PaperSetup(paper=self.get_parameter('paper').value,
+                                margin_mm=self.get_parameter('margin_mm').value)
+        self._send('plot', self._plot, goal, effect.session_id, self._plot_done)
+
+    def _do_CancelGeneration(self, effect):
+        self._cancel('generate', effect.session_id)
+
+    def _do_CancelPlot(self, effect):
+        self._cancel('plot', effect.session_id)
+
+    # --- action plumbing -----------------------------------------------------------------------
+    def _send(self, kind, client, goal, sid, on_done):
+        if not client.wait_for_server(timeout_sec=self.get_parameter('server_wait').value):
+            name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
+            self._stage_failed(kind, sid, f'no {name} action server is running')
+            return
+
+        def accepted(future):
+            handle = future.result()
+            if not handle.accepted:
+                self._stage_failed(kind, sid, 'the goal was rejected (server busy?)')
+                return
+            with self._lock:
+                self._goals[(kind, sid)] = handle
+            handle.get_result_async().add_done_callback(lambda f: on_done(sid, f.result()))
+
+        client.send_goal_async(goal).add_done_callback(accepted)
+
+    def _cancel(self, kind, sid):
+        handle = self._goals.pop((kind, sid), None)
+        if handle is not None:
+            handle.cancel_goal_async()
+
+    def _stage_failed(self, kind, sid, message):
+        if kind == 'generate':
+            self._apply(self._machine.on_generation_result(sid, ok=False, message=message))
+        else:
+            self._apply(self._machine.on_plot_result(sid, ok=False, message=message))
+
+    def _generation_done(self, sid, response):
+        self._goals.pop(('generate', sid), None)
+        outcome = response.result.outcome
+        ok = outcome.error_code == GenerationResult.ERROR_NONE and len(outcome.drawing.strokes)
+        message = outcome.message or ('no strokes were drawn' if not ok else '')
+        self._apply(self._machine.on_generation_result(
+            sid, ok=bool(ok), drawing=outcome.drawing, message=message))
+
+    def _plot_done(self, sid, response):
+        self._goals.pop(('plot', sid), None)
+        outcome = response.result.outcome
+        self._apply(self._machine.on_plot_result(
+            sid, ok=outcome.error_code == PlotResult.ERROR_NONE,
+            cancelled=outcome.error_code == PlotResult.ERROR_CANCELLED,
+            message=outcome.message))
+
+    def shutdown_sessions(self):
+        self._apply(self._machine.shutdown())
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = SessionManagerNode()
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown_sessions()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Minimal GenerateDrawing and DrawStrokes servers that answer instantly.
+
+For exercising the session manager, recorder and runner without CLIP or a plotter (tests, or a
+user checking their launch setup). They follow the real servers' contract: feedback and result
+mirrored on plain topics, cancel honoured, error codes set. A prompt containing ``fail``
+makes the drawing fail; ``slow`` makes generation take ``slow_seconds``.
+"""
+import time
+
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from dream_interfaces.action import DrawStrokes, GenerateDrawing
+from dream_interfaces.msg import (Drawing, GenerationFeedback, GenerationResult, PlotFeedback,
+                                  PlotResult, Stroke)
+
+_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class StandInDrawingServer(Node):
+    def __init__(self, **kwargs):
+        super().__init__('clipdraw', **kwargs)
+        self.declare_parameter('slow_seconds', 5.0)
+        group = ReentrantCallbackGroup()
+        self._drawing_pub = self.create_publisher(Drawing, 'drawing', _QOS)
+        self._feedback_pub = self.create_publisher(GenerationFeedback,
+                                                   'generate_drawing/feedback_mirror', _QOS)
+        self._result_pub = self.create_publisher(GenerationResult,
+                                                 'generate_drawing/result_mirror', _QOS)
+        ActionServer(self, GenerateDrawing, 'generate_drawing', self._execute,
+                     goal_callback=lambda goal: GoalResponse.ACCEPT,
+                     cancel_callback=lambda handle: CancelResponse.ACCEPT,
+                     callback_group=group)
+
+    def _execute(self, handle):
+        goal = handle.request
+        result = GenerateDrawing.Result()
+        outcome = result.outcome
+        outcome.session_id = goal.session_id
+        deadline = time.monotonic() + (self.get_parameter('slow_seconds').value
+                                       if 'slow' in goal.prompt else 0.0)
+        while time.monotonic() < deadline and not handle.is_cancel_requested:
+            time.sleep(0.05)
+        feedback = GenerateDrawing.Feedback()
+        feedback.progress = GenerationFeedback(session_id=goal.session_id, iteration=1,
+                                               total_iterations=1, score=0.25)
+        handle.publish_feedback(feedback)
+        self._feedback_pub.publish(feedback.progress)
+        if handle.is_cancel_requested:
+            handle.canceled()
+            outcome.error_code, outcome.message = GenerationResult.ERROR_CANCELLED, 'cancelled'
+        elif 'fail' in goal.prompt:
+            handle.abort()
+            outcome.error_code = GenerationResult.ERROR_MODEL_UNAVAILABLE
+            outcome.message = 'stand-in failure requested by the prompt'
+        else:
+            drawing = Drawing(session_id=goal.session_id, prompt=goal.prompt,
+                              canvas_width=224, canvas_height=224, renderer='stand-in')
+            for i in range(3):
+                stroke = Stroke(control_points=[10.0 + 50 * i, 10.0, 60.0, 40.0, 90.0, 80.0,
+                                                120.0, 200.0], width=2.0)
+                stroke.color.a = 1.0
+                drawing.strokes.append(stroke)
+            outcome.drawing = drawing
+            self._drawing_pub.publish(drawing)
+            handle.succeed()
+        self._result_pub.publish(outcome)
+        return result
+
+
+class StandInPlotter(Node):
+    def __init__(self, **kwargs):
+        super().__init__('plotter', **kwargs)
+        group = ReentrantCallbackGroup()
+        self._feedback_pub = self.create_publisher(PlotFeedback, 'draw_strokes/feedback_mirror',
+                                                   _QOS)
+        self._result_pub = self.create_publisher(PlotResult, 'draw_strokes/result_mirror', _QOS)
+        ActionServer(self, DrawStrokes, 'draw_strokes', self._execute,
+                     goal_callback=lambda goal: GoalResponse.ACCEPT,
+                     cancel_callback=lambda handle: CancelResponse.ACCEPT,
+                     callback_group=group)
+
+    def _execute(self, handle):
+        goal = handle.request
+        total = len(goal.drawing.strokes)
+        result = DrawStrokes.Result()
+        outcome = result.outcome
+        outcome.session_id = goal.session_id
+        for index in range(goal.start_stroke, total):
+            if handle.is_cancel_requested:
+                break
+            feedback = DrawStrokes.Feedback()
+            feedback.progress = PlotFeedback(session_id=goal.session_id, strokes_done=index + 1,
+                                             strokes_total=total, current_stroke=index,
+                                             progress=(index + 1) / total)
+            handle.publish_feedback(feedback)
+            self._feedback_pub.publish(feedback.progress)
+            outcome.strokes_done = outcome.next_stroke = index + 1
+        if handle.is_cancel_requested:
+            handle.canceled()
+            outcome.error_code, outcome.message = PlotResult.ERROR_CANCELLED, 'cancelled'
+        elif total == 0:
+            handle.abort()
+            outcome.error_code, outcome.message = PlotResult.ERROR_INVALID_DRAWING, 'empty'
+        else:
+            handle.succeed()
+        self._result_pub.publish(outcome)
+        return result

@@ -1,0 +1,132 @@
+"""Session manager, stand-in stage servers and the recorder running as one ROS graph."""
+import time
+
+import pytest
+import rclpy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
+from std_msgs.msg import Bool
+
+from dream_interfaces.msg import SessionStatus, Transcript, Utterance
+from dream_session.runner import SingleProcessRunner
+from dream_session.system_config import NodeSpec
+
+S = SessionStatus
+
+
+def specs(output_dir, **manager):
+    return [
+        NodeSpec('session_manager', 'dream_session.session_manager_node:SessionManagerNode',
+                 'session_manager_node', dict({'server_wait': 5.0}, **manager)),
+        NodeSpec('clipdraw', 'dream_session.stand_in_servers:StandInDrawingServer', '', {}),
+        NodeSpec('plotter', 'dream_session.stand_in_servers:StandInPlotter', '', {}),
+        NodeSpec('recorder', 'dream_session.recorder_node:RecorderNode', 'recorder_node',
+                 {'output_dir': str(output_dir), 'flush_interval': 0.2, 'close_grace': 0.3}),
+    ]
+
+
+class Visitor:
+    """Plays the audio and speech nodes' part: speaking flag, utterance, transcript."""
+
+    def __init__(self, runner):
+        self.node = rclpy.create_node('visitor', context=runner._context)
+        runner._executor.add_node(self.node)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.speaking = self.node.create_publisher(Bool, 'audio/speaking', qos)
+        self.utterance = self.node.create_publisher(Utterance, 'audio/utterance', qos)
+        self.transcript = self.node.create_publisher(Transcript, 'speech/transcript', qos)
+        self.statuses = []
+        self.node.create_subscription(SessionStatus, 'session/status', self.statuses.append,
+                                      latched)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                p.get_subscription_count() for p in (self.speaking, self.utterance,
+                                                     self.transcript)):
+            time.sleep(0.05)
+
+    def tell(self, text, status=Transcript.STATUS_OK):
+        self.speaking.publish(Bool(data=True))
+        time.sleep(0.2)
+        self.speaking.publish(Bool(data=False))
+        self.utterance.publish(Utterance(end_reason=Utterance.END_SILENCE))
+        time.sleep(0.2)
+        self.transcript.publish(Transcript(text=text, status=status, is_final=True,
+                                           status_message='' if status == 0 else 'no speech'))
+
+    def states(self, sid):
+        return [s.state for s in self.statuses if s.session_id == sid]
+
+
+@pytest.fixture
+def graph(tmp_path):
+    runners = []
+
+    def start(**manager):
+        runner = SingleProcessRunner(specs(tmp_path, **manager)).start()
+        runners.append(runner)
+        return runner, Visitor(runner)
+    yield start
+    for runner in runners:
+        runner.stop(grace=0.5)
+
+
+def wait_finished(runner, count=1, timeout=20):
+    manager = runner.nodes['session_manager']
+    assert runner.wait(lambda: len(manager.finished) >= count, timeout=timeout,
+                       install_signals=False), 'session did not finish'
+    return manager.finished[count - 1]
+
+
+def read_bag(path):
+    with AnyReader([path]) as reader:
+        return [(c.topic, reader.deserialize(raw, c.msgtype)) for c, _, raw in reader.messages()]
+
+
+def test_one_session_runs_through_every_state_and_is_recorded(graph, tmp_path):
+    runner, visitor = graph()
+    visitor.tell('a red whale flying over a city at night')
+    session = wait_finished(runner)
+    assert session.state == S.STATE_DONE
+    sid = session.session_id
+    assert visitor.states(sid) == [S.STATE_LISTENING, S.STATE_TRANSCRIBING, S.STATE_GENERATING,
+                                   S.STATE_PLOTTING, S.STATE_DONE]
+    recorder = runner.nodes['recorder']
+    assert runner.wait(lambda: recorder.closed_bags, timeout=10, install_signals=False)
+    messages = read_bag(recorder.closed_bags[0])
+    topics = {topic for topic, _ in messages}
+    assert {'session/status', 'speech/transcript', 'drawing', 'draw_strokes/result_mirror',
+            'generate_drawing/result_mirror', 'draw_strokes/feedback_mirror'} <= topics
+    drawings = [m for t, m in messages if t == 'drawing']
+    assert drawings[0].session_id == sid and len(drawings[0].strokes) == 3
+    states = [m.state for t, m in messages if t == 'session/status']
+    assert states[-1] == S.STATE_DONE
+
+
+def test_rejected_speech_is_asked_again_then_a_failed_stage_fails_only_its_session(graph):
+    runner, visitor = graph()
+    visitor.tell('', status=Transcript.STATUS_REJECTED_NO_SPEECH)
+    time.sleep(0.5)
+    visitor.tell('please fail this drawing')
+    first = wait_finished(runner)
+    assert first.state == S.STATE_FAILED and first.error_code == S.ERROR_GENERATION
+    assert first.repeats_asked == 1
+    visitor.tell('a quiet lake')
+    second = wait_finished(runner, count=2)
+    assert second.state == S.STATE_DONE and second.session_id != first.session_id
+
+
+def test_generation_timeout_cancels_the_goal(graph):
+    runner, visitor = graph(generating_timeout=1.0)
+    visitor.tell('a slow dream')
+    session = wait_finished(runner)
+    assert session.state == S.STATE_FAILED and session.error_code == S.ERROR_TIMEOUT
+
+
+def test_blocked_prompt_is_refused_before_drawing(graph):
+    runner, visitor = graph(prompt_blocklist=['forbidden'], max_repeats=0)
+    visitor.tell('a Forbidden garden')
+    session = wait_finished(runner)
+    assert session.state == S.STATE_FAILED and session.error_code == S.ERROR_SPEECH_REJECTED
+    assert 'forbidden' in session.message.lower()

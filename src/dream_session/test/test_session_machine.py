@@ -1,0 +1,133 @@
+"""The session state machine: sequences, repeats, timeouts, the plotter queue, cancel."""
+import pytest
+
+from dream_session import session_machine as sm
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def machine(clock):
+    ids = iter(f's{i}' for i in range(1, 100))
+    return sm.SessionMachine(clock=clock, new_id=lambda: next(ids),
+                             timeouts={sm.GENERATING: 100.0})
+
+
+def kinds(effects):
+    return [type(e).__name__ for e in effects]
+
+
+def states(effects):
+    return [sm.STATE_NAMES[e.session.state] for e in effects if isinstance(e, sm.PublishStatus)]
+
+
+def run_to_generation(machine, text='a whale over the city'):
+    effects = machine.on_speech_started() + machine.on_utterance()
+    effects += machine.on_transcript(ok=True, text=text)
+    return effects
+
+
+def test_happy_path_visits_every_state_in_order(machine):
+    effects = run_to_generation(machine)
+    assert states(effects) == ['listening', 'transcribing', 'generating']
+    start = [e for e in effects if isinstance(e, sm.StartGeneration)]
+    assert start == [sm.StartGeneration('s1', 'a whale over the city')]
+    effects = machine.on_generation_result('s1', ok=True, drawing='D')
+    assert states(effects) == ['plotting']
+    assert [e for e in effects if isinstance(e, sm.StartPlot)] == [sm.StartPlot('s1', 'D')]
+    effects = machine.on_plot_result('s1', ok=True)
+    assert states(effects) == ['done']
+    assert machine.finished[0].session_id == 's1' and not machine.sessions
+
+
+def test_rejected_speech_asks_once_then_fails(machine):
+    machine.on_speech_started()
+    machine.on_utterance()
+    effects = machine.on_transcript(ok=False, text='', message='no speech')
+    assert states(effects) == ['listening'] and 'AskRepeat' in kinds(effects)
+    machine.on_utterance()
+    effects = machine.on_transcript(ok=False, text='', message='no speech')
+    assert states(effects) == ['failed']
+    assert machine.finished[0].error_code == sm.ERROR_SPEECH_REJECTED
+
+
+def test_repeat_that_succeeds_continues_the_same_session(machine):
+    machine.on_speech_started()
+    machine.on_utterance()
+    machine.on_transcript(ok=False, text='', message='noise')
+    machine.on_utterance()
+    effects = machine.on_transcript(ok=True, text='flying')
+    assert [e.session_id for e in effects if isinstance(e, sm.StartGeneration)] == ['s1']
+
+
+def test_partial_transcripts_are_ignored(machine):
+    machine.on_speech_started()
+    machine.on_utterance()
+    assert machine.on_transcript(ok=True, text='a wh', is_final=False) == []
+    assert machine.collecting.state == sm.TRANSCRIBING
+
+
+def test_failed_generation_fails_the_session_not_the_machine(machine):
+    run_to_generation(machine)
+    effects = machine.on_generation_result('s1', ok=False, message='no weights')
+    assert states(effects) == ['failed']
+    assert machine.finished[0].error_code == sm.ERROR_GENERATION
+    assert 'no weights' in machine.finished[0].message
+    assert states(run_to_generation(machine)) == ['listening', 'transcribing', 'generating']
+
+
+def test_timeout_cancels_the_stage_and_fails(machine, clock):
+    run_to_generation(machine)
+    clock.t += 99
+    assert machine.on_tick() == []
+    clock.t += 2
+    effects = machine.on_tick()
+    assert kinds(effects)[0] == 'CancelGeneration'
+    assert states(effects) == ['failed']
+    assert machine.finished[0].error_code == sm.ERROR_TIMEOUT
+
+
+def test_next_visitor_is_generated_while_plotting_and_queued(machine):
+    run_to_generation(machine, 'first')
+    machine.on_generation_result('s1', ok=True, drawing='D1')
+    assert machine.plotting == 's1'
+    effects = run_to_generation(machine, 'second')          # speaks while s1 is plotted
+    assert [e.session_id for e in effects if isinstance(e, sm.StartGeneration)] == ['s2']
+    effects = machine.on_generation_result('s2', ok=True, drawing='D2')
+    assert 'StartPlot' not in kinds(effects) and machine.plot_queue == ['s2']
+    run_to_generation(machine, 'third')
+    effects = machine.on_generation_result('s3', ok=True, drawing='D3')
+    assert states(effects) == ['failed']                     # queue of one is full
+    effects = machine.on_plot_result('s1', ok=True)
+    assert states(effects) == ['done', 'plotting']
+    assert [e for e in effects if isinstance(e, sm.StartPlot)] == [sm.StartPlot('s2', 'D2')]
+
+
+def test_cancel_while_plotting_cancels_the_goal(machine):
+    run_to_generation(machine)
+    machine.on_generation_result('s1', ok=True, drawing='D')
+    effects = machine.cancel('s1')
+    assert kinds(effects)[0] == 'CancelPlot' and states(effects) == ['cancelled']
+    assert machine.plotting is None
+
+
+def test_results_for_unknown_or_finished_sessions_are_ignored(machine):
+    assert machine.on_generation_result('nope', ok=True) == []
+    assert machine.on_plot_result('nope', ok=True) == []
+    assert machine.on_transcript(ok=True, text='x') == []
+
+
+def test_utterance_without_speech_event_opens_a_session(machine):
+    effects = machine.on_utterance()
+    assert states(effects) == ['listening', 'transcribing']
