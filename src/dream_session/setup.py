@@ -17,10 +17,17 @@ setup(
     description='Session orchestration, per-session recording to rosbag2, replay, the single-process runner and the dream command.',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': [],
+        'console_scripts': [
+            'dream = dream_session.command:main',
+            'session_manager_node = dream_session.session_manager_node:main',
+            'recorder_node = dream_session.recorder_node:main',
+        ],
         'dream.verbs': [
             'bench = dream_session.bench_verb:BenchVerb',
             'demo = dream_session.demo_verb:DemoVerb',
+            'run = dream_session.run_verb:RunVerb',
+            'replay = dream_session.replay_verb:ReplayVerb',
+            'bag = dream_session.bag_verb:BagVerb',
         ],
     },
 )

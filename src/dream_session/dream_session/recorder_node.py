@@ -5,7 +5,6 @@ Sessions open and close with ``session/status``. A message that names its sessio
 the speaking flag) goes to the session that started last. Raw subscriptions keep the bytes
 exactly as published: nothing is deserialized except to read a session id.
 """
-import importlib
 import sys
 
 import rclpy
@@ -17,6 +16,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from dream_interfaces.msg import SessionStatus
 from dream_session.bag_writer import SessionBagWriter
 from dream_session.interface_types import dream_typestore
+from dream_session.message_classes import message_class
 
 STATUS_TOPIC = 'session/status'
 STATUS_TYPE = 'dream_interfaces/msg/SessionStatus'
@@ -32,12 +32,6 @@ DEFAULT_TOPICS = [
     'draw_strokes/feedback_mirror:dream_interfaces/msg/PlotFeedback',
     'draw_strokes/result_mirror:dream_interfaces/msg/PlotResult',
 ]
-
-
-def message_class(msgtype):
-    """``'pkg/msg/Type'`` -> the rclpy class (rosidl_runtime_py has no wheel)."""
-    package, _, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.msg'), name)
 
 
 def parse_topic_spec(spec):

@@ -4,6 +4,7 @@ For exercising the session manager, recorder and runner without CLIP or a plotte
 user checking their launch setup). They follow the real servers' contract: feedback and result
 mirrored on plain topics, cancel honoured, error codes set. A prompt containing ``fail``
 makes the drawing fail; ``slow`` makes generation take ``slow_seconds``.
+:class:`RecordedDrawingServer` answers with a drawing from a bag, for re-plotting.
 """
 import time
 
@@ -56,18 +57,39 @@ class StandInDrawingServer(Node):
             outcome.error_code = GenerationResult.ERROR_MODEL_UNAVAILABLE
             outcome.message = 'stand-in failure requested by the prompt'
         else:
-            drawing = Drawing(session_id=goal.session_id, prompt=goal.prompt,
-                              canvas_width=224, canvas_height=224, renderer='stand-in')
-            for i in range(3):
-                stroke = Stroke(control_points=[10.0 + 50 * i, 10.0, 60.0, 40.0, 90.0, 80.0,
-                                                120.0, 200.0], width=2.0)
-                stroke.color.a = 1.0
-                drawing.strokes.append(stroke)
+            drawing = self.make_drawing(goal)
+            drawing.session_id = goal.session_id
             outcome.drawing = drawing
             self._drawing_pub.publish(drawing)
             handle.succeed()
         self._result_pub.publish(outcome)
         return result
+
+    def make_drawing(self, goal):
+        drawing = Drawing(prompt=goal.prompt, canvas_width=224, canvas_height=224,
+                          renderer='stand-in')
+        for i in range(3):
+            stroke = Stroke(control_points=[10.0 + 50 * i, 10.0, 60.0, 40.0, 90.0, 80.0,
+                                            120.0, 200.0], width=2.0)
+            stroke.color.a = 1.0
+            drawing.strokes.append(stroke)
+        return drawing
+
+
+class RecordedDrawingServer(StandInDrawingServer):
+    """Answers every goal with the drawing recorded in a bag (``dream replay --from-stage
+    plot``: re-plot an old drawing through the live session manager and plotter)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        from dream_session.bag_replay import read_first
+        self.declare_parameter('bag', '')
+        self._drawing = read_first(self.get_parameter('bag').value, 'drawing')
+        if self._drawing is None:
+            raise ValueError('the bag holds no drawing to replay')
+
+    def make_drawing(self, goal):
+        return self._drawing
 
 
 class StandInPlotter(Node):

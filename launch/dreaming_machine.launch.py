@@ -1,0 +1,51 @@
+"""Launch the Dreaming Machine on a real ROS 2 install (Jazzy or Kilted).
+
+    ros2 launch launch/dreaming_machine.launch.py driver:=grbl record:=true \
+        config:=launch/dreaming_machine.yaml use_sim_time:=false
+
+Nodes and parameters come from the same YAML that ``dream run`` reads
+(dream_session.system_config), so the two ways of running never drift apart.
+"""
+import os
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+
+from dream_session.system_config import load_system
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _nodes(context):
+    value = LaunchConfiguration
+    driver = value('driver').perform(context)
+    record = value('record').perform(context).lower() in ('1', 'true', 'yes')
+    sim_time = value('use_sim_time').perform(context).lower() in ('1', 'true', 'yes')
+    actions = []
+    for spec in load_system(value('config').perform(context), driver=driver, record=record):
+        params = [dict(spec.parameters, use_sim_time=sim_time)]
+        if spec.lifecycle:
+            actions.append(LifecycleNode(package=spec.package, executable=spec.executable,
+                                         name=spec.name, namespace='', parameters=params,
+                                         autostart=True, output='screen'))
+        else:
+            actions.append(Node(package=spec.package, executable=spec.executable,
+                                name=spec.name, parameters=params, output='screen'))
+    return actions
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument('driver', default_value='sim',
+                              description='plotter driver: sim, grbl, axidraw (see the YAML)'),
+        DeclareLaunchArgument('record', default_value='true',
+                              description='record every session to a bag'),
+        DeclareLaunchArgument('config', default_value=os.path.join(HERE,
+                                                                   'dreaming_machine.yaml'),
+                              description='system configuration (nodes and parameters)'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='all nodes follow /clock (bag replay)'),
+        OpaqueFunction(function=_nodes),
+    ])

@@ -1,0 +1,135 @@
+"""``dream replay BAG``: a recorded session back onto its topics, or re-run from a stage.
+
+Plain replay publishes every recorded message with its timing (``--rate``, ``--clock`` for
+nodes with ``use_sim_time``, ``--topics`` to choose). ``--from-stage`` runs the pipeline again
+from a chosen stage as a new, recorded session: the stages before it are played from the bag,
+the stages from it on run live, e.g. re-draw an old transcript with another CLIP model::
+
+    dream replay sessions/20261122T130509Z_x --from-stage clipdraw --set clipdraw.preset=cpu
+"""
+import sys
+import threading
+import time
+
+from dream_session.run_verb import STATE_NAMES, add_system_arguments, report, system_overrides
+
+# Nodes replaced by the recording when the pipeline restarts at each stage.
+UPSTREAM = {
+    'stt': ('audio_capture', 'vad'),
+    'clipdraw': ('audio_capture', 'vad', 'stt'),
+    'plot': ('audio_capture', 'vad', 'stt', 'clipdraw'),
+}
+
+
+class ReplayVerb:
+    help = 'play a recorded session back, or re-run it from a stage'
+
+    def add_arguments(self, parser):
+        parser.add_argument('bag', help='a session bag directory')
+        parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
+        parser.add_argument('--clock', action='store_true', help='publish /clock from the bag')
+        parser.add_argument('--topics', nargs='+', help='only these topics')
+        parser.add_argument('--from-stage', choices=sorted(UPSTREAM),
+                            help='re-run the pipeline from this stage as a new session')
+        add_system_arguments(parser)
+
+    def main(self, args):
+        if args.from_stage:
+            return self._rerun(args)
+        return self._play(args)
+
+    def _play(self, args):
+        import rclpy
+        from dream_session.bag_recovery import needs_recovery
+        from dream_session.bag_replay import BagPlayer
+        if needs_recovery(args.bag):
+            raise ValueError(f'{args.bag} was not closed properly: run '
+                             f'"dream bag recover {args.bag}" first')
+        rclpy.init()
+        node = rclpy.create_node('dream_replay')
+        try:
+            player = BagPlayer(node, args.bag, rate=args.rate, publish_clock=args.clock,
+                               topics=args.topics)
+            player.wait_for_subscribers()
+            count = player.play(progress=_progress_bar(len(player.messages)))
+            print(f'published {count} messages', file=sys.stderr)
+            time.sleep(0.5)    # let the last messages leave before the node goes
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
+        return 0
+
+    def _rerun(self, args):
+        from rclpy.serialization import deserialize_message
+
+        from dream_session.bag_replay import message_class, read_messages
+        from dream_session.runner import SingleProcessRunner
+        from dream_session.system_config import NodeSpec, load_system
+
+        recorded = {}
+        for _, topic, msgtype, raw in read_messages(args.bag):
+            recorded.setdefault(topic, deserialize_message(raw, message_class(msgtype)))
+        needed = {'stt': 'audio/utterance', 'clipdraw': 'speech/transcript',
+                  'plot': 'drawing'}[args.from_stage]
+        if needed not in recorded:
+            raise ValueError(f'{args.bag} has no {needed} message to start the '
+                             f'{args.from_stage} stage from')
+        specs = [s for s in load_system(args.config, driver=args.driver,
+                                        record=not args.no_record,
+                                        overrides=system_overrides(
+                                            args, {'session_manager': {'once': True}}))
+                 if s.name not in UPSTREAM[args.from_stage]]
+        if args.from_stage == 'plot':
+            specs.append(NodeSpec('clipdraw', 'dream_session.stand_in_servers:'
+                                  'RecordedDrawingServer', '', {'bag': str(args.bag)}))
+        runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time).start()
+        manager = runner.nodes['session_manager']
+        try:
+            self._inject(runner, recorded, args.from_stage)
+            finished = runner.wait(manager.first_finished.is_set, timeout=args.timeout)
+        finally:
+            runner.stop()
+        sessions = report(runner)
+        if not finished or not sessions:
+            print('the re-run did not finish', file=sys.stderr)
+            return 2
+        return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
+
+    @staticmethod
+    def _inject(runner, recorded, stage):
+        """Play the upstream stages' part: the utterance, then (past stt) the transcript."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from dream_interfaces.msg import Transcript, Utterance
+        import rclpy
+        node = rclpy.create_node('dream_replay', context=runner._context)
+        runner._executor.add_node(node)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        utterance = recorded.get('audio/utterance') or Utterance()
+        utterance.session_id = ''          # the re-run is a new session
+        pubs = [(node.create_publisher(Utterance, 'audio/utterance', qos), utterance)]
+        if stage != 'stt':
+            transcript = recorded['speech/transcript']
+            transcript.session_id = ''
+            pubs.append((node.create_publisher(Transcript, 'speech/transcript', qos),
+                         transcript))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(p.get_subscription_count()
+                                                      for p, _ in pubs):
+            time.sleep(0.05)
+        for pub, msg in pubs:
+            pub.publish(msg)
+            time.sleep(0.3)
+
+
+def _progress_bar(total):
+    from tqdm import tqdm
+    bar = tqdm(total=total, unit='msg', file=sys.stderr)
+    lock = threading.Lock()
+
+    def update(done, _total):
+        with lock:
+            bar.update(done - bar.n)
+            if done == _total:
+                bar.close()
+    return update

@@ -1,0 +1,107 @@
+"""``dream run``: the whole machine in one process, from launch/dreaming_machine.yaml.
+
+Without ``--once`` it serves visitors (microphone by default) until SIGINT/SIGTERM, then
+cancels live sessions (the plotter lifts its pen) and closes the recordings. With
+``--audio-file F --once`` it runs one session from a file and exits with its outcome:
+0 done, 1 failed or cancelled, 2 no session happened.
+"""
+import os
+import sys
+
+STATE_NAMES = ['idle', 'listening', 'transcribing', 'generating', 'plotting', 'done', 'failed',
+               'cancelled']
+
+
+def add_system_arguments(parser):
+    """Options shared by ``dream run`` and ``dream replay --from-stage``."""
+    parser.add_argument('--config', help='system YAML (default: launch/dreaming_machine.yaml)')
+    parser.add_argument('--driver', help='plotter driver from the config (default: sim)')
+    parser.add_argument('--no-record', action='store_true', help='do not record sessions')
+    parser.add_argument('--sessions-dir', help='where session bags go (recorder.output_dir)')
+    parser.add_argument('--clip-weights', default=os.environ.get('CLIP_WEIGHTS'),
+                        help='CLIP weights file or tag (default: $CLIP_WEIGHTS)')
+    parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
+                        help='override one parameter (repeatable), e.g. clipdraw.preset=cpu')
+    parser.add_argument('--use-sim-time', action='store_true', help='all nodes on /clock')
+    parser.add_argument('--timeout', type=float, default=None,
+                        help='give up after this many seconds (with --once)')
+
+
+def system_overrides(args, extra=None):
+    from dream_session.system_config import parse_assignment
+    overrides = {}
+
+    def put(node, param, value):
+        overrides.setdefault(node, {})[param] = value
+    if args.sessions_dir:
+        put('recorder', 'output_dir', os.path.abspath(args.sessions_dir))
+    if args.clip_weights:
+        put('clipdraw', 'clip_pretrained', args.clip_weights)
+    for node, params in (extra or {}).items():
+        for param, value in params.items():
+            put(node, param, value)
+    for text in args.set:
+        put(*parse_assignment(text))
+    return overrides
+
+
+def report(runner):
+    """Print each finished session and each recording; return the finished sessions."""
+    manager = runner.nodes.get('session_manager')
+    sessions = list(manager.finished) if manager is not None else []
+    for session in sessions:
+        print(f'session {session.session_id}: {STATE_NAMES[session.state]}'
+              + (f' ({session.message})' if session.message else ''), file=sys.stderr)
+    recorder = runner.nodes.get('recorder')
+    for path in (recorder.closed_bags if recorder is not None else []):
+        print(f'recorded: {path}', file=sys.stderr)
+    return sessions
+
+
+class RunVerb:
+    help = 'run the whole machine in one process (no ROS 2 launch needed)'
+
+    def add_arguments(self, parser):
+        parser.add_argument('--audio-file', help='take the dream from this file, not the mic')
+        parser.add_argument('--once', action='store_true',
+                            help='run one session and exit with its outcome')
+        parser.add_argument('--fast', action='store_true',
+                            help='play --audio-file as fast as possible, not in real time')
+        add_system_arguments(parser)
+
+    def main(self, args):
+        from dream_session.runner import SingleProcessRunner
+        from dream_session.system_config import load_system
+
+        extra = {}
+        if args.audio_file:
+            if not os.path.isfile(args.audio_file):
+                raise FileNotFoundError(f'no such audio file: {args.audio_file}')
+            extra['audio_capture'] = {'source': 'file',
+                                      'file_path': os.path.abspath(args.audio_file),
+                                      'realtime': not args.fast}
+        if args.once:
+            extra['session_manager'] = {'once': True}
+        specs = load_system(args.config, driver=args.driver, record=not args.no_record,
+                            overrides=system_overrides(args, extra))
+        runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time)
+        print('starting: ' + ', '.join(spec.name for spec in specs), file=sys.stderr)
+        runner.start()
+        manager = runner.nodes['session_manager']
+        try:
+            if args.once:
+                finished = runner.wait(manager.first_finished.is_set, timeout=args.timeout)
+            else:
+                print('serving visitors; Ctrl-C to stop', file=sys.stderr)
+                runner.wait()
+                finished = False
+        finally:
+            runner.stop()
+        sessions = report(runner)
+        if args.once:
+            if not finished or not sessions:
+                limit = f' within {args.timeout:g} s' if args.timeout else ''
+                print(f'no session finished{limit}', file=sys.stderr)
+                return 2
+            return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
+        return 0

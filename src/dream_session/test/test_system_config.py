@@ -1,0 +1,125 @@
+"""One YAML for launch and dream run: parsing, driver choice, overrides, the launch file."""
+import importlib.util
+import pathlib
+import sys
+import types
+
+import pytest
+
+from dream_session.system_config import ConfigError, load_system, parse_assignment
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+CONFIG = '''
+nodes:
+  session_manager:
+    class: dream_session.session_manager_node:SessionManagerNode
+    executable: session_manager_node
+    parameters: {max_repeats: 1, paper: A4}
+drivers:
+  sim: {class: dream_session.stand_in_servers:StandInPlotter, executable: sim_node}
+  grbl: {class: x.grbl_node:GrblNode, executable: grbl_node, lifecycle: true,
+         parameters: {port: /dev/ttyUSB0}}
+recorder:
+  class: dream_session.recorder_node:RecorderNode
+  executable: recorder_node
+  parameters: {output_dir: sessions}
+'''
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / 'system.yaml'
+    path.write_text(CONFIG)
+    return path
+
+
+def test_first_driver_is_the_default_and_recorder_is_optional(config):
+    names = [s.name for s in load_system(config)]
+    assert names == ['session_manager', 'sim', 'recorder']
+    assert [s.name for s in load_system(config, record=False)] == ['session_manager', 'sim']
+
+
+def test_driver_choice_and_lifecycle(config):
+    grbl = load_system(config, driver='grbl')[1]
+    assert grbl.lifecycle and grbl.package == 'x' and grbl.parameters == {'port': '/dev/ttyUSB0'}
+    with pytest.raises(ConfigError, match='unknown driver .axidraw.*sim, grbl'):
+        load_system(config, driver='axidraw')
+
+
+def test_overrides_update_parameters_and_reject_unknown_nodes(config):
+    specs = load_system(config, overrides={'session_manager': {'paper': 'A3'}})
+    assert specs[0].parameters == {'max_repeats': 1, 'paper': 'A3'}
+    with pytest.raises(ConfigError, match='no such node'):
+        load_system(config, overrides={'nope': {'a': 1}})
+
+
+@pytest.mark.parametrize('text,expected', [
+    ('clipdraw.iterations=50', ('clipdraw', 'iterations', 50)),
+    ('a.b=[x, y]', ('a', 'b', ['x', 'y'])),
+    ('a.b=true', ('a', 'b', True))])
+def test_parse_assignment(text, expected):
+    assert parse_assignment(text) == expected
+
+
+@pytest.mark.parametrize('bad', ['novalue', 'nodot=1', '.p=1'])
+def test_parse_assignment_rejects_malformed(bad):
+    with pytest.raises(ConfigError):
+        parse_assignment(bad)
+
+
+def test_malformed_files_give_clear_errors(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('nodes:\n  x: {executable: y}\n')
+    with pytest.raises(ConfigError, match='needs "class'):
+        load_system(bad)
+    with pytest.raises(ConfigError, match='cannot read'):
+        load_system(tmp_path / 'missing.yaml')
+
+
+def _stub_launch_modules(monkeypatch):
+    """Just enough of launch/launch_ros (no wheels exist) to build the description."""
+    created = []
+
+    def action(kind):
+        def make(*args, **kwargs):
+            created.append((kind, kwargs))
+            return types.SimpleNamespace(kind=kind, kwargs=kwargs)
+        return make
+
+    class LaunchConfiguration:
+        def __init__(self, name):
+            self.name = name
+
+        def perform(self, context):
+            return context[self.name]
+    modules = {
+        'launch': types.SimpleNamespace(LaunchDescription=list),
+        'launch.actions': types.SimpleNamespace(DeclareLaunchArgument=action('arg'),
+                                                OpaqueFunction=action('opaque')),
+        'launch.substitutions': types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
+        'launch_ros.actions': types.SimpleNamespace(Node=action('node'),
+                                                    LifecycleNode=action('lifecycle')),
+    }
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return created
+
+
+def test_launch_file_builds_nodes_from_the_same_yaml(monkeypatch, config):
+    created = _stub_launch_modules(monkeypatch)
+    spec = importlib.util.spec_from_file_location(
+        'dm_launch', ROOT / 'launch' / 'dreaming_machine.launch.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    declared = [kwargs for kind, kwargs in created if kind == 'arg']
+    assert len(declared) == 4
+    opaque = description[-1].kwargs['function']
+    nodes = opaque({'driver': 'grbl', 'record': 'false', 'config': str(config),
+                    'use_sim_time': 'true'})
+    kinds = [(n.kind, n.kwargs['name']) for n in nodes]
+    assert kinds == [('node', 'session_manager'), ('lifecycle', 'grbl')]
+    assert nodes[1].kwargs['autostart'] is True
+    assert nodes[0].kwargs['parameters'] == [{'max_repeats': 1, 'paper': 'A4',
+                                              'use_sim_time': True}]
