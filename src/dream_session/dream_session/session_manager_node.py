@@ -158,9 +158,13 @@ class SessionManagerNode(Node):
         msg.session_start = Time(seconds=session.started).to_msg()
         msg.state_since = Time(seconds=session.state_since).to_msg()
         self._status_pub.publish(msg)
-        level = self.get_logger().warning if session.state == sm.FAILED else self.get_logger().info
-        level(f'session {session.session_id}: {sm.STATE_NAMES[session.state]}'
-              + (f' ({session.message})' if session.message else ''))
+        text = (f'session {session.session_id}: {sm.STATE_NAMES[session.state]}'
+                + (f' ({session.message})' if session.message else ''))
+        # rclpy forbids one logging call site from changing severity: two call sites.
+        if session.state == sm.FAILED:
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
         if session.state in sm.TERMINAL:
             self.finished.append(session)
             self.first_finished.set()
