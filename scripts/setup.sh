@@ -17,8 +17,10 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- system packages (speech synthesis for test audio, PortAudio for the microphone) ---------
 DEBS="espeak-ng sox libportaudio2 libsndfile1"
+# Only for tests: the analysis report is checked in a headless browser.
+TEST_DEBS="${DREAM_TEST_DEBS-chromium}"
 missing=""
-for d in $DEBS; do dpkg -s "$d" >/dev/null 2>&1 || missing="$missing $d"; done
+for d in $DEBS $TEST_DEBS; do dpkg -s "$d" >/dev/null 2>&1 || missing="$missing $d"; done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing Debian packages:$missing"
