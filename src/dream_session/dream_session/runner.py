@@ -27,7 +27,8 @@ class SingleProcessRunner:
         self.threads = threads
         self.log = log
         self.nodes = {}
-        self._stop = threading.Event()
+        self._stop = threading.Event()          # ends spinning
+        self._interrupted = threading.Event()   # SIGINT/SIGTERM: ends wait(), not spinning
         self._context = None
         self._executor = None
         self._spin_thread = None
@@ -66,9 +67,9 @@ class SingleProcessRunner:
         """Block until ``predicate()`` holds, SIGINT/SIGTERM, or the timeout; True if met."""
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self._stop.set())
+                signal.signal(sig, lambda *_: self._interrupted.set())
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stop.is_set():
+        while not self._interrupted.is_set():
             if predicate is not None and predicate():
                 return True
             if deadline is not None and time.monotonic() > deadline:
