@@ -1,0 +1,31 @@
+"""Running a driver node: a MultiThreadedExecutor (action cancels need it) and a clean exit."""
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+
+def spin_node(make_node, args=None):
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = make_node()
+        except Exception:
+            if not rclpy.ok():      # stopped (SIGINT/SIGTERM) while starting up
+                return 0
+            raise
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            try:
+                node.shutdown_driver()
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                print(f'{node.get_name()}: while stopping the driver: {exc}', file=sys.stderr)
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

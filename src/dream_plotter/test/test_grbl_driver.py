@@ -1,0 +1,173 @@
+"""GRBL driver against the GRBL 1.1 simulator on a pseudo-terminal (and a socket)."""
+import threading
+import time
+
+import pytest
+
+from dream_plotter.drawn_check import match_episodes
+from dream_plotter.grbl_driver import GrblDriver, GrblSettings
+from dream_plotter.grbl_simulator import GrblSimulator
+from dream_plotter.outcome import ErrorCode, PlotError
+
+
+@pytest.fixture
+def rig():
+    """make(**simulator faults) -> (simulator, connected driver); all closed afterwards."""
+    made = []
+
+    def make(transport='pty', settings=None, connect=True, **faults):
+        sim = GrblSimulator(transport, pen_mode=(settings or {}).get('pen_mode', 'servo'),
+                            **faults).start()
+        driver = GrblDriver(GrblSettings(port=sim.url, allowed_ports=None,
+                                         banner_timeout=0.5, reply_timeout=5.0,
+                                         reconnect_timeout=2.0, **(settings or {})))
+        made.append((sim, driver))
+        if connect:
+            driver.connect()
+        return sim, driver
+
+    yield make
+    for sim, driver in made:
+        driver.close()
+        sim.stop()
+
+
+def drawn(sim, driver):
+    return [[driver.to_paper(x, y) for x, y in ep] for ep in sim.episodes]
+
+
+def steps_of(plan, start):
+    return [s for s in plan.steps_from(start) if hasattr(s, 'points')]
+
+
+def check_resume(plan, sim, driver, first, episodes_before):
+    """Strokes before next_stroke drawn exactly once; the rest drawn once by the resume."""
+    finished = [p for p in plan.paths if p.done_after <= first.next_stroke]
+    early = match_episodes(finished, drawn(sim, driver)[:episodes_before], pos_tol=0.002)
+    assert early.counts == [1] * len(finished)
+    second = driver.execute(plan, first.next_stroke)
+    assert second.ok and second.strokes_done == plan.strokes_total
+    rest = steps_of(plan, first.next_stroke)
+    late = match_episodes(rest, drawn(sim, driver)[episodes_before:], pos_tol=0.002)
+    assert late.counts == [1] * len(rest) and not late.unmatched
+    assert not sim.pen_down
+
+
+@pytest.mark.parametrize('pen_mode', ['servo', 'z'])
+def test_streams_the_whole_plan_within_the_receive_buffer(rig, small_plan, pen_mode):
+    sim, driver = rig(settings={'pen_mode': pen_mode})
+    snaps = []
+    started = time.monotonic()
+    outcome = driver.execute(small_plan, 0, snaps.append)
+    elapsed = time.monotonic() - started
+    assert outcome.ok and outcome.strokes_done == 20
+    report = match_episodes(small_plan.paths, drawn(sim, driver), pos_tol=0.002)
+    assert report.counts == [1] * len(small_plan.paths) and not report.unmatched
+    assert sim.overflows == 0 and sim.max_rx <= 127
+    assert not sim.pen_down and driver.pen_up
+    assert sim.status_queries <= 3 + elapsed / 0.2         # '?' at most 5 Hz
+    done = [s.strokes_done for s in snaps]
+    assert done == sorted(done) and done[-1] == 20
+    assert sim.lines.count('G4P0.01') == len(small_plan.paths)
+
+
+def test_error_reply_stops_the_stream_lifts_the_pen_and_resume_finishes(rig, small_plan):
+    sim, driver = rig(error_on_line={60: 33})
+    first = driver.execute(small_plan)
+    assert first.error_code == ErrorCode.DEVICE and first.device_error == 33
+    assert 'error:33' in first.message
+    assert not sim.pen_down and driver.pen_up and sim.alarms == []
+    before = len(sim.episodes)
+    assert 0 < first.next_stroke < 20
+    check_resume(small_plan, sim, driver, first, before)
+
+
+def test_alarm_push_stops_unlocks_and_lifts_the_pen(rig, small_plan):
+    sim, driver = rig(alarm_after_line=80)
+    first = driver.execute(small_plan)
+    assert first.error_code == ErrorCode.DEVICE_ALARM and first.device_error == 1
+    assert not sim.pen_down and sim.alarm == 0            # unlocked with $X afterwards
+    assert '$X' in sim.lines
+    check_resume(small_plan, sim, driver, first, len(sim.episodes))
+
+
+def test_cancel_on_a_slow_device_holds_resets_lifts_and_parks(rig, small_plan):
+    sim, driver = rig(time_factor=0.02)
+    cancel = threading.Event()
+
+    def progress(p):
+        if p.strokes_done >= 3:
+            cancel.set()
+
+    first = driver.execute(small_plan, 0, progress, cancel)
+    assert first.error_code == ErrorCode.CANCELLED
+    assert 3 <= first.next_stroke < 20
+    assert sim.alarms == [] and sim.resets >= 2           # reset after the hold: no ALARM:3
+    assert not sim.pen_down and sim.pos[:2] == [0.0, 0.0]
+    assert sim.overflows == 0 and sim.max_rx > 100          # the buffer was kept full
+    check_resume(small_plan, sim, driver, first, len(sim.episodes))
+
+
+def test_lost_port_reconnects_to_lift_the_pen_and_resume_finishes(rig, small_plan):
+    sim, driver = rig(vanish_after_line=70, reappear_after=0.3)
+    first = driver.execute(small_plan)
+    assert first.error_code == ErrorCode.CONNECTION_LOST
+    assert 'reconnected and lifted the pen' in first.message
+    assert first.pen_up and not sim.pen_down
+    assert first.next_stroke < 20
+    check_resume(small_plan, sim, driver, first, len(sim.episodes))
+
+
+def test_lost_port_that_does_not_come_back_reports_an_unknown_pen(rig, tiny_plan):
+    sim, driver = rig(vanish_after_line=20)
+    outcome = driver.execute(tiny_plan)
+    assert outcome.error_code == ErrorCode.CONNECTION_LOST
+    assert outcome.pen_up is None and 'could not reconnect' in outcome.message
+
+
+def test_replies_split_across_reads_and_a_socket_transport(rig, tiny_plan):
+    sim, driver = rig('socket', split_replies=True)
+    outcome = driver.execute(tiny_plan)
+    assert outcome.ok
+    report = match_episodes(tiny_plan.paths, drawn(sim, driver), pos_tol=0.002)
+    assert report.counts == [1] * len(tiny_plan.paths)
+
+
+@pytest.mark.parametrize('fault,code', [({'garbage': True}, ErrorCode.DEVICE),
+                                        ({'silent': True}, ErrorCode.TIMEOUT),
+                                        ({'baud': 57600}, ErrorCode.DEVICE)])
+def test_a_device_that_is_not_grbl_is_refused_at_connect(rig, fault, code):
+    sim, driver = rig(connect=False, **fault)
+    with pytest.raises(PlotError) as err:
+        driver.connect()
+    assert err.value.code == code
+    assert driver.port is None
+
+
+def test_ports_outside_the_allow_list_and_missing_ports(tmp_path):
+    driver = GrblDriver(GrblSettings(port='/dev/ttyS0', allowed_ports=('/dev/ttyUSB*',)))
+    with pytest.raises(PlotError) as err:
+        driver.connect()
+    assert err.value.code == ErrorCode.NOT_ACTIVE and 'allowed_ports' in err.value.message
+    sneaky = GrblDriver(GrblSettings(port='/dev/ttyUSB0/../ttyS0',
+                                     allowed_ports=('/dev/ttyUSB*',)))
+    with pytest.raises(PlotError):
+        sneaky.connect()
+    missing = GrblDriver(GrblSettings(port=str(tmp_path / 'nothing'), allowed_ports=None))
+    with pytest.raises(PlotError) as err:
+        missing.connect()
+    assert err.value.code == ErrorCode.CONNECTION_LOST
+
+
+def test_a_plotter_in_alarm_at_start_is_refused_without_moving(rig, tiny_plan):
+    sim, driver = rig()
+    with sim.lock:
+        sim.alarm = 9
+    outcome = driver.execute(tiny_plan)
+    assert outcome.error_code == ErrorCode.DEVICE_ALARM
+    assert sim.episodes == [] and outcome.strokes_done == 0
+
+
+def test_status_polling_faster_than_5_hz_is_refused():
+    with pytest.raises(ValueError):
+        GrblSettings(status_interval=0.1).check()

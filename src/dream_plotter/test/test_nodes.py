@@ -1,0 +1,251 @@
+"""ROS nodes: the conformance kit against the sim node (another process) and a broken
+driver, and the lifecycle of the GRBL and AxiDraw nodes against their simulators."""
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from rclpy.action import ActionClient, ActionServer, CancelResponse  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from dream_interfaces.action import DrawStrokes  # noqa: E402
+from dream_interfaces.msg import PlotResult  # noqa: E402
+from dream_plotter.conformance import ConformanceKit, grid_drawing  # noqa: E402
+from dream_plotter.drawing_messages import drawing_to_msg  # noqa: E402
+from dream_plotter.ebb_simulator import EbbSimulator  # noqa: E402
+from dream_plotter.grbl_simulator import GrblSimulator  # noqa: E402
+
+DOMAIN = random.Random(os.getpid()).randint(20, 99)
+
+
+@pytest.fixture(scope='module')
+def ros():
+    """An rclpy context of our own (other packages' tests may run in this process)."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    executor = MultiThreadedExecutor(num_threads=6, context=context)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield context, executor
+    executor.shutdown(timeout_sec=5)
+    rclpy.shutdown(context=context)
+
+
+def namespace():
+    return f'/t{uuid.uuid4().hex[:8]}'
+
+
+def send(client, goal, timeout=60.0):
+    """Send a goal and wait; returns (status, outcome, feedback list)."""
+    feedback, done, box = [], threading.Event(), {}
+
+    def on_goal(future):
+        handle = future.result()
+        box['handle'] = handle
+        if not handle.accepted:
+            done.set()
+            return
+        handle.get_result_async().add_done_callback(
+            lambda f: (box.update(status=f.result().status, outcome=f.result().result.outcome),
+                       done.set()))
+
+    client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(
+        m.feedback.progress)).add_done_callback(on_goal)
+    assert done.wait(timeout), 'no result'
+    return box.get('status'), box.get('outcome'), feedback
+
+
+def goal_for(n, session='s', start=0, seed=0):
+    goal = DrawStrokes.Goal(session_id=session, start_stroke=start)
+    goal.drawing = drawing_to_msg(grid_drawing(n, seed=seed))
+    return goal
+
+
+# --- the sim node and the conformance kit --------------------------------------------------
+
+def test_sim_node_in_another_process_passes_the_conformance_kit(ros, tmp_path):
+    context, _ = ros
+    ns = namespace()
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'dream_plotter.sim_driver_node', '--ros-args', '-r',
+         f'__ns:={ns}', '-p', 'time_scale:=25.0', '-p', f'output_dir:={tmp_path}'],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    checks = []
+    try:
+        node = rclpy.create_node(f'kit_{uuid.uuid4().hex[:6]}', context=context)
+        checks = ConformanceKit(f'{ns}/draw_strokes', node=node, timeout=60.0,
+                                long_strokes=300).run()
+        node.destroy_node()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    report = '\n'.join(c.line() for c in checks) + '\nnode stderr:\n' + err[-3000:]
+    assert checks and all(c.passed is True for c in checks), report
+    assert proc.returncode in (0, -15), report
+    assert {p.suffix for p in tmp_path.iterdir()} == {'.png', '.svg'}
+
+
+class BrokenDriver:
+    """Accepts everything, ignores cancels and NaN, reports the pen down, mirrors nothing."""
+
+    def __init__(self, node, name):
+        from rclpy.callback_groups import ReentrantCallbackGroup
+        self.server = ActionServer(node, DrawStrokes, name, self.execute,
+                                   cancel_callback=lambda h: CancelResponse.REJECT,
+                                   callback_group=ReentrantCallbackGroup())
+
+    def execute(self, handle):
+        n = len(handle.request.drawing.strokes)
+        for i in range(n):
+            fb = DrawStrokes.Feedback()
+            fb.progress.session_id = handle.request.session_id
+            fb.progress.strokes_done, fb.progress.strokes_total = i, n
+            fb.progress.pen_down = True
+            handle.publish_feedback(fb)
+            time.sleep(0.01)
+        handle.succeed()
+        result = DrawStrokes.Result()
+        result.outcome.session_id = handle.request.session_id
+        result.outcome.strokes_done = result.outcome.next_stroke = n
+        return result
+
+
+def test_the_conformance_kit_fails_a_broken_driver(ros):
+    context, executor = ros
+    ns = namespace()
+    server_node = rclpy.create_node('broken', namespace=ns, context=context)
+    BrokenDriver(server_node, 'draw_strokes')
+    executor.add_node(server_node)
+    kit_node = rclpy.create_node(f'kit_{uuid.uuid4().hex[:6]}', context=context)
+    try:
+        checks = ConformanceKit(f'{ns}/draw_strokes', node=kit_node, timeout=30.0,
+                                long_strokes=150).run()
+    finally:
+        executor.remove_node(server_node)
+        server_node.destroy_node()
+        kit_node.destroy_node()
+    failed = {c.name for c in checks if c.passed is False}
+    assert {'completes_valid_goal', 'mirrors_feedback_and_result', 'rejects_empty_drawing',
+            'rejects_nan_drawing', 'cancel_ends_pen_up', 'resume_from_start_stroke'} <= failed
+
+
+# --- lifecycle hardware nodes ----------------------------------------------------------------
+
+@pytest.fixture
+def lifecycle_rig(ros):
+    """make(node class, simulator) -> (node, client); torn down afterwards."""
+    context, executor = ros
+    made = []
+
+    def make(node_cls, sim, **overrides):
+        ns = namespace()
+        params = [Parameter('port', value=sim.url),
+                  Parameter('allowed_ports', value=[os.path.dirname(sim.url) + '/*']),
+                  Parameter('feedback_rate_hz', value=20.0)]
+        params += [Parameter(k, value=v) for k, v in overrides.items()]
+        node = node_cls(namespace=ns, context=context, parameter_overrides=params)
+        executor.add_node(node)
+        client_node = rclpy.create_node(f'client_{uuid.uuid4().hex[:6]}', context=context)
+        executor.add_node(client_node)
+        client = ActionClient(client_node, DrawStrokes, f'{ns}/draw_strokes')
+        assert client.wait_for_server(timeout_sec=10)
+        made.append((node, client_node, client, sim))
+        return node, client
+
+    yield make
+    for node, client_node, client, sim in made:
+        node.shutdown_driver()
+        client.destroy()
+        for n in (node, client_node):
+            executor.remove_node(n)
+            n.destroy_node()
+        sim.stop()
+
+
+def test_grbl_node_lifecycle_errors_and_recovery(lifecycle_rig):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from dream_plotter.grbl_driver_node import GrblDriverNode
+    sim = GrblSimulator().start()
+    node, client = lifecycle_rig(GrblDriverNode, sim, banner_timeout=0.5)
+    status, outcome, _ = send(client, goal_for(4))
+    assert outcome.error_code == PlotResult.ERROR_NOT_ACTIVE
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert send(client, goal_for(4))[1].error_code == PlotResult.ERROR_NOT_ACTIVE
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    status, outcome, feedback = send(client, goal_for(6, 'ok-1'))
+    assert outcome.error_code == PlotResult.ERROR_NONE and outcome.strokes_done == 6
+    assert outcome.session_id == 'ok-1' and feedback and not feedback[-1].pen_down
+    assert len(sim.episodes) == 6
+    with sim.lock:
+        sim.error_on_line[sim.line_count + 30] = 20
+    status, outcome, _ = send(client, goal_for(6, 'bad'))
+    assert outcome.error_code == PlotResult.ERROR_DEVICE and outcome.device_error == 20
+    assert not sim.pen_down
+    status, outcome, _ = send(client, goal_for(6, 'ok-2', start=outcome.next_stroke))
+    assert outcome.error_code == PlotResult.ERROR_NONE          # the node takes the next goal
+    nan_goal = goal_for(3, 'nan')
+    nan_goal.drawing.strokes[0].control_points[0] = float('nan')
+    assert send(client, nan_goal)[1].error_code == PlotResult.ERROR_INVALID_DRAWING
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert send(client, goal_for(2))[1].error_code == PlotResult.ERROR_NOT_ACTIVE
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert node.core is None and not sim.pen_down
+
+
+def test_grbl_node_deactivate_cancels_a_running_goal_with_the_pen_up(lifecycle_rig):
+    from dream_plotter.grbl_driver_node import GrblDriverNode
+    sim = GrblSimulator(time_factor=0.05).start()
+    node, client = lifecycle_rig(GrblDriverNode, sim, banner_timeout=0.5)
+    node.trigger_configure()
+    node.trigger_activate()
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(r=send(client, goal_for(40, 'long'))))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not sim.episodes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    node.trigger_deactivate()
+    worker.join(30)
+    status, outcome, feedback = box['r']
+    assert outcome.error_code == PlotResult.ERROR_CANCELLED
+    assert outcome.next_stroke < 40 and not sim.pen_down and not feedback[-1].pen_down
+
+
+def test_grbl_node_refuses_to_configure_a_port_outside_the_allow_list(lifecycle_rig):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from dream_plotter.grbl_driver_node import GrblDriverNode
+    sim = GrblSimulator().start()
+    node, client = lifecycle_rig(GrblDriverNode, sim, allowed_ports=['/dev/ttyUSB*'])
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert node.core is None
+    assert send(client, goal_for(2))[1].error_code == PlotResult.ERROR_NOT_ACTIVE
+
+
+def test_axidraw_node_draws_and_closes_with_the_pen_up(lifecycle_rig):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from dream_plotter.axidraw_driver_node import AxiDrawDriverNode
+    sim = EbbSimulator().start()
+    node, client = lifecycle_rig(AxiDrawDriverNode, sim)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    node.trigger_activate()
+    dry = goal_for(5, 'dry')
+    dry.dry_run = True
+    status, outcome, _ = send(client, dry)
+    assert outcome.error_code == PlotResult.ERROR_NONE and outcome.duration > 0
+    assert sim.episodes == []
+    status, outcome, _ = send(client, goal_for(5, 'axi'))
+    assert outcome.error_code == PlotResult.ERROR_NONE and len(sim.episodes) == 5
+    node.trigger_deactivate()
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert sim.pen_is_up and sim.motors == (0, 0)

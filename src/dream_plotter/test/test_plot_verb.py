@@ -1,0 +1,100 @@
+"""``dream plot`` (driver cores, no ROS graph) and ``dream bench plot``."""
+import argparse
+import json
+
+import pytest
+
+from dream_plotter.drawing_files import drawing_to_dict
+from dream_plotter.grbl_simulator import GrblSimulator
+from dream_plotter.plot_bench import PlotBenchmark
+from dream_plotter.plot_verb import PlotVerb
+from dream_plotter.random_drawings import random_drawing
+
+
+def run(verb, argv):
+    parser = argparse.ArgumentParser()
+    verb.add_arguments(parser)
+    return verb.main(parser.parse_args(argv))
+
+
+@pytest.fixture
+def drawing_file(tmp_path):
+    path = tmp_path / 'drawing.json'
+    data = drawing_to_dict(random_drawing(25, seed=9))
+    data['palette'] = [[0, 0, 0, 1], [0.8, 0.1, 0.1, 1]]
+    for i, stroke in enumerate(data['strokes']):
+        stroke['pen'] = i % 2
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_sim_plot_writes_the_drawing_and_reports_json(drawing_file, tmp_path, capsys):
+    out = tmp_path / 'out' / 'sim.png'
+    assert run(PlotVerb(), [str(drawing_file), '--out', str(out), '--json']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['outcome']['error_name'] == 'NONE'
+    assert report['outcome']['strokes_done'] == 25
+    assert report['estimate']['pen_changes'] == 1
+    assert out.is_file() and out.with_suffix('.svg').is_file()
+
+
+def test_dry_run_moves_nothing_and_honours_the_paper(drawing_file, capsys):
+    assert run(PlotVerb(), [str(drawing_file), '--dry-run', '--json', '--paper', 'A5',
+                            '--orientation', 'landscape']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 'outcome' not in report and report['paper'].startswith('A5 landscape')
+
+
+def test_grbl_plot_through_the_simulator(drawing_file, capsys):
+    sim = GrblSimulator().start()
+    try:
+        code = run(PlotVerb(), [str(drawing_file), '--driver', 'grbl', '--port', sim.url,
+                                '--json'])
+    finally:
+        sim.stop()
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report['outcome']['strokes_done'] == 25
+    assert len(sim.episodes) == report['paths'] and not sim.pen_down
+
+
+def test_bad_input_gives_a_clear_error(tmp_path):
+    from dream_plotter.outcome import PlotError
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"strokes": []}')
+    with pytest.raises(PlotError, match='no strokes'):
+        run(PlotVerb(), [str(bad)])
+    with pytest.raises(ValueError):
+        run(PlotVerb(), [])
+
+
+def test_benchmark_figures(capsys):
+    assert run(PlotBenchmark(), ['--drawings', '2', '--strokes', '64', '--timing-strokes',
+                                 '128', '--repeats', '1']) == 0
+    figures = json.loads(capsys.readouterr().out)
+    pen_up = figures['pen_up_ratio_vs_generation_order']
+    assert pen_up['ours'] < pen_up['vpype_greedy'] < 1.0
+    assert figures['planning_time']['ours']['median_s'] > 0
+
+
+def test_ctrl_c_cancels_the_plot_with_the_pen_up(drawing_file, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = ('import argparse, sys; from dream_plotter.plot_verb import PlotVerb; '
+              'p = argparse.ArgumentParser(); v = PlotVerb(); v.add_arguments(p); '
+              'sys.exit(v.main(p.parse_args(sys.argv[1:])))')
+    proc = subprocess.Popen([sys.executable, '-c', script, str(drawing_file), '--time-scale',
+                             '3', '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for _ in range(10):                     # the plan summary comes before the plot starts
+        if proc.stderr.readline().startswith('estimate:'):
+            break
+    time.sleep(1.0)                         # the plot takes ~13 s at this time scale
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err[-2000:]
+    report = json.loads(out)
+    assert report['outcome']['error_name'] == 'CANCELLED'
+    assert report['outcome']['pen_up'] is True
+    assert report['outcome']['next_stroke'] < 25
