@@ -13,5 +13,8 @@ fi
 source "$_dream_root/install/setup.bash"
 # A public installation keeps DDS on this host unless told otherwise (see README, Security).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+# torch's OpenMP threads busy-wait by default and stall badly when other processes hold the
+# cores (a 3-stroke render took 301 ms instead of 9 ms under load): let them sleep.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 export DREAM_ROOT="$_dream_root"
 unset _dream_root

@@ -17,7 +17,10 @@ setup(
     description='Audio capture (microphone and files), voice activity detection and utterances for the Dreaming Machine.',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': [],
+        'console_scripts': [
+            'audio_capture_node = dream_audio.audio_capture_node:main',
+            'vad_node = dream_audio.vad_node:main',
+        ],
         'dream.verbs': [],
     },
 )

@@ -17,7 +17,14 @@ setup(
     description='Speech to text with Whisper (faster-whisper): transcription and translation to English, with confidence signals.',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': [],
-        'dream.verbs': [],
+        'console_scripts': [
+            'stt_node = dream_stt.stt_node:main',
+        ],
+        'dream.verbs': [
+            'transcribe = dream_stt.transcribe_verb:TranscribeVerb',
+        ],
+        'dream.benchmarks': [
+            'stt = dream_stt.stt_benchmark:SttBenchmark',
+        ],
     },
 )

@@ -1,0 +1,199 @@
+"""audio_capture_node and vad_node in one process: a spoken file in, utterances out."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from dream_interfaces.msg import AudioChunk, Utterance  # noqa: E402
+from dream_interfaces.srv import ControlSession  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+
+from dream_audio.audio_capture_node import CHUNK_QOS, AudioCaptureNode  # noqa: E402
+from dream_audio.pcm import decode, encode  # noqa: E402
+from dream_audio.ros_messages import to_seconds  # noqa: E402
+from dream_audio.segmenter import EndReason  # noqa: E402
+from dream_audio.speech_synthesis import synthesize  # noqa: E402
+from dream_audio.vad_node import SPEAKING_QOS, UTTERANCE_QOS, VadNode  # noqa: E402
+
+NAMESPACE = f'/audio_test_{os.getpid()}'  # other tests on this host cannot cross-talk
+
+
+@pytest.fixture(scope='module')
+def graph(silero):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    vad = VadNode(detector=silero, namespace=NAMESPACE, context=context)
+    probe = rclpy.create_node('audio_test_probe', namespace=NAMESPACE, context=context)
+    probe.utterances, probe.speaking = [], []
+    probe.create_subscription(Utterance, 'audio/utterance', probe.utterances.append,
+                              UTTERANCE_QOS)
+    probe.create_subscription(Bool, 'audio/speaking', lambda m: probe.speaking.append(m.data),
+                              SPEAKING_QOS)
+    probe.chunks = probe.create_publisher(AudioChunk, 'audio/chunks', CHUNK_QOS)
+    probe.push_to_talk = probe.create_publisher(Bool, 'audio/push_to_talk', UTTERANCE_QOS)
+    probe.control = probe.create_client(ControlSession, 'audio/control')
+    for node in (vad, probe):
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    assert probe.control.wait_for_service(timeout_sec=10)
+    yield executor, vad, probe, context
+    executor.shutdown()
+    for node in (vad, probe):
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def call(probe, command, session_id=''):
+    future = probe.control.call_async(ControlSession.Request(command=command,
+                                                             session_id=session_id))
+    assert wait_for(future.done, 10)
+    return future.result()
+
+
+def publish_silence(probe, start_index, seconds, session_id=''):
+    for k in range(int(seconds * 10)):
+        msg = AudioChunk(session_id=session_id, sample_rate=16000, channels=1,
+                         encoding='pcm_s16le', sample_index=start_index + k * 1600)
+        msg.header.stamp.sec = 1000 + (start_index + k * 1600) // 16000
+        msg.data = encode(np.zeros(1600, dtype=np.float32), 'pcm_s16le')
+        probe.chunks.publish(msg)
+    return start_index + int(seconds * 10) * 1600
+
+
+def test_file_played_through_capture_and_vad(graph, tmp_path):
+    executor, vad, probe, context = graph
+    path = tmp_path / 'two-dreams.wav'
+    first = synthesize('I was flying over a sea of milk.', tmp_path / 'a.wav', pad_after=2.5)
+    second = synthesize('A tiger made of clouds sang to me.', tmp_path / 'b.wav')
+    import soundfile
+    a, rate = soundfile.read(str(first), dtype='float32')
+    b, _ = soundfile.read(str(second), dtype='float32')
+    soundfile.write(str(path), np.stack([np.concatenate([a, b])] * 2, axis=1), rate)  # stereo
+    probe.utterances.clear()
+    capture = AudioCaptureNode(namespace=NAMESPACE, context=context, parameter_overrides=[
+        Parameter('source', value='file'), Parameter('file_path', value=str(path)),
+        Parameter('realtime', value=False), Parameter('session_id', value='s-file')])
+    executor.add_node(capture)
+    try:
+        assert wait_for(lambda: len(probe.utterances) >= 2)
+        assert capture.wait_for_source(timeout=10)
+        time.sleep(0.3)
+        assert len(probe.utterances) == 2
+        one, two = probe.utterances
+        assert [u.end_reason for u in (one, two)] == [Utterance.END_SILENCE] * 2
+        assert [u.utterance_index for u in (one, two)] == [0, 1]
+        assert {u.session_id for u in (one, two)} == {'s-file'}
+        for u in (one, two):
+            samples = decode(u.data, u.encoding, u.channels)
+            assert u.sample_rate == 16000 and samples.size > 16000
+            assert to_seconds(u.end) - to_seconds(u.start) == pytest.approx(
+                samples.size / 16000, abs=1e-6)
+            assert u.header.stamp == u.start
+            assert u.speech_ratio > 0.5
+        # Both are stamped from the same playback start, whatever their publish times.
+        origin = [to_seconds(u.start) - u.start_sample_index / 16000 for u in (one, two)]
+        assert origin[0] == pytest.approx(origin[1], abs=1e-6)
+        # The first dream starts after 1 s of silence, less the 0.5 s pre-roll.
+        assert one.start_sample_index == pytest.approx(0.5 * 16000, abs=0.2 * 16000)
+        assert wait_for(lambda: probe.speaking[-1:] == [False])
+        assert probe.speaking.count(True) == 2
+    finally:
+        executor.remove_node(capture)
+        capture.destroy_node()
+
+
+def test_control_service_start_stop_cancel(graph):
+    executor, vad, probe, context = graph
+    probe.utterances.clear()
+    index = publish_silence(probe, 0, 0.5)
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    response = call(probe, ControlSession.Request.COMMAND_START, 's-42')
+    assert response.accepted and response.session_id == 's-42'
+    index = publish_silence(probe, index, 1.0)
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    response = call(probe, ControlSession.Request.COMMAND_STOP)
+    assert response.accepted
+    assert wait_for(lambda: len(probe.utterances) == 1)
+    [u] = probe.utterances
+    assert u.end_reason == Utterance.END_MANUAL and u.session_id == 's-42'
+    assert u.utterance_index == 0 and u.speech_ratio == 0.0
+    assert decode(u.data, u.encoding).size == pytest.approx(1.5 * 16000, abs=1)  # + pre-roll
+    assert not call(probe, ControlSession.Request.COMMAND_STOP).accepted
+    assert call(probe, ControlSession.Request.COMMAND_START).accepted
+    index = publish_silence(probe, index, 0.5)
+    assert call(probe, ControlSession.Request.COMMAND_CANCEL).accepted
+    response = call(probe, 99)
+    assert not response.accepted and 'unknown command' in response.message
+    time.sleep(0.3)
+    assert len(probe.utterances) == 1
+
+
+def test_push_to_talk_topic_and_bad_chunks(graph):
+    executor, vad, probe, context = graph
+    probe.utterances.clear()
+    index = publish_silence(probe, 0, 0.5, session_id='s-ptt')
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    bad = AudioChunk(sample_rate=16000, channels=1, encoding='pcm_s16le', sample_index=index)
+    bad.data = b'\x01\x02\x03'  # not a whole sample
+    probe.chunks.publish(bad)
+    bad = AudioChunk(sample_rate=16000, channels=1, encoding='mp3', sample_index=index,
+                     data=b'\x00' * 10)
+    probe.chunks.publish(bad)
+    probe.push_to_talk.publish(Bool(data=True))
+    assert wait_for(lambda: vad._segmenter.in_utterance, 10)
+    index = publish_silence(probe, index, 0.5, session_id='s-ptt')
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    probe.push_to_talk.publish(Bool(data=False))
+    assert wait_for(lambda: len(probe.utterances) == 1)
+    assert probe.utterances[0].end_reason == Utterance.END_MANUAL
+    assert EndReason.MANUAL == Utterance.END_MANUAL
+
+
+def test_end_reasons_match_the_message_constants():
+    assert [int(r) for r in (EndReason.SILENCE, EndReason.LENGTH_CAP, EndReason.MANUAL,
+                             EndReason.STREAM)] == [
+        Utterance.END_SILENCE, Utterance.END_LENGTH_CAP, Utterance.END_MANUAL,
+        Utterance.END_STREAM]
+
+
+def test_capture_without_a_microphone_stays_up_and_switches_to_a_file(graph, dream_wav):
+    executor, vad, probe, context = graph
+    chunks = []
+    listener = rclpy.create_node('audio_test_listener', namespace=NAMESPACE, context=context)
+    listener.create_subscription(AudioChunk, 'audio/chunks', chunks.append, CHUNK_QOS)
+    executor.add_node(listener)
+    capture = AudioCaptureNode(namespace=NAMESPACE, context=context, parameter_overrides=[
+        Parameter('source', value='microphone'), Parameter('device', value='no such mic'),
+        Parameter('retry_period', value=0.5)])
+    executor.add_node(capture)
+    try:
+        time.sleep(1.0)  # a couple of failed attempts to open the device, logged, no crash
+        assert chunks == []
+        result = capture.set_parameters([Parameter('source', value='sideways')])
+        assert not result[0].successful and 'microphone' in result[0].reason
+        capture.set_parameters([Parameter('file_path', value=str(dream_wav)),
+                                Parameter('realtime', value=False),
+                                Parameter('source', value='file')])
+        assert wait_for(lambda: chunks and not chunks[-1].data)  # played out, then the end
+        assert capture.wait_for_source(timeout=10)
+        assert chunks[0].source_sample_rate == 22050 and chunks[0].sample_index == 0
+        total = sum(len(c.data) // 2 for c in chunks)
+        assert chunks[-1].sample_index == total
+    finally:
+        for node in (capture, listener):
+            executor.remove_node(node)
+            node.destroy_node()

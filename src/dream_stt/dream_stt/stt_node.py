@@ -1,0 +1,245 @@
+"""ROS node: ``audio/utterance`` -> ``speech/transcript`` (dream_interfaces/Transcript).
+
+The Whisper model loads once, at start. Every utterance gets exactly one final Transcript
+(is_final=true), stamped with the capture time of its first sample: text and confidence, or
+a rejection status the session can act on ("please tell me again"), or STATUS_ERROR when
+the model is unavailable or the audio is malformed; the node never dies on bad input.
+``processing_time`` runs from the utterance's arrival to the transcript being ready.
+
+Partial results (``partial_interval`` > 0): while ``audio/speaking`` is true the node
+collects ``audio/chunks`` and, every ``partial_interval`` seconds, decodes the audio so far
+(beam 1, no fallback) into an is_final=false Transcript. They cost CPU beside the VAD and may
+delay a final by up to one partial decode, so they are off by default on a CPU.
+"""
+import sys
+import threading
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from dream_interfaces.msg import AudioChunk, Transcript, Utterance
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Bool
+
+from dream_audio.audio_capture_node import CHUNK_QOS
+from dream_audio.parameters import declare
+from dream_audio.resampling import resample
+from dream_audio.ros_messages import chunk_from_msg, to_stamp, utterance_samples
+from dream_audio.vad_node import SPEAKING_QOS, UTTERANCE_QOS
+from dream_stt import model_store
+from dream_stt.recognizer import (SAMPLE_RATE, TASKS, DecodingOptions, Recognition,
+                                  SpeechRecognizer)
+from dream_stt.rejection import RejectionThresholds, Status
+from dream_stt.transcript_message import recognition_to_msg
+
+TRANSCRIPT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                            reliability=ReliabilityPolicy.RELIABLE)
+PARTIAL_WINDOW = 30.0  # seconds: partials decode at most the last Whisper window
+
+
+class SttNode(Node):
+    def __init__(self, loaded_model=None, **kwargs):
+        super().__init__('stt', **kwargs)
+        model = declare(self, 'model', model_store.DEFAULT_MODEL,
+                        'Whisper model: base (multilingual) or tiny.en (bundled), another '
+                        'faster-whisper name (downloads when online) or a model directory',
+                        read_only=True)
+        device = declare(self, 'device', 'auto', 'auto, cpu or cuda', read_only=True)
+        compute_type = declare(self, 'compute_type', 'auto', 'CTranslate2 compute type; '
+                               'auto: int8 on CPU, float16 on GPU', read_only=True)
+        threads = declare(self, 'cpu_threads', 0, 'CPU threads for Whisper; 0: all', 0, 256,
+                          read_only=True)
+        self._task = declare(self, 'task', 'transcribe', 'transcribe (keep the language) or '
+                             'translate (to English, the original text is kept too)')
+        self._language = declare(self, 'language', '', 'spoken language (ISO 639-1, e.g. '
+                                 'en, es); empty: detect it')
+        d, t = DecodingOptions(), RejectionThresholds()
+        options = DecodingOptions(
+            beam_size=declare(self, 'beam_size', d.beam_size, 'beam search width', 1, 20),
+            initial_prompt=declare(self, 'initial_prompt', '', 'text Whisper sees as '
+                                   'preceding the utterance (style, vocabulary); empty: none')
+            or None,
+            max_tokens_per_second=declare(
+                self, 'max_tokens_per_second', d.max_tokens_per_second,
+                'bound on decoded tokens per second of audio (stops loops on noise)', 1.0,
+                50.0))
+        thresholds = RejectionThresholds(
+            no_speech_prob=declare(self, 'no_speech_threshold', t.no_speech_prob,
+                                   'no-speech probability that, with a log-probability '
+                                   'below logprob_threshold, rejects as no speech', 0.0, 1.0),
+            logprob_silence=declare(self, 'logprob_threshold', t.logprob_silence,
+                                    'see no_speech_threshold', -10.0, 0.0),
+            no_speech_prob_alone=declare(self, 'no_speech_threshold_alone',
+                                         t.no_speech_prob_alone, 'no-speech probability '
+                                         'that rejects on its own', 0.0, 1.0),
+            min_avg_logprob=declare(self, 'min_avg_logprob', t.min_avg_logprob,
+                                    'average log-probability below which a transcript is '
+                                    'rejected as low confidence', -10.0, 0.0),
+            max_compression_ratio=declare(self, 'max_compression_ratio',
+                                          t.max_compression_ratio, 'gzip compression ratio '
+                                          'above which text is a repetition loop', 1.0, 10.0),
+            max_repeats=declare(self, 'max_repeats', t.max_repeats, 'an n-gram repeated '
+                                'back to back this often is a loop', 2, 50),
+            min_speech_ratio=declare(self, 'min_speech_ratio', t.min_speech_ratio,
+                                     'VAD speech fraction below which an utterance is '
+                                     'rejected without decoding', 0.0, 1.0))
+        self._partial_interval = declare(self, 'partial_interval', 0.0, 'seconds between '
+                                         'partial transcripts while speaking; 0: none',
+                                         0.0, 30.0, read_only=True)
+        self._recognizer = self._partial_recognizer = None
+        self._load_error = ''
+        try:
+            loaded = loaded_model or model_store.load(model, device, compute_type, threads)
+            self._recognizer = SpeechRecognizer(loaded, options, thresholds)
+            self._partial_recognizer = SpeechRecognizer(
+                loaded, DecodingOptions(beam_size=1, temperatures=(0.0,)), thresholds)
+            self.get_logger().info(
+                f'Whisper {loaded.name} on {loaded.device} ({loaded.compute_type}), loaded in '
+                f'{loaded.load_time:.1f} s')
+        except (model_store.ModelUnavailableError, ValueError) as exc:
+            self._load_error = str(exc)
+            self.get_logger().error(f'no speech recognition: {exc}')
+        self._model_lock = threading.Lock()
+        self._publisher = self.create_publisher(Transcript, 'speech/transcript', TRANSCRIPT_QOS)
+        self.create_subscription(Utterance, 'audio/utterance', self._on_utterance,
+                                 UTTERANCE_QOS,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self._partial_lock = threading.Lock()
+        self._speaking = False
+        self._recent = deque()       # the last half second of chunks, for the onset
+        self._spoken = []            # chunks since speaking began
+        self._spoken_session = ''
+        self._next_index = {}        # session id -> index of the utterance being spoken
+        self._decoded_samples = 0
+        if self._partial_interval > 0:
+            stream = MutuallyExclusiveCallbackGroup()
+            self.create_subscription(AudioChunk, 'audio/chunks', self._on_chunk, CHUNK_QOS,
+                                     callback_group=stream)
+            self.create_subscription(Bool, 'audio/speaking', self._on_speaking, SPEAKING_QOS,
+                                     callback_group=stream)
+            self.create_timer(self._partial_interval, self._on_partial_timer,
+                              callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _settings(self):
+        task = self.get_parameter('task').value
+        language = self.get_parameter('language').value.strip() or None
+        return task, language
+
+    # -- finals ------------------------------------------------------------------------
+    def _on_utterance(self, msg):
+        received = time.perf_counter()
+        task, language = self._settings()
+        result = self._recognize_utterance(msg, task, language)
+        out = recognition_to_msg(result, msg.session_id, msg.utterance_index, msg.header.stamp,
+                                 is_final=True, processing_time=time.perf_counter() - received,
+                                 frame_id=msg.header.frame_id)
+        self._publisher.publish(out)
+        with self._partial_lock:
+            self._next_index[msg.session_id] = msg.utterance_index + 1
+        self.get_logger().info(
+            f'utterance {msg.utterance_index} ({out.audio_duration:.1f} s) -> '
+            f'{Status(result.status).name} in {out.processing_time:.2f} s: '
+            f'{result.text or result.status_message!r}')
+
+    def _recognize_utterance(self, msg, task, language):
+        if task not in TASKS:
+            return Recognition(Status.ERROR, f'parameter task is {task!r}: use transcribe or '
+                               'translate')
+        if self._recognizer is None:
+            return Recognition(Status.ERROR, f'speech recognition unavailable: '
+                               f'{self._load_error}', task=task)
+        try:
+            samples = utterance_samples(msg)
+            if msg.sample_rate != SAMPLE_RATE:
+                samples = resample(samples, msg.sample_rate, SAMPLE_RATE)
+        except ValueError as exc:
+            return Recognition(Status.ERROR, f'malformed utterance: {exc}', task=task)
+        try:
+            with self._model_lock:
+                return self._recognizer.recognize(samples, task, language,
+                                                  speech_ratio=msg.speech_ratio)
+        except Exception as exc:  # the node must keep serving the next utterance
+            self.get_logger().error(f'recognition failed: {exc!r}')
+            return Recognition(Status.ERROR, f'recognition failed: {exc}', task=task)
+
+    # -- partials ----------------------------------------------------------------------
+    def _on_speaking(self, msg):
+        with self._partial_lock:
+            if msg.data and not self._speaking:
+                self._spoken = list(self._recent)
+                self._decoded_samples = 0
+            elif not msg.data:
+                self._spoken = []
+            self._speaking = msg.data
+
+    def _on_chunk(self, msg):
+        try:
+            chunk = chunk_from_msg(msg)
+        except ValueError:
+            return  # the VAD node reports malformed chunks
+        if chunk.sample_rate != SAMPLE_RATE or not chunk.samples.size:
+            return
+        with self._partial_lock:
+            self._spoken_session = msg.session_id
+            self._recent.append(chunk)
+            while sum(c.samples.size for c in self._recent) > SAMPLE_RATE // 2:
+                self._recent.popleft()
+            if self._speaking:
+                self._spoken.append(chunk)
+                while (len(self._spoken) > 1 and
+                       self._spoken[-1].end_index - self._spoken[1].sample_index
+                       > PARTIAL_WINDOW * SAMPLE_RATE):
+                    self._spoken.pop(0)
+
+    def _on_partial_timer(self):
+        with self._partial_lock:
+            if not (self._speaking and self._spoken) or self._partial_recognizer is None:
+                return
+            chunks = list(self._spoken)
+            session = self._spoken_session
+            index = self._next_index.get(session, 0)
+        samples = np.concatenate([c.samples for c in chunks])
+        if samples.size < SAMPLE_RATE or samples.size - self._decoded_samples < SAMPLE_RATE:
+            return
+        if not self._model_lock.acquire(blocking=False):
+            return  # a final is being decoded: it matters more
+        try:
+            received = time.perf_counter()
+            task, language = self._settings()
+            result = self._partial_recognizer.recognize(samples, task, language)
+        except Exception as exc:
+            self.get_logger().warning(f'partial recognition failed: {exc!r}')
+            return
+        finally:
+            self._model_lock.release()
+        self._decoded_samples = samples.size
+        with self._partial_lock:
+            if not self._speaking:
+                return  # the final is coming; this partial is stale
+        stamp = chunks[0].capture_time
+        self._publisher.publish(recognition_to_msg(
+            result, session, index, to_stamp(stamp), is_final=False,
+            processing_time=time.perf_counter() - received))
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = SttNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

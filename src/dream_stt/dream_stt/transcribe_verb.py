@@ -1,0 +1,80 @@
+"""``dream transcribe FILE``: a recorded dream to text, through the same chain as the nodes.
+
+Any audio file (any rate, stereo included) is read by dream_audio's file reader, cut by the
+voice detector and decoded by Whisper. The text goes to stdout; a rejected recording
+(silence, noise, hallucination) prints its status to stderr and exits with status 3.
+"""
+import json
+import sys
+import time
+
+REJECTED_EXIT = 3
+
+
+class TranscribeVerb:
+    help = 'transcribe (or translate to English) a recorded dream'
+    description = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument('audio', help='audio file (WAV, FLAC, OGG...)')
+        parser.add_argument('--model', default='base',
+                            help='base (multilingual) or tiny.en (bundled), another '
+                                 'faster-whisper model name, or a model directory '
+                                 '(default: base)')
+        parser.add_argument('--task', choices=('transcribe', 'translate'), default='transcribe',
+                            help='translate: English text, keeping the original too')
+        parser.add_argument('--language', default=None,
+                            help='spoken language (en, es, fr...); default: detect it')
+        parser.add_argument('--json', action='store_true',
+                            help='print every signal, segment and timing as JSON')
+        parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+        parser.add_argument('--beam-size', type=int, default=5)
+        parser.add_argument('--initial-prompt', default=None,
+                            help='text Whisper sees as coming before the recording')
+
+    def main(self, args):
+        from dream_audio.file_source import read_audio_file
+        from dream_audio.speech_detector import SileroSpeechDetector
+        from dream_stt import model_store
+        from dream_stt.file_transcription import transcribe_recording
+        from dream_stt.recognizer import DecodingOptions, SpeechRecognizer
+
+        started = time.perf_counter()
+        audio = read_audio_file(args.audio)
+        read_time = time.perf_counter() - started
+        loaded = model_store.load(args.model, device=args.device)
+        recognizer = SpeechRecognizer(loaded, DecodingOptions(
+            beam_size=args.beam_size, initial_prompt=args.initial_prompt))
+        detector = SileroSpeechDetector()
+        begun = time.perf_counter()
+        result, span = transcribe_recording(audio.samples, recognizer, detector,
+                                            task=args.task, language=args.language)
+        recognize_time = time.perf_counter() - begun
+        if args.json:
+            report = result.to_dict()
+            report.update({
+                'file': str(args.audio),
+                'source': {'sample_rate': audio.source_sample_rate,
+                           'channels': audio.source_channels,
+                           'encoding': audio.source_encoding,
+                           'duration': round(audio.duration, 3)},
+                'speech_span': None if span is None else {
+                    'start': span.start / 16000, 'end': span.end / 16000,
+                    'speech_ratio': round(span.speech_ratio, 3),
+                    'utterances': span.utterances},
+                'timings': {'read_s': round(read_time, 3),
+                            'model_load_s': round(loaded.load_time, 3),
+                            'vad_and_decode_s': round(recognize_time, 3),
+                            'decode_s': round(result.decode_time, 3),
+                            'total_s': round(time.perf_counter() - started, 3)},
+                'device': loaded.device, 'compute_type': loaded.compute_type})
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        elif result.ok:
+            print(result.text)
+            if result.original_text != result.text:
+                print(f'({result.language}: {result.original_text})', file=sys.stderr)
+        if not result.ok:
+            print(f'dream transcribe: {result.status.name.lower()}: {result.status_message}',
+                  file=sys.stderr)
+            return REJECTED_EXIT
+        return 0

@@ -1,0 +1,73 @@
+"""``dream transcribe`` in-process (the command turns exceptions into one error line)."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from dream_audio.file_source import AudioFileError
+from dream_stt.transcribe_verb import REJECTED_EXIT, TranscribeVerb
+
+
+@pytest.fixture(autouse=True)
+def reuse_tiny(monkeypatch, tiny):
+    """The verb loads its model each run; the tests reuse the session's tiny.en."""
+    from dream_stt import model_store
+    load = model_store.load
+    monkeypatch.setattr(model_store, 'load', lambda name, **kw: tiny if name == 'tiny.en'
+                        else load(name, **kw))
+
+
+def run(*argv):
+    verb = TranscribeVerb()
+    parser = argparse.ArgumentParser()
+    verb.add_arguments(parser)
+    return verb.main(parser.parse_args(list(argv)))
+
+
+def test_prints_the_text(dream_wav, capsys, key_words):
+    assert run(str(dream_wav), '--model', 'tiny.en') == 0
+    out = capsys.readouterr().out
+    assert key_words(out) >= 3 and len(out.strip().splitlines()) == 1
+
+
+def test_json_has_signals_segments_and_timings(dream_wav, capsys):
+    assert run(str(dream_wav), '--model', 'tiny.en', '--json') == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['status'] == 'OK' and report['language'] == 'en'
+    assert report['segments'] and {'avg_logprob', 'no_speech_prob', 'compression_ratio'} <= \
+        set(report['segments'][0])
+    assert report['source']['sample_rate'] == 22050
+    assert report['speech_span']['utterances'] == 1
+    assert report['timings']['decode_s'] > 0 and report['timings']['model_load_s'] > 0
+
+
+def test_silence_is_rejected_with_exit_status_3(tmp_path, capsys):
+    path = tmp_path / 'silence.flac'
+    soundfile.write(str(path), np.zeros(48000, dtype=np.float32), 48000)
+    assert run(str(path), '--model', 'tiny.en') == REJECTED_EXIT
+    captured = capsys.readouterr()
+    assert captured.out == '' and 'rejected_no_speech' in captured.err
+
+
+def test_zero_length_file(tmp_path, capsys):
+    path = tmp_path / 'zero.wav'
+    soundfile.write(str(path), np.zeros(0, dtype=np.float32), 16000)
+    assert run(str(path), '--model', 'tiny.en') == REJECTED_EXIT
+    assert 'rejected_empty' in capsys.readouterr().err
+
+
+def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
+    with pytest.raises(AudioFileError, match='not found'):
+        run(str(tmp_path / 'none.wav'))
+    corrupt = tmp_path / 'corrupt.wav'
+    corrupt.write_bytes(b'RIFF' + b'\x00' * 64)
+    with pytest.raises(AudioFileError, match='cannot read'):
+        run(str(corrupt))
+
+
+def test_unknown_model_is_a_clear_error(dream_wav):
+    from dream_stt.model_store import ModelUnavailableError
+    with pytest.raises(ModelUnavailableError, match='unknown Whisper model'):
+        run(str(dream_wav), '--model', 'enormous-v9')
