@@ -17,7 +17,15 @@ setup(
     description='CLIPDraw: a differentiable Bezier-stroke rasterizer in PyTorch and CLIP-guided optimisation of line drawings.',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': [],
-        'dream.verbs': [],
+        'console_scripts': [
+            'clipdraw_node = dream_clipdraw.clipdraw_node:main',
+        ],
+        'dream.verbs': [
+            'draw = dream_clipdraw.draw_verb:DrawVerb',
+        ],
+        'dream.benchmarks': [
+            'clipdraw = dream_clipdraw.bench_clipdraw:ClipDrawBench',
+            'rasterizer = dream_clipdraw.bench_rasterizer:RasterizerBenchmark',
+        ],
     },
 )

@@ -1,0 +1,147 @@
+"""``dream bench clipdraw``: where a CLIPDraw iteration's time goes, and time to a drawing.
+
+CLIP runs with RANDOM weights here: a random ViT-B/32 costs exactly what a trained one does,
+so the figures are timings only and the drawings made on the way mean nothing. Per preset
+it times the optimiser's own steps (render, augment, CLIP forward+backward, the backward
+through warps and renderer, the Adam step; medians), then the time to a finished drawing:
+measured by running it when the estimate is under ``--full-limit`` seconds (or with
+``--full``), otherwise extrapolated from the per-iteration median and said so.
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+PROMPT = ('a red whale flying over a city at night, with my grandmother waving from a '
+          'lighthouse')
+PHASES = ('render', 'augment', 'clip', 'backward', 'step')
+
+
+class ClipDrawBench:
+    help = 'time CLIPDraw per iteration and per drawing for each preset (random-weight CLIP)'
+    description = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument('--model', default='ViT-B-32',
+                            help='open_clip architecture to time (random weights)')
+        parser.add_argument('--clip-model-config', metavar='FILE',
+                            help='architecture JSON instead of --model (e.g. a tiny test model)')
+        parser.add_argument('--presets', default='cpu,plotter,faithful',
+                            help='comma-separated presets (default cpu,plotter,faithful)')
+        parser.add_argument('--iterations', type=int, default=8,
+                            help='timed iterations for the per-iteration breakdown')
+        parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
+        parser.add_argument('--device', default='cpu', help='cpu or cuda')
+        parser.add_argument('--renderer', default='torch', help='torch or diffvg')
+        parser.add_argument('--full', action='store_true',
+                            help='time every full drawing for real (faithful on 2 CPU cores: '
+                            'well over 10 minutes)')
+        parser.add_argument('--full-limit', type=float, default=240.0, metavar='SECONDS',
+                            help='run a full drawing when its estimate is below this '
+                            '(default 240); otherwise extrapolate')
+        parser.add_argument('--canvas-size', type=int,
+                            help='override every preset\'s canvas (quick checks only)')
+        parser.add_argument('--threads', type=int, help='torch intra-op threads')
+
+    def main(self, args):
+        from dream_clipdraw.openmp_policy import prefer_passive_openmp
+        self.omp_wait_policy = prefer_passive_openmp()
+        import torch
+
+        from dream_clipdraw.errors import InvalidOptions
+
+        if args.iterations < 1 or args.warmup < 0:
+            raise InvalidOptions('--iterations must be >= 1 and --warmup >= 0')
+        previous_threads = torch.get_num_threads()
+        try:
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            return self._run(args)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _run(self, args):
+        import torch
+
+        from dream_clipdraw.clip_model import load_clip
+        from dream_clipdraw.presets import make_preset
+
+        names = [n.strip() for n in args.presets.split(',') if n.strip()]
+        presets = [make_preset(n, canvas_size=args.canvas_size,
+                               render_size=0 if args.canvas_size else None) for n in names]
+        started = time.perf_counter()
+        clip = load_clip(None if args.clip_model_config else args.model,
+                         config_file=args.clip_model_config, device=args.device,
+                         random_weights=True)
+        load_s = time.perf_counter() - started
+        report = {
+            'benchmark': 'clipdraw',
+            'weights': 'random: timings only (same cost as trained weights; the drawings '
+                       'made here are meaningless)',
+            'model': clip.name, 'device': str(clip.device),
+            'torch_threads': torch.get_num_threads(), 'renderer': args.renderer,
+            'omp_wait_policy': self.omp_wait_policy,
+            'model_load_s': round(load_s, 2), 'prompt': PROMPT,
+            # Other work on the machine inflates wall times; CPU times (this process, all
+            # threads) are steadier when other processes compete for the cores.
+            'load_average_at_start': [round(v, 2) for v in os.getloadavg()],
+            'presets': {}}
+        for preset in presets:
+            print(f'[bench clipdraw] {preset.name}: per-iteration breakdown', file=sys.stderr)
+            report['presets'][preset.name] = self._bench_preset(clip, preset, args)
+        print(json.dumps(report, indent=1))
+        return 0
+
+    def _bench_preset(self, clip, preset, args):
+        from dream_clipdraw.optimizer import ClipDrawRun, generate_drawing
+
+        setup_start = time.perf_counter()
+        run = ClipDrawRun(clip, PROMPT, preset=preset, seed=0, renderer=args.renderer)
+        setup_s = time.perf_counter() - setup_start
+        for _ in range(args.warmup):
+            run.step()
+        laps, cpu = [], []
+        for _ in range(args.iterations):
+            started = time.process_time()
+            run.step()
+            cpu.append(time.process_time() - started)
+            laps.append(dict(run.timings))
+        medians = {k: statistics.median(lap.get(k, 0.0) for lap in laps) for k in PHASES}
+        per_iteration = statistics.median(sum(lap.values()) for lap in laps)
+        score_start = time.perf_counter()
+        run.score()
+        score_s = time.perf_counter() - score_start
+        steps = preset.iterations + (preset.finetune_iterations if preset.plotter else 0)
+        estimate = setup_s + steps * per_iteration + score_s
+        entry = {
+            'settings': {k: getattr(preset, k) for k in (
+                'num_paths', 'iterations', 'finetune_iterations', 'augmentations',
+                'canvas_size', 'render_size', 'samples', 'num_pens')},
+            'per_iteration_ms': {
+                'render': _ms(medians['render']), 'augment': _ms(medians['augment']),
+                'clip_forward_backward': _ms(medians['clip']),
+                'augment_render_backward': _ms(medians['backward']),
+                'step': _ms(medians['step']), 'total': _ms(per_iteration)},
+            'per_iteration_cpu_ms': _ms(statistics.median(cpu)),
+            'breakdown_iterations': args.iterations,
+            'estimated_s': round(estimate, 1)}
+        if args.full or estimate <= args.full_limit:
+            print(f'[bench clipdraw] {preset.name}: full drawing (~{estimate:.0f} s)',
+                  file=sys.stderr)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            drawing = generate_drawing(clip, PROMPT, preset=preset, seed=0,
+                                       renderer=args.renderer)
+            entry['time_to_drawing_s'] = round(time.perf_counter() - start, 1)
+            entry['time_to_drawing_cpu_s'] = round(time.process_time() - start_cpu, 1)
+            entry['time_to_drawing'] = 'measured'
+            entry['strokes_kept'] = len(drawing.strokes)
+        else:
+            entry['time_to_drawing_s'] = round(estimate, 1)
+            entry['time_to_drawing'] = (f'extrapolated from the per-iteration median x '
+                                        f'{steps} iterations (run with --full to measure)')
+        return entry
+
+
+def _ms(seconds):
+    return round(seconds * 1000, 1)

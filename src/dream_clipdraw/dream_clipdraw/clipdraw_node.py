@@ -1,0 +1,350 @@
+"""ROS 2 node: the ``generate_drawing`` action (dream_interfaces/GenerateDrawing) on CLIPDraw.
+
+Busy policy: one drawing at a time (it takes the whole CPU). A goal that arrives while
+another runs is accepted and at once aborted with ERROR_BUSY, so the client gets a result
+saying why (a rejected goal carries no reason); the running goal is not disturbed.
+
+CLIP is loaded once (at start when ``preload_model`` is true, else on the first goal) and
+reused; changing a ``clip_*`` or ``device`` parameter reloads it on the next goal. A missing
+or corrupt model fails that goal with ERROR_MODEL_UNAVAILABLE and the node stays up.
+
+Publishes, all reliable (so a recorder of any reliability matches):
+  drawing (dream_interfaces/Drawing, transient local, depth 1): each finished drawing;
+  drawing/preview (sensor_msgs/Image rgb8): the render every ``preview_every`` iterations;
+  drawing/markers (visualization_msgs/MarkerArray, transient local): flattened strokes as
+    LINE_STRIPs, 1 canvas pixel = ``marker_scale`` metres, y up (the canvas's y flipped);
+  generate_drawing/feedback_mirror (GenerationFeedback) and
+  generate_drawing/result_mirror (GenerationResult): the action's feedback and results
+    again on plain topics, for the session recording.
+The action runs on a MultiThreadedExecutor with a ReentrantCallbackGroup, so cancel
+requests are seen while a goal executes; cancel is checked every iteration.
+"""
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dream_interfaces.action import GenerateDrawing
+from dream_interfaces.msg import Drawing as DrawingMsg, GenerationFeedback, GenerationResult
+
+from dream_clipdraw.bezier import cubic_chain_points
+from dream_clipdraw.errors import (
+    ClipModelError, InvalidOptions, InvalidPrompt, NumericalError)
+from dream_clipdraw.openmp_policy import prefer_passive_openmp
+from dream_clipdraw.presets import MARKER_PALETTE, MAX_CANVAS, MAX_ITERATIONS, MAX_PATHS
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                      history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PREVIEW = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE,
+                     history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
+
+BUSY_MESSAGE = ('another drawing is being generated; this node makes one at a time: '
+                'retry when it has finished')
+
+
+def _int_range(low, high):
+    return [IntegerRange(from_value=low, to_value=high, step=1)]
+
+
+def _float_range(low, high):
+    return [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+
+
+# name: (default, description, range or None)
+PARAMETERS = {
+    'preset': ('cpu', 'faithful, cpu or plotter: the settings a goal starts from', None),
+    'num_strokes': (0, 'strokes per drawing; 0 = the preset\'s', _int_range(0, MAX_PATHS)),
+    'iterations': (0, 'optimisation iterations; 0 = the preset\'s',
+                   _int_range(0, MAX_ITERATIONS)),
+    'canvas_size': (0, 'square canvas in pixels; 0 = the preset\'s (224)',
+                    _int_range(0, MAX_CANVAS)),
+    'seed': (-1, 'seed when a goal gives a negative one; negative = random each time', None),
+    'num_pens': (0, 'plotter: palette size (1 = black .. 8 markers); 0 = the preset\'s',
+                 _int_range(0, len(MARKER_PALETTE))),
+    'pen_width': (0.0, 'plotter: stroke width in canvas pixels; 0 = the preset\'s',
+                  _float_range(0.0, 100.0)),
+    'path_length_budget': (0.0, 'plotter: cap on total stroke length (px) when a goal '
+                           'gives none; 0 = none', _float_range(0.0, 1e7)),
+    'clip_model': ('', 'open_clip architecture; empty = ViT-B-32-quickgelu (OpenAI)', None),
+    'clip_pretrained': ('', 'weights: file, folder or cached open_clip tag; empty = '
+                        '$CLIP_WEIGHTS or the cached "openai" tag', None),
+    'clip_model_config': ('', 'architecture JSON for a model open_clip does not list', None),
+    'clip_cache_dir': ('', 'another folder searched for cached weights', None),
+    'renderer': ('torch', 'torch or diffvg (when pydiffvg is installed)', None),
+    'device': ('cpu', 'cpu or cuda', None),
+    'preview_every': (10, 'publish drawing/preview every N iterations; 0 = never',
+                      _int_range(0, MAX_ITERATIONS)),
+    'preload_model': (True, 'load CLIP at start rather than on the first goal', None),
+    'marker_scale': (0.001, 'metres per canvas pixel for drawing/markers',
+                     _float_range(1e-6, 10.0)),
+    'frame_id': ('drawing', 'frame of the preview image and the markers', None),
+    'threads': (0, 'torch intra-op threads; 0 = torch\'s default', _int_range(0, 256)),
+}
+MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_cache_dir',
+                    'device')
+
+
+class ClipDrawNode(Node):
+    """Serves GenerateDrawing goals one at a time with a CLIP loaded once."""
+
+    def __init__(self, **kwargs):
+        super().__init__('clipdraw', **kwargs)
+        for name, (default, text, limits) in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=text)
+            if limits and isinstance(limits[0], IntegerRange):
+                descriptor.integer_range = limits
+            elif limits:
+                descriptor.floating_point_range = limits
+            self.declare_parameter(name, default, descriptor)
+        self._busy = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._clip = None
+        self._clip_key = None
+        self._closing = threading.Event()
+        group = ReentrantCallbackGroup()
+        self._drawing_pub = self.create_publisher(DrawingMsg, 'drawing', LATCHED)
+        self._preview_pub = self.create_publisher(Image, 'drawing/preview', PREVIEW)
+        self._markers_pub = self.create_publisher(MarkerArray, 'drawing/markers', LATCHED)
+        self._feedback_pub = self.create_publisher(
+            GenerationFeedback, 'generate_drawing/feedback_mirror', RELIABLE)
+        self._result_pub = self.create_publisher(
+            GenerationResult, 'generate_drawing/result_mirror', RELIABLE)
+        self._server = ActionServer(
+            self, GenerateDrawing, 'generate_drawing', self._execute,
+            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda handle: CancelResponse.ACCEPT,
+            callback_group=group)
+        threads = self._param('threads')
+        if threads > 0:
+            import torch
+            torch.set_num_threads(threads)
+        if self._param('preload_model'):
+            try:
+                self._model()
+            except (ClipModelError, InvalidOptions) as exc:
+                self.get_logger().error(f'CLIP not loaded at start: {exc}')
+        self.get_logger().info('generate_drawing action ready')
+
+    def _param(self, name):
+        return self.get_parameter(name).value
+
+    # -- model --------------------------------------------------------------------------
+    def _model(self):
+        """The CLIP for the current parameters, loading it if they changed."""
+        from dream_clipdraw.clip_model import load_clip
+
+        key = tuple(self._param(n) for n in MODEL_PARAMETERS)
+        with self._model_lock:
+            if self._clip is None or key != self._clip_key:
+                model, pretrained, config, cache, device = key
+                started = time.perf_counter()
+                self._clip = None
+                self._clip = load_clip(model or None, pretrained or None,
+                                       config_file=config or None, cache_dir=cache or None,
+                                       device=device)
+                self._clip_key = key
+                self.get_logger().info(f'CLIP {self._clip.describe()} loaded on '
+                                       f'{self._clip.device} in '
+                                       f'{time.perf_counter() - started:.1f} s')
+            return self._clip
+
+    # -- action ---------------------------------------------------------------------------
+    def _execute(self, handle):
+        goal = handle.request
+        if not self._busy.acquire(blocking=False):
+            return self._finish(handle, GenerationResult.ERROR_BUSY, BUSY_MESSAGE)
+        try:
+            return self._generate(handle, goal)
+        finally:
+            self._busy.release()
+
+    def _generate(self, handle, goal):
+        from dream_clipdraw import drawing_io
+        from dream_clipdraw.optimizer import generate_drawing
+        from dream_clipdraw.presets import make_preset
+        from dream_clipdraw.prompt_embedding import clean_prompt
+
+        codes = GenerationResult
+        try:
+            clean_prompt(goal.prompt)
+            preset = make_preset(goal.options.preset or self._param('preset'),
+                                 **self._overrides(goal.options))
+        except InvalidPrompt as exc:
+            return self._finish(handle, codes.ERROR_INVALID_PROMPT, str(exc))
+        except InvalidOptions as exc:
+            return self._finish(handle, codes.ERROR_INVALID_OPTIONS, str(exc))
+        try:
+            clip = self._model()
+        except ClipModelError as exc:
+            return self._finish(handle, codes.ERROR_MODEL_UNAVAILABLE, str(exc))
+        except InvalidOptions as exc:
+            return self._finish(handle, codes.ERROR_INVALID_OPTIONS, str(exc))
+        seed = goal.options.seed if goal.options.seed >= 0 else self._param('seed')
+        session = goal.session_id
+        preview_every = self._param('preview_every')
+
+        def progress(p):
+            self._publish_feedback(handle, session, p)
+            if preview_every and (p.iteration % preview_every == 0 or p.iteration == p.total):
+                self._preview_pub.publish(self._image_msg(p.image))
+
+        def cancelled():
+            return handle.is_cancel_requested or self._closing.is_set()
+
+        self.get_logger().info(f'[{session}] drawing {goal.prompt[:60]!r} with preset '
+                               f'{preset.name}, {preset.num_paths} strokes, '
+                               f'{preset.iterations} iterations')
+        try:
+            drawing = generate_drawing(clip, goal.prompt, negatives=list(goal.negative_prompts),
+                                       preset=preset, seed=seed,
+                                       renderer=self._param('renderer'), progress=progress,
+                                       cancel=cancelled, session_id=session)
+        except InvalidPrompt as exc:
+            return self._finish(handle, codes.ERROR_INVALID_PROMPT, str(exc))
+        except InvalidOptions as exc:
+            return self._finish(handle, codes.ERROR_INVALID_OPTIONS, str(exc))
+        except NumericalError as exc:
+            return self._finish(handle, codes.ERROR_NUMERICAL, str(exc))
+        except Exception as exc:  # a bug must fail the goal, not the node
+            self.get_logger().error(f'[{session}] drawing failed:\n{traceback.format_exc()}')
+            return self._finish(handle, codes.ERROR_INTERNAL,
+                                f'internal error: {type(exc).__name__}: {exc}')
+        msg = drawing_io.to_msg(drawing, session_id=session,
+                                stamp=self.get_clock().now().to_msg(),
+                                frame_id=self._param('frame_id'))
+        if drawing.cancelled:
+            return self._finish(handle, codes.ERROR_CANCELLED,
+                                f'cancelled after {drawing.iterations} iterations', msg)
+        self._drawing_pub.publish(msg)
+        self._markers_pub.publish(self._markers_msg(drawing, msg.header.stamp))
+        self.get_logger().info(f'[{session}] done: {len(drawing.strokes)} strokes, score '
+                               f'{drawing.score:.3f}, {drawing.generation_time:.1f} s')
+        return self._finish(handle, codes.ERROR_NONE,
+                            f'{len(drawing.strokes)} strokes in {drawing.iterations} '
+                            f'iterations, score {drawing.score:.3f}', msg)
+
+    def _overrides(self, options):
+        """Preset overrides: the goal's non-zero options, else the node's non-zero params."""
+        def pick(goal_value, param):
+            if goal_value:
+                return goal_value
+            value = self._param(param)
+            return value if value else None
+
+        return dict(num_paths=pick(options.num_strokes, 'num_strokes'),
+                    iterations=pick(options.iterations, 'iterations'),
+                    canvas_size=pick(0, 'canvas_size'),
+                    num_pens=pick(options.num_pens, 'num_pens'),
+                    pen_width=pick(0.0, 'pen_width'),
+                    path_length_budget=pick(float(options.path_length_budget),
+                                            'path_length_budget'))
+
+    def _finish(self, handle, code, message, drawing_msg=None):
+        result = GenerateDrawing.Result()
+        outcome = result.outcome
+        outcome.header.stamp = self.get_clock().now().to_msg()
+        outcome.session_id = handle.request.session_id
+        outcome.error_code = code
+        outcome.message = message
+        if drawing_msg is not None:
+            outcome.drawing = drawing_msg
+        outcome.drawing.session_id = handle.request.session_id
+        if code == GenerationResult.ERROR_NONE:
+            handle.succeed()
+        elif code == GenerationResult.ERROR_CANCELLED and handle.is_cancel_requested:
+            handle.canceled()
+        else:
+            handle.abort()
+        if code not in (GenerationResult.ERROR_NONE, GenerationResult.ERROR_CANCELLED):
+            self.get_logger().warning(f'[{outcome.session_id}] goal failed ({code}): {message}')
+        self._result_pub.publish(outcome)
+        return result
+
+    def _publish_feedback(self, handle, session, p):
+        feedback = GenerateDrawing.Feedback()
+        f = feedback.progress
+        f.header.stamp = self.get_clock().now().to_msg()
+        f.session_id = session
+        f.iteration = int(p.iteration)
+        f.total_iterations = int(p.total)
+        f.score = float(p.score) if np.isfinite(p.score) else float('nan')
+        f.elapsed = float(p.elapsed)
+        f.time_left = float(p.elapsed / max(p.iteration, 1) * max(p.total - p.iteration, 0))
+        handle.publish_feedback(feedback)
+        self._feedback_pub.publish(f)
+
+    def _image_msg(self, image):
+        pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        msg = Image()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self._param('frame_id')
+        msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+        msg.encoding = 'rgb8'
+        msg.step = msg.width * 3
+        msg.data = np.ascontiguousarray(pixels).tobytes()
+        return msg
+
+    def _markers_msg(self, drawing, stamp):
+        return drawing_markers(drawing, stamp, self._param('frame_id'),
+                               self._param('marker_scale'))
+
+    def destroy_node(self):
+        self._closing.set()
+        return super().destroy_node()
+
+
+def drawing_markers(drawing, stamp, frame_id, scale, steps=8):
+    """MarkerArray: a DELETEALL, then one LINE_STRIP per stroke along its flattened curve."""
+    from geometry_msgs.msg import Point
+
+    markers = MarkerArray()
+    clear = Marker(action=Marker.DELETEALL)
+    clear.header.frame_id = frame_id
+    clear.header.stamp = stamp
+    markers.markers.append(clear)
+    for i, stroke in enumerate(drawing.strokes):
+        m = Marker(type=Marker.LINE_STRIP, action=Marker.ADD, ns='strokes', id=i)
+        m.header.frame_id = frame_id
+        m.header.stamp = stamp
+        m.pose.orientation.w = 1.0
+        m.scale.x = float(stroke.width * scale)
+        r, g, b, a = (float(c) for c in stroke.color)
+        m.color.r, m.color.g, m.color.b, m.color.a = r, g, b, a
+        curve = cubic_chain_points(np.asarray(stroke.points, dtype=float), steps)
+        m.points = [Point(x=float(x * scale), y=float(-y * scale), z=0.0) for x, y in curve]
+        markers.markers.append(m)
+    return markers
+
+
+def main(args=None):
+    prefer_passive_openmp()
+    rclpy.init(args=args)
+    node = ClipDrawNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""The CLIPDraw optimisation: strokes moved by gradients of CLIP's text-image cosine.
+
+Each step renders the strokes, makes augmented copies, embeds them with CLIP and follows
+``-sum cos(text, copy) + w * sum cos(negative, copy)`` with three Adam optimisers (points,
+widths, colours). Everything random comes from one CPU torch.Generator seeded by the
+caller, so a seed reproduces a drawing on the CPU. The backward pass is split at the
+augmented batch (CLIP's part, then the renderer's and the warps'): the gradient there is
+checked before anything reaches the strokes, and the benchmark times the two halves apart.
+
+A NaN or infinite loss or gradient skips the step (counted in ``nonfinite_steps``);
+``max_nonfinite`` of them in a row raise NumericalError. Cancellation (a threading.Event or
+a callable) is checked before every iteration and returns the current drawing marked
+``cancelled``.
+"""
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import torch
+
+from dream_clipdraw.augment import Augmenter
+from dream_clipdraw.bezier import stroke_lengths
+from dream_clipdraw.drawing import Drawing, Stroke
+from dream_clipdraw.errors import InvalidOptions, NumericalError
+from dream_clipdraw.presets import lr_at, make_preset
+from dream_clipdraw.prompt_embedding import embed_prompt
+
+# Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
+# a scale of ~1, colours of ~0.01, so they get their own rate.
+PEN_LOGIT_LR = 0.1
+MAX_NEGATIVES = 16
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after each iteration."""
+
+    iteration: int        # iterations done (1-based)
+    total: int            # iterations planned, fine-tuning included
+    score: float          # mean cosine(text, augmented copy) at this iteration
+    elapsed: float        # seconds since the run started
+    image: torch.Tensor   # (3, H, W) render of this iteration, detached (a preview)
+    phase: str            # 'optimise' or 'finetune'
+
+
+def generate_drawing(clip, prompt, *, negatives=(), preset='cpu', seed=None, renderer='torch',
+                     progress=None, cancel=None, session_id='', **overrides):
+    """Run CLIPDraw for ``prompt`` with ``clip`` (a ClipModel); return a Drawing.
+
+    preset: a name or Preset; overrides: Preset fields (None = the preset's value).
+    seed: None or negative draws one (reported in the drawing). progress: called with a
+    Progress after each iteration. cancel: threading.Event or callable, checked every
+    iteration; a cancelled run returns the current strokes with ``cancelled=True``.
+    """
+    run = ClipDrawRun(clip, prompt, negatives=negatives, preset=preset, seed=seed,
+                      renderer=renderer, **overrides)
+    return run.run(progress=progress, cancel=cancel, session_id=session_id)
+
+
+def _is_cancelled(cancel):
+    if cancel is None:
+        return False
+    is_set = getattr(cancel, 'is_set', None)
+    return bool(is_set() if is_set is not None else cancel())
+
+
+class ClipDrawRun:
+    """One optimisation, step by step (the benchmark times these very steps)."""
+
+    def __init__(self, clip, prompt, *, negatives=(), preset='cpu', seed=None,
+                 renderer='torch', **overrides):
+        self.started = time.perf_counter()
+        self.preset = make_preset(preset, **overrides)
+        p = self.preset
+        self.clip = clip
+        self.device = clip.device
+        self.prompt = embed_prompt(clip, prompt, first_weight=p.first_chunk_weight)
+        # Blank negatives (an empty ROS string array entry) mean nothing: ignore them.
+        negatives = [n for n in negatives or () if not (isinstance(n, str) and not n.strip())]
+        if len(negatives) > MAX_NEGATIVES:
+            raise InvalidOptions(f'at most {MAX_NEGATIVES} negative prompts, got '
+                                 f'{len(negatives)}')
+        self.negatives = [embed_prompt(clip, n, what='negative prompt') for n in negatives]
+        self.text = self.prompt.features
+        self.negative_features = torch.stack([n.features for n in self.negatives]) \
+            if self.negatives else None
+        self.renderer_name, self.render_fn = _renderer(renderer)
+        if seed is None or int(seed) < 0:
+            seed = secrets.randbelow(2 ** 31)
+        if int(seed) >= 2 ** 32:
+            raise InvalidOptions(f'seed must be below 2^32 (Drawing.seed is uint32), got {seed}')
+        self.seed = int(seed)
+        self.generator = torch.Generator(device='cpu').manual_seed(self.seed)
+        self.canvas = p.canvas_size
+        self.render_size = min(p.render_size or p.canvas_size, p.canvas_size)
+        self.augment = Augmenter(clip.image_size, distortion=p.distortion,
+                                 crop_scale=p.crop_scale, generator=self.generator)
+        self._init_scene()
+        self.iteration = 0
+        self.nonfinite_steps = 0
+        self._nonfinite_run = 0
+        self.timings = {}
+        self.last_image = None
+
+    # -- scene and parameters ------------------------------------------------------------
+    def _init_scene(self):
+        from dream_clipdraw.scene_init import clipdraw_init
+
+        p = self.preset
+        points, widths, colors = clipdraw_init(
+            p.num_paths, (self.canvas, self.canvas), generator=self.generator,
+            max_segments=p.max_segments, width=p.init_width, jitter=p.init_jitter,
+            device=self.device)
+        self.points = [q.clone().requires_grad_(True) for q in points]
+        self.palette = torch.tensor(p.palette(), dtype=torch.float32, device=self.device)
+        groups = []
+        if p.plotter:
+            self.widths = torch.full((p.num_paths,), float(p.pen_width), device=self.device)
+            self.alpha = colors[:, 3].clone().requires_grad_(True)
+            colour_params = [{'params': [self.alpha], 'lr': p.lr_colors}]
+            if p.num_pens > 1:
+                logits = torch.randn(p.num_paths, p.num_pens, generator=self.generator)
+                self.pen_logits = logits.to(self.device).requires_grad_(True)
+                colour_params.append({'params': [self.pen_logits], 'lr': PEN_LOGIT_LR})
+            else:
+                self.pen_logits = None
+            groups = [torch.optim.Adam(colour_params)]
+        else:
+            self.widths = widths.clone().requires_grad_(True)
+            self.colors = colors.clone().requires_grad_(True)
+            groups = [torch.optim.Adam([self.widths], lr=p.lr_widths),
+                      torch.optim.Adam([self.colors], lr=p.lr_colors)]
+        self.point_optimizer = torch.optim.Adam(self.points, lr=p.lr_points)
+        self.optimizers = [self.point_optimizer] + groups
+        self.snapped = False
+
+    def current_colors(self):
+        """(N, 4) RGBA the renderer gets: free colours, or pen colours with optimised alpha."""
+        if not self.preset.plotter:
+            return self.colors
+        if self.snapped or self.pen_logits is None:
+            rgb = self.palette[self.pens()] if self.snapped else \
+                self.palette[0].expand(len(self.points), 3)
+        else:
+            rgb = torch.softmax(self.pen_logits, 1) @ self.palette
+        return torch.cat([rgb, self.alpha[:, None]], 1)
+
+    def pens(self):
+        if self.pen_logits is None:
+            return torch.zeros(len(self.points), dtype=torch.long, device=self.device)
+        return self.pen_logits.detach().argmax(1)
+
+    def render(self, size=None, samples=None):
+        """(3, S, S) image of the current strokes at ``size`` (default: the render size)."""
+        size = size or self.render_size
+        scale = size / self.canvas
+        points = self.points if scale == 1 else [q * scale for q in self.points]
+        widths = self.widths if scale == 1 else self.widths * scale
+        # One black pen: the torch renderer's multiplicative mode is exact for black, cheaper.
+        black = self.preset.plotter and self.preset.num_pens == 1 and \
+            self.renderer_name == 'torch'
+        return self.render_fn(points, widths, self.current_colors(), (size, size),
+                              samples=samples or self.preset.samples, black_ink=black)
+
+    # -- one step -------------------------------------------------------------------------
+    def step(self, points_only=False):
+        """One optimisation step; returns the mean augmented cosine (NaN if skipped)."""
+        p = self.preset
+        clock = _Clock(self.device)
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        self.point_optimizer.param_groups[0]['lr'] = lr_at(p, self.iteration) \
+            if not points_only else p.lr_schedule[-1][1] if p.lr_schedule else p.lr_points
+        image = self.render()
+        clock.lap('render')
+        batch = self.augment(image, p.augmentations)
+        clock.lap('augment')
+        leaf = batch.detach().requires_grad_(True)
+        features = self.clip.encode_image(leaf, normalize_input=p.normalize_input)
+        cosines = features @ self.text
+        loss = -cosines.sum()
+        if self.negative_features is not None and p.negative_weight > 0:
+            loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            finite = bool(torch.isfinite(leaf.grad).all())
+        clock.lap('clip')
+        if finite:
+            surrogate = (batch * leaf.grad).sum()
+            if p.path_length_budget > 0 and p.length_penalty > 0:
+                total = stroke_lengths(self.points).sum()
+                over = torch.relu(total / p.path_length_budget - 1)
+                surrogate = surrogate + p.length_penalty * p.augmentations * over
+            surrogate.backward()
+            finite = all(bool(torch.isfinite(t.grad).all()) for t in self._trainable()
+                         if t.grad is not None)
+        clock.lap('backward')
+        self.last_image = image.detach()
+        self.iteration += 1
+        if not finite:
+            self.nonfinite_steps += 1
+            self._nonfinite_run += 1
+            if self._nonfinite_run >= p.max_nonfinite:
+                raise NumericalError(
+                    f'the loss or its gradient was NaN or infinite for {self._nonfinite_run} '
+                    f'steps in a row (iteration {self.iteration}); the strokes were never '
+                    'updated with them: try another seed or lower learning rates')
+            self.timings = clock.laps
+            return float('nan')
+        self._nonfinite_run = 0
+        optimizers = [self.point_optimizer] if points_only else self.optimizers
+        for opt in optimizers:
+            opt.step()
+        self._clamp()
+        clock.lap('step')
+        self.timings = clock.laps
+        return float(cosines.detach().mean())
+
+    def _trainable(self):
+        tensors = list(self.points)
+        if self.preset.plotter:
+            tensors.append(self.alpha)
+            if self.pen_logits is not None:
+                tensors.append(self.pen_logits)
+        else:
+            tensors += [self.widths, self.colors]
+        return tensors
+
+    @torch.no_grad()
+    def _clamp(self):
+        p = self.preset
+        if p.plotter:
+            self.alpha.clamp_(0, 1)
+            for q in self.points:  # a pen cannot leave the paper
+                q.clamp_(0, self.canvas)
+        else:
+            self.widths.clamp_(p.width_min, p.width_max)
+            self.colors.clamp_(0, 1)
+
+    # -- the whole run ----------------------------------------------------------------------
+    def run(self, progress=None, cancel=None, session_id=''):
+        p = self.preset
+        total = p.iterations + (p.finetune_iterations if p.plotter else 0)
+        cancelled = False
+        for _ in range(p.iterations):
+            if _is_cancelled(cancel):
+                cancelled = True
+                break
+            score = self.step()
+            self._report(progress, total, score, 'optimise')
+        if p.plotter:
+            self.snap_to_pens()
+            for _ in range(p.finetune_iterations if self.points and not cancelled else 0):
+                if _is_cancelled(cancel):
+                    cancelled = True
+                    break
+                score = self.step(points_only=True)
+                self._report(progress, total, score, 'finetune')
+            self.keep_within_budget()
+        return self.drawing(cancelled=cancelled, session_id=session_id, total=total)
+
+    def _report(self, progress, total, score, phase):
+        if progress is not None:
+            progress(Progress(self.iteration, total, score,
+                              time.perf_counter() - self.started, self.last_image, phase))
+
+    @torch.no_grad()
+    def snap_to_pens(self):
+        """Plotter: drop faint strokes, make the rest opaque in their nearest pen's colour."""
+        if self.snapped:
+            return
+        keep = (self.alpha >= self.preset.min_alpha).nonzero().flatten().tolist()
+        self._keep(keep)
+        self.alpha.fill_(1.0)
+        self.snapped = True
+
+    @torch.no_grad()
+    def keep_within_budget(self):
+        """Plotter: keep the longest-drawn-first strokes that fit the path-length budget."""
+        budget = self.preset.path_length_budget
+        if budget <= 0 or not self.points:
+            return
+        lengths = stroke_lengths([q.detach() for q in self.points]).tolist()
+        if sum(lengths) <= budget:
+            return
+        keep, used = [], 0.0
+        for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+            if used + lengths[i] <= budget:
+                keep.append(i)
+                used += lengths[i]
+        self._keep(sorted(keep))
+
+    def _keep(self, keep):
+        """Restrict the scene to strokes ``keep`` (order kept); rebuild the points optimiser."""
+        if len(keep) == len(self.points):
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
+        self.points = [self.points[i].detach().clone().requires_grad_(True) for i in keep]
+        self.widths = self.widths[index]
+        self.alpha = self.alpha.detach()[index].clone().requires_grad_(True)
+        if self.pen_logits is not None:
+            self.pen_logits = self.pen_logits.detach()[index].clone()
+        self.optimizers = []
+        if self.points:
+            self.point_optimizer = torch.optim.Adam(self.points, lr=self.preset.lr_points)
+            self.optimizers = [self.point_optimizer]
+
+    @torch.no_grad()
+    def score(self):
+        """cosine(text, un-augmented render at the canvas size)."""
+        if not self.points:
+            image = torch.ones(3, self.canvas, self.canvas, device=self.device)
+        else:
+            image = self.render(size=self.canvas, samples=2)
+        features = self.clip.encode_image(image[None],
+                                          normalize_input=self.preset.normalize_input)
+        return float(features[0] @ self.text)
+
+    def drawing(self, *, cancelled=False, session_id='', total=None):
+        """The current strokes as a Drawing (with the un-augmented score)."""
+        p = self.preset
+        colors = self.current_colors().detach().cpu().tolist() if self.points else []
+        widths = self.widths.detach().cpu().tolist() if self.points else []
+        pens = self.pens().cpu().tolist() if p.plotter and self.points else [0] * len(colors)
+        strokes = [Stroke(points=q.detach().cpu().tolist(), width=float(w),
+                          color=tuple(float(c) for c in rgba), pen=int(pen))
+                   for q, w, rgba, pen in zip(self.points, widths, colors, pens)]
+        palette = [tuple(rgb) + (1.0,) for rgb in p.palette()] if p.plotter else []
+        return Drawing(
+            strokes=strokes, canvas_width=self.canvas, canvas_height=self.canvas,
+            prompt=self.prompt.text, negative_prompts=[n.text for n in self.negatives],
+            palette=palette, seed=self.seed, preset=p.name, clip_model=self.clip.name,
+            clip_pretrained=self.clip.pretrained if not self.clip.random_weights else 'random',
+            renderer=self.renderer_name, iterations=self.iteration,
+            total_iterations=total if total is not None else p.iterations,
+            score=self.score(), prompt_truncated=self.prompt.truncated,
+            prompt_handling=self.prompt.handling,
+            generation_time=time.perf_counter() - self.started, cancelled=cancelled,
+            nonfinite_steps=self.nonfinite_steps, random_weights=self.clip.random_weights,
+            session_id=session_id, settings=json.loads(json.dumps(p.as_dict())))
+
+
+def _renderer(renderer):
+    if callable(renderer):
+        return getattr(renderer, '__name__', 'custom'), renderer
+    from dream_clipdraw.rasterizer import available_renderers, get_renderer
+    try:
+        return str(renderer), get_renderer(renderer)
+    except ValueError as exc:
+        raise InvalidOptions(f'{exc} (available here: {", ".join(available_renderers())})') \
+            from exc
+
+
+class _Clock:
+    """Lap times of one step's phases (synchronising CUDA so the laps are real)."""
+
+    def __init__(self, device):
+        self.cuda = device.type == 'cuda'
+        self.laps = {}
+        self._last = self._now()
+
+    def _now(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def lap(self, name):
+        now = self._now()
+        self.laps[name] = now - self._last
+        self._last = now

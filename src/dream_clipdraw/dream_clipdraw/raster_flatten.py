@@ -1,0 +1,73 @@
+"""Cubic Bezier strokes to line pieces, differentiably.
+
+The rasterizer measures distances to straight pieces because the exact distance to a cubic
+needs a root solve per sample. Each segment is cut into as many equal-parameter pieces as
+its flatness bound asks for, so the polyline stays within ``FLATNESS_TOLERANCE`` pixels of
+the curve whatever the stroke's size; the piece count is chosen without gradient, the
+piece end points carry the gradient back to the control points.
+"""
+import torch
+
+# Largest distance, in pixels, between a cubic and the polyline that replaces it.
+FLATNESS_TOLERANCE = 0.2
+# A bound on pieces per cubic segment (a segment hundreds of pixels across stays cheap).
+MAX_PIECES = 32
+
+
+class Pieces:
+    """Line pieces of all strokes: end points ``a``, ``b`` (P, 2) and owning ``stroke`` (P,)."""
+
+    def __init__(self, a, b, stroke):
+        self.a = a
+        self.b = b
+        self.stroke = stroke
+
+
+def segment_controls(points):
+    """Stack every stroke's cubic segments: returns (controls (S, 4, 2), stroke of each (S,))."""
+    device = points[0].device
+    lengths = torch.tensor([p.shape[0] for p in points], device=device)
+    per_stroke = (lengths - 1) // 3
+    stacked = torch.cat(points)
+    first_point = torch.cumsum(lengths, 0) - lengths
+    stroke = torch.repeat_interleave(torch.arange(len(points), device=device), per_stroke)
+    first_segment = torch.cumsum(per_stroke, 0) - per_stroke
+    local = torch.arange(stroke.shape[0], device=device) - first_segment[stroke]
+    start = first_point[stroke] + 3 * local
+    controls = stacked[start[:, None] + torch.arange(4, device=device)]
+    return controls, stroke
+
+
+def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
+    """Pieces needed so that a uniform split is within ``tolerance`` of the curve.
+
+    A chord of parameter length h deviates from the cubic by at most h^2 max|B''| / 8, and
+    |B''| <= 6 max(|P0 - 2P1 + P2|, |P1 - 2P2 + P3|).
+    """
+    with torch.no_grad():
+        p0, p1, p2, p3 = controls.unbind(1)
+        second = torch.maximum((p0 - 2 * p1 + p2).norm(dim=1), (p1 - 2 * p2 + p3).norm(dim=1))
+        count = torch.ceil(torch.sqrt(0.75 * second / tolerance))
+        return count.clamp(1, max_pieces).long()
+
+
+def flatten(points, tolerance=None):
+    """Flatten a list of strokes (each (3k+1, 2)) into :class:`Pieces`."""
+    controls, seg_stroke = segment_controls(points)
+    count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
+    device = controls.device
+    # Vertices j = 0..n of each segment at t = j / n, evaluated in one batch.
+    vertex_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device),
+                                             count + 1)
+    first_vertex = torch.cumsum(count + 1, 0) - (count + 1)
+    j = torch.arange(vertex_segment.shape[0], device=device) - first_vertex[vertex_segment]
+    t = (j.to(controls.dtype) / count[vertex_segment].to(controls.dtype))[:, None]
+    s = 1 - t
+    bernstein = torch.cat([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=1)
+    vertices = torch.einsum('vk,vkd->vd', bernstein, controls[vertex_segment])
+    # Piece i of segment g joins vertices first_vertex[g] + i and + i + 1.
+    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
+    first_piece = torch.cumsum(count, 0) - count
+    i = torch.arange(piece_segment.shape[0], device=device) - first_piece[piece_segment]
+    start = first_vertex[piece_segment] + i
+    return Pieces(vertices[start], vertices[start + 1], seg_stroke[piece_segment])

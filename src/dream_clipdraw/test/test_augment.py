@@ -1,0 +1,51 @@
+"""CLIPDraw's augmentations: shape, white fill, gradients, and the seed alone decides them."""
+import torch
+
+from dream_clipdraw.augment import Augmenter
+
+
+def make(seed=0, **kwargs):
+    return Augmenter(32, generator=torch.Generator().manual_seed(seed), **kwargs)
+
+
+def test_copies_have_clip_size_and_differ():
+    image = torch.rand(3, 48, 48)
+    batch = make()(image, 4)
+    assert batch.shape == (4, 3, 32, 32)
+    assert not torch.allclose(batch[0], batch[1])
+
+
+def test_a_white_canvas_stays_white():
+    batch = make()(torch.ones(3, 40, 40), 3)
+    assert torch.allclose(batch, torch.ones_like(batch), atol=1e-5)
+
+
+def test_the_border_revealed_by_the_warp_is_white():
+    batch = make(distortion=1.0, crop_scale=(1.0, 1.0))(torch.zeros(3, 40, 40), 4)
+    assert batch.max() > 0.9          # some white came in from outside
+    assert batch.min() < 0.1          # and the black canvas is still there
+
+
+def test_gradients_reach_the_canvas():
+    image = torch.rand(3, 40, 40, requires_grad=True)
+    make()(image, 2).sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_same_seed_same_copies_other_seed_other_copies():
+    image = torch.rand(3, 40, 40)
+    assert torch.equal(make(1)(image, 2), make(1)(image, 2))
+    assert not torch.equal(make(1)(image, 2), make(2)(image, 2))
+
+
+def test_parameters_stay_in_range():
+    aug = make(distortion=0.5)
+    for _ in range(200):
+        _, end = aug.perspective_params(100, 80)
+        xs = [p[0] for p in end]
+        ys = [p[1] for p in end]
+        assert min(xs) >= 0 and max(xs) <= 99 and min(ys) >= 0 and max(ys) <= 79
+        assert end[0][0] <= 26 and end[1][0] >= 99 - 26
+        top, left, h, w = aug.crop_params(100, 80)
+        assert 0.7 * 8000 * 0.85 <= h * w <= 0.9 * 8000 * 1.15
+        assert top + h <= 80 and left + w <= 100

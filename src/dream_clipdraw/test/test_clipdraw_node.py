@@ -1,0 +1,198 @@
+"""The GenerateDrawing action server in process, with a tiny CLIP and a real action client."""
+import threading
+import time
+
+import pytest
+import torch
+
+rclpy = pytest.importorskip('rclpy')
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.action.client import GoalStatus  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from dream_interfaces.action import GenerateDrawing  # noqa: E402
+from dream_interfaces.msg import (  # noqa: E402
+    Drawing, GenerationFeedback, GenerationResult)
+
+from dream_clipdraw.clipdraw_node import ClipDrawNode  # noqa: E402
+from dream_clipdraw.tiny_clip import shared_tiny_clip  # noqa: E402
+
+TIMEOUT = 60.0
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_torch_thread():
+    """On a busy 2-core machine OpenMP threads waiting for each other slow tiny ops a lot."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+class Graph:
+    """The node under test, a client node, and what the client heard."""
+
+    def __init__(self, server, client):
+        self.server = server
+        self.client = client
+        self.action = ActionClient(client, GenerateDrawing, 'generate_drawing')
+        self.heard = {name: [] for name in ('feedback', 'result', 'drawing', 'preview',
+                                            'markers')}
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        for name, kind, topic, qos in [
+                ('feedback', GenerationFeedback, 'generate_drawing/feedback_mirror', reliable),
+                ('result', GenerationResult, 'generate_drawing/result_mirror', reliable),
+                ('drawing', Drawing, 'drawing', latched),
+                ('preview', Image, 'drawing/preview', reliable),
+                ('markers', MarkerArray, 'drawing/markers', latched)]:
+            client.create_subscription(kind, topic, self.heard[name].append, qos)
+
+    def send(self, prompt, session='s', **options):
+        assert self.action.wait_for_server(timeout_sec=TIMEOUT)
+        goal = GenerateDrawing.Goal(session_id=session, prompt=prompt)
+        for key, value in options.items():
+            setattr(goal.options, key, value)
+        feedback = []
+        future = self.action.send_goal_async(
+            goal, feedback_callback=lambda m: feedback.append(m.feedback.progress))
+        wait_for(future.done)
+        handle = future.result()
+        assert handle.accepted
+        return handle, feedback
+
+    def result(self, handle):
+        future = handle.get_result_async()
+        wait_for(future.done)
+        response = future.result()
+        return response.status, response.result.outcome
+
+
+def wait_for(predicate, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, 'timed out waiting'
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope='module')
+def graph():
+    tiny = shared_tiny_clip()
+    context = Context()
+    rclpy.init(context=context)
+    overrides = [Parameter('clip_model_config', value=tiny.config),
+                 Parameter('clip_pretrained', value=tiny.weights),
+                 Parameter('canvas_size', value=32), Parameter('num_strokes', value=6),
+                 Parameter('iterations', value=4), Parameter('preview_every', value=2)]
+    server = ClipDrawNode(context=context, parameter_overrides=overrides)
+    client = rclpy.create_node('clipdraw_test_client', context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server)
+    executor.add_node(client)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    yield Graph(server, client)
+    executor.shutdown(timeout_sec=5)
+    server.destroy_node()
+    client.destroy_node()
+    rclpy.shutdown(context=context)
+    spinner.join(timeout=5)
+
+
+def test_a_goal_succeeds_with_feedback_and_every_topic(graph):
+    handle, feedback = graph.send('a red whale over the city', session='s-ok')
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_SUCCEEDED, outcome.message
+    assert outcome.error_code == GenerationResult.ERROR_NONE
+    assert outcome.session_id == 's-ok' and outcome.drawing.session_id == 's-ok'
+    drawing = outcome.drawing
+    assert len(drawing.strokes) == 6 and drawing.iterations == 4
+    assert drawing.canvas_width == 32 and drawing.clip_model == 'dream-tiny-clip'
+    assert feedback and feedback[-1].iteration == 4 and feedback[-1].total_iterations == 4
+    assert all(f.session_id == 's-ok' for f in feedback)
+    wait_for(lambda: graph.heard['result'] and graph.heard['drawing']
+             and graph.heard['markers'] and len(graph.heard['preview']) >= 2)
+    assert any(r.session_id == 's-ok' and r.error_code == 0 for r in graph.heard['result'])
+    assert any(f.session_id == 's-ok' for f in graph.heard['feedback'])
+    assert graph.heard['drawing'][-1].session_id == 's-ok'
+    preview = graph.heard['preview'][-1]
+    assert preview.encoding == 'rgb8' and (preview.width, preview.height) == (32, 32)
+    assert len(preview.data) == 32 * 32 * 3
+    markers = graph.heard['markers'][-1].markers
+    assert markers[0].action == Marker.DELETEALL
+    assert len(markers) == 7 and all(m.type == Marker.LINE_STRIP for m in markers[1:])
+    assert len(markers[1].points) >= 9
+
+
+def test_cancel_mid_run_ends_canceled_with_the_drawing_so_far(graph):
+    handle, feedback = graph.send('a lighthouse', session='s-cancel', iterations=5000)
+    wait_for(lambda: len(feedback) >= 2)
+    cancel = handle.cancel_goal_async()
+    wait_for(cancel.done)
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_CANCELED
+    assert outcome.error_code == GenerationResult.ERROR_CANCELLED
+    assert 2 <= outcome.drawing.iterations < 5000
+    assert len(outcome.drawing.strokes) == 6
+
+
+def test_a_second_goal_while_busy_gets_error_busy(graph):
+    first, feedback = graph.send('a lighthouse', session='s-long', iterations=5000)
+    wait_for(lambda: len(feedback) >= 1)
+    second, _ = graph.send('a whale', session='s-second')
+    status, outcome = graph.result(second)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert outcome.error_code == GenerationResult.ERROR_BUSY
+    assert outcome.session_id == 's-second'
+    wait_for(first.cancel_goal_async().done)
+    assert graph.result(first)[0] == GoalStatus.STATUS_CANCELED
+
+
+def test_an_empty_prompt_is_rejected_and_the_node_still_serves(graph):
+    handle, _ = graph.send('   ', session='s-empty')
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert outcome.error_code == GenerationResult.ERROR_INVALID_PROMPT
+    assert 'empty' in outcome.message
+    handle, _ = graph.send('a whale', session='s-after', iterations=2)
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_SUCCEEDED and outcome.drawing.iterations == 2
+
+
+def test_absurd_options_are_invalid_options(graph):
+    handle, _ = graph.send('a whale', session='s-opts', preset='photoreal')
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert outcome.error_code == GenerationResult.ERROR_INVALID_OPTIONS
+
+
+def test_missing_weights_fail_the_goal_and_the_node_recovers(graph):
+    good = graph.server.get_parameter('clip_pretrained').value
+    graph.server.set_parameters([Parameter('clip_pretrained', value='/no/such/weights.pt')])
+    try:
+        handle, _ = graph.send('a whale', session='s-model')
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_ABORTED
+        assert outcome.error_code == GenerationResult.ERROR_MODEL_UNAVAILABLE
+        assert '--clip-pretrained' in outcome.message
+    finally:
+        graph.server.set_parameters([Parameter('clip_pretrained', value=good)])
+    handle, _ = graph.send('a whale', session='s-recovered', iterations=1)
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_SUCCEEDED
+
+
+def test_plotter_goals_fill_the_palette_and_pens(graph):
+    handle, _ = graph.send('a whale', session='s-pens', preset='plotter', iterations=2,
+                           num_pens=3)
+    status, outcome = graph.result(handle)
+    assert status == GoalStatus.STATUS_SUCCEEDED, outcome.message
+    drawing = outcome.drawing
+    assert len(drawing.palette) == 3 and drawing.preset == 'plotter'
+    assert all(s.pen < 3 and s.color.a == 1.0 for s in drawing.strokes)

@@ -1,0 +1,119 @@
+"""``dream draw`` and ``dream bench clipdraw`` through the dream command, in process."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+from dream_clipdraw.drawing_io import load_json
+from dream_clipdraw.tiny_clip import shared_tiny_clip
+
+command = pytest.importorskip('dream_session.command')
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads
+    waiting for each other make every small op many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    return shared_tiny_clip()
+
+
+def dream(*argv):
+    return command.main([str(a) for a in argv])
+
+
+def tiny_args(tiny):
+    return ['--clip-model-config', tiny.config, '--clip-pretrained', tiny.weights,
+            '--canvas-size', 64, '--strokes', 6, '--iterations', 3]
+
+
+def test_draw_writes_svg_png_and_json_and_prints_a_summary(tiny, tmp_path, capsys):
+    svg, png, data = tmp_path / 'whale.svg', tmp_path / 'whale.png', tmp_path / 'whale.json'
+    status = dream('draw', 'a red whale flying over a city at night', '--out', svg,
+                   '--png', png, '--json-out', data, '--seed', 9, '--negative', 'a sketch',
+                   '--json', *tiny_args(tiny))
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary['strokes'] == 6 and summary['iterations'] == 3 and summary['seed'] == 9
+    assert summary['files'] == [str(svg), str(png), str(data)]
+    assert summary['prompt_truncated'] is False and summary['prompt_handling'] == 'single'
+    assert 'drawing' in err     # the progress bar went to stderr
+    drawing = load_json(data)
+    assert drawing.negative_prompts == ['a sketch'] and len(drawing.strokes) == 6
+    paths = ET.parse(svg).getroot().findall('.//{http://www.w3.org/2000/svg}path')
+    assert len(paths) == 6
+    assert png.stat().st_size > 0
+
+
+def test_clip_weights_env_var_is_the_default(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('CLIP_WEIGHTS', tiny.weights)
+    status = dream('draw', 'a whale', '--out', tmp_path / 'w.json', '--clip-model-config',
+                   tiny.config, '--canvas-size', 64, '--strokes', 4, '--iterations', 1,
+                   '--preset', 'plotter')
+    _, err = capsys.readouterr()
+    assert status == 0, err
+    drawing = load_json(tmp_path / 'w.json')
+    assert drawing.preset == 'plotter' and drawing.palette == [(0.0, 0.0, 0.0, 1.0)]
+
+
+@pytest.mark.parametrize('args, message', [
+    (['   '], 'the prompt is empty'),
+    (['a whale', '--strokes', '0'], 'strokes must be'),
+    (['a whale', '--iterations', '-2'], 'iterations must be'),
+    (['a whale', '--clip-model', 'ViT-Q-99'], 'unknown CLIP model'),
+    (['a whale', '--clip-pretrained', '/no/such/file.pt'], 'not found'),
+])
+def test_bad_input_is_one_clear_line_without_traceback(tmp_path, capsys, args, message):
+    status = dream('draw', *args, '--out', tmp_path / 'x.svg')
+    _, err = capsys.readouterr()
+    assert status == 1
+    assert 'dream draw: error: ' in err and message in err
+    assert 'Traceback' not in err
+    assert not (tmp_path / 'x.svg').exists()
+
+
+def test_an_output_that_cannot_be_written_fails_before_drawing(tiny, tmp_path, capsys):
+    status = dream('draw', 'a whale', '--out', tmp_path / 'x.pdf', *tiny_args(tiny))
+    _, err = capsys.readouterr()
+    assert status == 1 and '.svg' in err and 'CLIP' not in err.split('error:')[0]
+
+
+def test_bench_reports_a_breakdown_and_extrapolates_when_too_long(tiny, capsys):
+    status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
+                   '--presets', 'faithful,plotter', '--iterations', 2, '--warmup', 0,
+                   '--canvas-size', 64, '--full-limit', 0)
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    report = json.loads(out)
+    assert report['weights'].startswith('random: timings only')
+    assert set(report['presets']) == {'faithful', 'plotter'}
+    for entry in report['presets'].values():
+        ms = entry['per_iteration_ms']
+        assert set(ms) == {'render', 'augment', 'clip_forward_backward',
+                           'augment_render_backward', 'step', 'total'}
+        assert ms['total'] > 0
+        assert entry['time_to_drawing'].startswith('extrapolated')
+    faithful = report['presets']['faithful']
+    assert faithful['settings']['iterations'] == 1000
+    assert faithful['time_to_drawing_s'] >= 1000 * faithful['per_iteration_ms']['total'] / 1000
+
+
+def test_bench_measures_a_drawing_when_it_is_short(tiny, capsys):
+    status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
+                   '--presets', 'plotter', '--iterations', 1, '--warmup', 0,
+                   '--canvas-size', 32, '--threads', 1)
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    entry = json.loads(out)['presets']['plotter']
+    assert entry['time_to_drawing'] == 'measured' and entry['time_to_drawing_s'] > 0
+    assert json.loads(out)['torch_threads'] == 1
+    assert torch.get_num_threads() == 1   # the module's setting, restored by the bench
