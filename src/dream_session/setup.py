@@ -22,6 +22,9 @@ setup(
             'session_manager_node = dream_session.session_manager_node:main',
             'recorder_node = dream_session.recorder_node:main',
         ],
+        'dream.benchmarks': [
+            'soak = dream_session.bench_soak:SoakBenchmark',
+        ],
         'dream.verbs': [
             'bench = dream_session.bench_verb:BenchVerb',
             'demo = dream_session.demo_verb:DemoVerb',

@@ -15,7 +15,7 @@ import sys
 import time
 
 import rclpy
-from dream_interfaces.msg import AudioChunk, Utterance
+from dream_interfaces.msg import AudioChunk, SessionStatus, Utterance
 from dream_interfaces.srv import ControlSession
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -33,6 +33,9 @@ from dream_audio.speech_detector import SAMPLE_RATE, SileroSpeechDetector
 UTTERANCE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                            reliability=ReliabilityPolicy.RELIABLE)
 # Latched, so that a node started later still learns whether someone is speaking.
+STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SPEAKING_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                           reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -85,7 +88,7 @@ class VadNode(Node):
             self.get_logger().error(f'invalid VAD parameters ({exc}): using the defaults')
             self._segmenter = UtteranceSegmenter(detector or SileroSpeechDetector())
         self._sample_clock = SampleClock(SAMPLE_RATE)
-        self._session_id = ''        # from ControlSession, else from the chunks
+        self._session_id = ''        # from ControlSession, else session/status or the chunks
         self._controlled_session = ''
         self._speaking = None
         self._last_chunk = None      # monotonic time of the last chunk
@@ -96,12 +99,22 @@ class VadNode(Node):
         self.create_subscription(Bool, 'audio/push_to_talk', self._on_push_to_talk,
                                  UTTERANCE_QOS)
         self.create_service(ControlSession, 'audio/control', self._on_control)
+        self.create_subscription(SessionStatus, 'session/status', self._on_status, STATUS_QOS)
         self.create_timer(0.25, self._check_stream)
         self._publish_speaking(False)
         c = self._segmenter.config
         self.get_logger().info(
             f'listening: speech at p >= {c.threshold:g}, utterances end after '
             f'{c.min_silence:g} s of silence or at {c.max_length:g} s')
+
+    def _on_status(self, msg):
+        """Stamp utterances with the session manager's listening session."""
+        if self._controlled_session or not msg.session_id:
+            return
+        if msg.state in (SessionStatus.STATE_LISTENING, SessionStatus.STATE_TRANSCRIBING):
+            self._set_session(msg.session_id)
+        elif msg.session_id == self._session_id:
+            self._set_session('')     # that session has moved on: the next speech is new
 
     # -- audio -------------------------------------------------------------------------
     def _on_chunk(self, msg):

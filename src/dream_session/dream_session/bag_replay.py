@@ -5,6 +5,7 @@ replay from the live session; with ``--clock``, nodes running with ``use_sim_tim
 bag's time. Reading uses the definitions stored in the bag (rosbags), publishing uses our
 installed types.
 """
+import pathlib
 import time
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -19,7 +20,7 @@ STATUS_TOPIC = 'session/status'
 
 def read_messages(bag_path, topics=None):
     """[(log time ns, topic, msgtype, raw bytes)] in time order."""
-    with AnyReader([bag_path]) as reader:
+    with AnyReader([pathlib.Path(bag_path)]) as reader:
         connections = [c for c in reader.connections if not topics or c.topic in topics]
         return [(timestamp, conn.topic, conn.msgtype, bytes(raw))
                 for conn, timestamp, raw in reader.messages(connections=connections)]

@@ -77,12 +77,19 @@ class SingleProcessRunner:
             time.sleep(0.05)
         return False
 
-    def stop(self, grace=3.0):
-        """Cancel live sessions (the plotter lifts its pen), close recordings, shut down."""
+    def stop(self, grace=10.0):
+        """Cancel live sessions (the plotter lifts its pen), close recordings, shut down.
+
+        Spinning goes on until the cancelled goals have answered (at most ``grace`` s): a
+        server thread still executing would otherwise keep the process alive.
+        """
         manager = self.nodes.get('session_manager')
         if manager is not None and self._spin_thread is not None:
             manager.shutdown_sessions()
-            time.sleep(min(grace, 1.0))     # let cancels reach the servers
+            deadline = time.monotonic() + grace
+            while manager.goals_in_flight() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)                 # the last status messages reach the recorder
         self._stop.set()
         if self._spin_thread is not None:
             self._spin_thread.join(timeout=grace + 5)

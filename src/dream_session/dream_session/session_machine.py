@@ -111,10 +111,9 @@ class SessionMachine:
         return None
 
     def _resolve(self, session_id):
-        """A message's session: by id when it names one, else the session collecting speech."""
-        if session_id:
-            return self.sessions.get(session_id)
-        return self.collecting
+        """A message's session: by id when it names a live one, else the one collecting speech
+        (audio nodes may still name a session that has moved on)."""
+        return self.sessions.get(session_id) or self.collecting
 
     # --- transitions ---------------------------------------------------------------------------
     def _enter(self, session, state, message='', error_code=None):
@@ -150,7 +149,7 @@ class SessionMachine:
         session = self._resolve(session_id)
         effects = []
         if session is None:                         # an utterance with no speech-start event
-            session, effects = self.start_session(session_id or None)
+            session, effects = self.start_session()
         if session.state != LISTENING:
             return effects
         return effects + self._enter(session, TRANSCRIBING, 'transcribing')

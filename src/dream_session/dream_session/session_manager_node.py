@@ -54,6 +54,9 @@ class SessionManagerNode(Node):
             description='negative prompts sent with every drawing'))
         p('paper', 'A4', ParameterDescriptor(description='paper name, e.g. A4, A3'))
         p('margin_mm', 15.0, _seconds('paper margin in millimetres', 0.0, 200.0))
+        p('clip_to_paper', True, ParameterDescriptor(
+            description='clip strokes that leave the work area (CLIPDraw strokes often run '
+                        'past the canvas edge, which CLIP never saw) instead of refusing'))
         p('prompt_blocklist', [''], ParameterDescriptor(
             description='words or phrases that a public installation refuses to draw'))
         p('once', False, ParameterDescriptor(
@@ -73,6 +76,7 @@ class SessionManagerNode(Node):
         self._policy = PromptPolicy([w for w in value('prompt_blocklist') if w])
         self._lock = threading.RLock()
         self._goals = {}                 # (kind, session id) -> goal handle
+        self._in_flight = set()          # (kind, session id) of goals with no result yet
         self.finished = []               # finished sessions, for runners and tests
         self.first_finished = threading.Event()
 
@@ -193,8 +197,11 @@ class SessionManagerNode(Node):
 
     def _do_StartPlot(self, effect):
         goal = DrawStrokes.Goal(session_id=effect.session_id, drawing=effect.drawing)
-        goal.paper = PaperSetup(paper=self.get_parameter('paper').value,
-                                margin_mm=self.get_parameter('margin_mm').value)
+        goal.paper = PaperSetup(
+            paper=self.get_parameter('paper').value,
+            margin_mm=self.get_parameter('margin_mm').value,
+            out_of_bounds=(PaperSetup.OUT_OF_BOUNDS_CLIP if self.get_parameter('clip_to_paper')
+                           .value else PaperSetup.OUT_OF_BOUNDS_REJECT))
         self._send('plot', self._plot, goal, effect.session_id, self._plot_done)
 
     def _do_CancelGeneration(self, effect):
@@ -213,12 +220,21 @@ class SessionManagerNode(Node):
         def accepted(future):
             handle = future.result()
             if not handle.accepted:
+                self._in_flight.discard((kind, sid))
                 self._stage_failed(kind, sid, 'the goal was rejected (server busy?)')
                 return
             with self._lock:
                 self._goals[(kind, sid)] = handle
-            handle.get_result_async().add_done_callback(lambda f: on_done(sid, f.result()))
+                if sid not in self._machine.sessions:
+                    # cancelled (or timed out) while the goal was on its way
+                    self._cancel(kind, sid)
 
+            def done(future):
+                self._in_flight.discard((kind, sid))
+                on_done(sid, future.result())
+            handle.get_result_async().add_done_callback(done)
+
+        self._in_flight.add((kind, sid))
         client.send_goal_async(goal).add_done_callback(accepted)
 
     def _cancel(self, kind, sid):
@@ -250,6 +266,10 @@ class SessionManagerNode(Node):
 
     def shutdown_sessions(self):
         self._apply(self._machine.shutdown())
+
+    def goals_in_flight(self):
+        """Goals sent and not yet answered (a runner waits for them before stopping)."""
+        return len(self._in_flight)
 
 
 def main(args=None):

@@ -131,3 +131,12 @@ def test_results_for_unknown_or_finished_sessions_are_ignored(machine):
 def test_utterance_without_speech_event_opens_a_session(machine):
     effects = machine.on_utterance()
     assert states(effects) == ['listening', 'transcribing']
+
+
+def test_utterance_naming_a_finished_session_opens_a_new_one(machine):
+    run_to_generation(machine)
+    machine.on_generation_result('s1', ok=True, drawing='D')
+    machine.on_plot_result('s1', ok=True)
+    effects = machine.on_utterance('s1')              # the VAD still had the old id
+    assert states(effects) == ['listening', 'transcribing']
+    assert effects[0].session.session_id == 's2'

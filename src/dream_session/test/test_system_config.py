@@ -77,6 +77,26 @@ def test_malformed_files_give_clear_errors(tmp_path):
         load_system(tmp_path / 'missing.yaml')
 
 
+@pytest.mark.parametrize('driver', ['sim', 'grbl', 'axidraw'])
+def test_shipped_config_names_importable_nodes_and_declared_parameters(driver):
+    specs = load_system(ROOT / 'launch' / 'dreaming_machine.yaml', driver=driver)
+    assert [s.name for s in specs] == ['vad', 'stt', 'clipdraw', 'session_manager',
+                                       'audio_capture', driver, 'recorder']
+    for spec in specs:
+        module_path, cls = spec.class_path.split(':')
+        source = pathlib.Path(importlib.util.find_spec(module_path).origin).read_text()
+        assert f'class {cls}(' in source, spec.name
+        setup = (ROOT / 'src' / spec.package / 'setup.py').read_text()
+        assert f"'{spec.executable} = " in setup, spec.name
+        # Every configured parameter is declared by that package's nodes (a misspelt one
+        # would be silently ignored by rclpy).
+        package_dir = pathlib.Path(
+            importlib.util.find_spec(spec.package).submodule_search_locations[0])
+        declared = '\n'.join(p.read_text() for p in package_dir.glob('*.py'))
+        for name in spec.parameters:
+            assert f"'{name}'" in declared, (spec.name, name)
+
+
 def _stub_launch_modules(monkeypatch):
     """Just enough of launch/launch_ros (no wheels exist) to build the description."""
     created = []

@@ -1,0 +1,150 @@
+"""Reading the archive: every session a row, failures kept, broken bags never fatal, and the
+archive never modified."""
+import datetime
+import hashlib
+import shutil
+
+import pytest
+
+from dream_analysis.archive import find_bags, read_archive
+from dream_analysis.session_bag import BagUnreadable, read_session_bag
+from dream_analysis.synthetic_archive import SyntheticSession, random_strokes, write_session_bag
+
+T0 = datetime.datetime(2026, 6, 1, 20, 0, tzinfo=datetime.timezone.utc)
+
+
+def snapshot(root):
+    """Every file under root with its content hash: to prove nothing was written."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+def test_finished_and_failed_sessions_are_rows(tmp_path):
+    import numpy as np
+    strokes = random_strokes(5, 64, np.random.default_rng(0))
+    write_session_bag(tmp_path, SyntheticSession(
+        'ok-1', 'a house on a hill', strokes=strokes, canvas=64, audio_seconds=2.5,
+        avg_logprob=-0.4, no_speech_prob=0.1), start=T0)
+    write_session_bag(tmp_path, SyntheticSession(
+        'fails', 'a cat', strokes=None, fail_at='generating', error_code=4,
+        error_message='CLIP weights missing'), start=T0 + datetime.timedelta(minutes=1))
+    write_session_bag(tmp_path, SyntheticSession(
+        'rejected', '', transcript_status=1, fail_at='transcribing', error_code=2,
+        error_message='no speech heard'), start=T0 + datetime.timedelta(minutes=2))
+    table, issues = read_archive(tmp_path)
+    assert issues == [] and table['session_id'].tolist() == ['ok-1', 'fails', 'rejected']
+    ok, fails, rejected = table.to_dict('records')
+    assert ok['final_state'] == 'done' and ok['start_time'] == T0
+    assert (ok['listening_s'], ok['transcribing_s'], ok['generating_s'], ok['plotting_s'],
+            ok['total_s']) == (3.0, 1.0, 40.0, 90.0, 134.0)
+    assert ok['audio_s'] == pytest.approx(2.5) and ok['avg_logprob'] == pytest.approx(-0.4)
+    assert ok['prompt'] == 'a house on a hill' and ok['n_strokes'] == 5
+    assert np.allclose(ok['drawing'].strokes[2].points, strokes[2].points, atol=1e-4)
+    assert ok['plot_error'] == 'none' and ok['strokes_plotted'] == 5
+    assert (fails['final_state'], fails['error'], fails['failure_stage']) == \
+        ('failed', 'generation', 'generating')
+    assert table['failed'].tolist() == [False, True, True]
+    assert fails['drawing'] is None and fails['prompt'] == 'a cat'
+    assert fails['error_message'] == 'CLIP weights missing'
+    assert fails['generation_error'] == 'internal'
+    assert (rejected['error'], rejected['transcript_status']) == \
+        ('speech rejected', 'rejected: no speech')
+
+
+def test_idle_status_after_the_session_is_not_its_final_state(tmp_path):
+    from dream_session.interface_types import dream_typestore
+    store = dream_typestore()
+    writer = write_session_bag(tmp_path, SyntheticSession('s', 'a dog', strokes=[]),
+                               start=T0, close=False)
+    time_type = store.types['builtin_interfaces/msg/Time']
+    idle = store.types['dream_interfaces/msg/SessionStatus'](
+        header=store.types['std_msgs/msg/Header'](stamp=time_type(sec=2_000_000_000,
+                                                                  nanosec=0), frame_id=''),
+        session_id='', state=0, previous_state=0, error_code=0, message='waiting',
+        session_start=time_type(sec=0, nanosec=0), state_since=time_type(sec=0, nanosec=0))
+    writer.write_message('session/status', 'dream_interfaces/msg/SessionStatus',
+                         2_000_000_000 * 10**9, idle)
+    writer.close()
+    table, _ = read_archive(tmp_path)
+    assert table['final_state'][0] == 'done' and table['total_s'][0] == 134.0
+
+
+def test_rendered_images_column(tmp_path):
+    import numpy as np
+    from dream_analysis.archive import with_images
+    write_session_bag(tmp_path, SyntheticSession(
+        'a', 'x', strokes=random_strokes(3, 64, np.random.default_rng(0)), canvas=64),
+        start=T0)
+    write_session_bag(tmp_path, SyntheticSession('b', 'y', strokes=None, fail_at='generating'),
+                      start=T0 + datetime.timedelta(minutes=1))
+    table = with_images(read_archive(tmp_path)[0], size=32)
+    assert table['image'][0].shape == (32, 32, 3) and table['image'][0].min() < 255
+    assert table['image'][1] is None
+
+
+def test_unfinished_recording_is_mended_in_a_copy(tmp_path):
+    archive = tmp_path / 'archive'
+    writer = write_session_bag(tmp_path / 'live', SyntheticSession(
+        'killed', 'a ship in a storm', strokes=[]), start=T0, close=False)
+    writer.flush()
+    # What a killed recorder leaves: flushed chunks, no summary, no metadata.yaml.
+    shutil.copytree(writer.path, archive / writer.path.name)
+    writer.close()
+    assert (archive / writer.path.name / 'RECORDING').exists()
+    before = snapshot(archive)
+    table, issues = read_archive(archive)
+    assert snapshot(archive) == before                       # nothing written, nothing mended
+    assert sorted(p.name for p in archive.iterdir()) == [writer.path.name]
+    assert table['session_id'].tolist() == ['killed']
+    assert table['bag_state'][0] == 'recovered' and table['text'][0] == 'a ship in a storm'
+    assert [i.kind for i in issues] == ['recovered'] and 'temporary copy' in issues[0].message
+
+
+def test_damaged_bag_is_read_as_far_as_it_goes(tmp_path):
+    archive = tmp_path / 'archive'
+    bag = write_session_bag(archive, SyntheticSession('cut', 'a long road', strokes=[],
+                                                      audio_seconds=0.1),
+                            start=T0, flush_each=True).path
+    mcap = next(bag.glob('*.mcap'))
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[:len(data) * 7 // 10])     # the end of the file (and index) lost
+    before = snapshot(archive)
+    table, issues = read_archive(archive)
+    assert snapshot(archive) == before
+    assert table['session_id'].tolist() == ['cut'] and table['bag_state'][0] == 'recovered'
+    assert table['text'][0] == 'a long road'
+    assert 'damaged bag' in issues[0].message and 'salvaged' in issues[0].message
+
+
+def test_corrupt_bags_are_reported_and_skipped(tmp_path):
+    write_session_bag(tmp_path, SyntheticSession('good', 'a red fish', strokes=[]), start=T0)
+    garbage = tmp_path / 'garbage'
+    garbage.mkdir()
+    (garbage / 'garbage.mcap').write_bytes(b'\x89MCAP0\r\n' + b'\x00' * 50)
+    broken_meta = tmp_path / 'broken-meta'
+    broken_meta.mkdir()
+    (broken_meta / 'metadata.yaml').write_text('rosbag2_bagfile_information: [not, valid')
+    (broken_meta / 'broken-meta.mcap').write_bytes(b'nothing')
+    (tmp_path / 'notes').mkdir()                              # not a bag: ignored
+    (tmp_path / 'notes' / 'readme.txt').write_text('hi')
+    table, issues = read_archive(tmp_path)
+    assert table['session_id'].tolist() == ['good']
+    assert sorted((i.bag.split('/')[-1], i.kind) for i in issues) == [
+        ('broken-meta', 'skipped'), ('garbage', 'skipped')]
+    assert all(i.message for i in issues)
+    with pytest.raises(BagUnreadable, match='not a rosbag2'):
+        read_session_bag(tmp_path / 'notes')
+
+
+def test_bag_discovery(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        find_bags(tmp_path / 'missing')
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(NotADirectoryError):
+        find_bags(tmp_path / 'file')
+    bag = write_session_bag(tmp_path / 'a' / 'b', SyntheticSession('deep', 'x', strokes=[]),
+                            start=T0).path
+    (tmp_path / '.hidden').mkdir()
+    shutil.copytree(bag, tmp_path / '.hidden' / bag.name)
+    assert find_bags(tmp_path) == [bag]
+    assert find_bags(bag) == [bag]

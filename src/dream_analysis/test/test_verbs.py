@@ -1,0 +1,146 @@
+"""The verbs: clear errors instead of random weights, `dream gaze`, `dream bench analysis`."""
+import datetime
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from dream_analysis.synthetic_archive import SyntheticSession, random_strokes, write_session_bag
+from dream_session.command import main as dream
+
+T0 = datetime.datetime(2026, 8, 1, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture(scope='module')
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp('verbs') / 'sessions'
+    rng = np.random.default_rng(1)
+    drawn = write_session_bag(root, SyntheticSession(
+        'drawn', 'a lighthouse by the sea', strokes=random_strokes(8, 64, rng), canvas=64),
+        start=T0).path
+    failed = write_session_bag(root, SyntheticSession(
+        'failed', 'a storm', strokes=None, fail_at='generating', error_code=4),
+        start=T0 + datetime.timedelta(minutes=1)).path
+    return root, drawn, failed
+
+
+def tiny_args(tiny_files):
+    return ['--clip-model-config', tiny_files.config, '--clip-pretrained', tiny_files.weights]
+
+
+def test_analyze_without_weights_fails_clearly_and_writes_nothing(archive, tmp_path, capsys,
+                                                                  monkeypatch):
+    root, _, _ = archive
+    monkeypatch.delenv('CLIP_WEIGHTS', raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))      # no ~/.cache/clip here
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    out = tmp_path / 'report'
+    assert dream(['analyze', str(root), '--out', str(out), '--no-cache']) == 1
+    error = capsys.readouterr().err
+    assert 'error:' in error and 'no weights for CLIP model' in error
+    assert '--clip-pretrained' in error
+    assert not out.exists()
+    assert dream(['analyze', str(root), '--out', str(out), '--no-cache',
+                  '--clip-pretrained', str(tmp_path / 'missing.pt')]) == 1
+    assert 'CLIP weights file not found' in capsys.readouterr().err
+
+
+def test_analyze_judge_weights_missing(archive, tmp_path, tiny_files, capsys):
+    root, _, _ = archive
+    out = tmp_path / 'report'
+    code = dream(['analyze', str(root), '--out', str(out), '--no-cache', *tiny_args(tiny_files),
+                  '--judge-model-config', tiny_files.config,
+                  '--judge-pretrained', str(tmp_path / 'judge.pt')])
+    assert code == 1 and 'judge.pt' in capsys.readouterr().err
+    assert not (out / 'index.html').exists()
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--out', '{root}/report'], 'inside the archive'),
+    (['--out', '{tmp}/report', '--lists', 'colours'], 'unknown phrase list'),
+    (['--out', '{tmp}/report', '--reference', '{tmp}/none.tsv'], 'reference file not found'),
+    (['--out', '{tmp}/report', '--importance-strokes', '-1'], 'importance-strokes'),
+])
+def test_analyze_bad_requests(archive, tmp_path, capsys, extra, message):
+    root, _, _ = archive
+    extra = [e.format(root=root, tmp=tmp_path) for e in extra]
+    assert dream(['analyze', str(root), '--no-cache', *extra]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_analyze_refuses_a_folder_of_other_files(archive, tmp_path, capsys):
+    root, _, _ = archive
+    (tmp_path / 'mine.txt').write_text('precious')
+    assert dream(['analyze', str(root), '--out', str(tmp_path)]) == 1
+    assert 'not a dream report' in capsys.readouterr().err
+    assert dream(['analyze', str(tmp_path / 'nothing'), '--out', str(tmp_path / 'r')]) == 1
+    assert 'not found' in capsys.readouterr().err
+
+
+def test_analyze_with_a_judge_records_it(archive, tmp_path, tiny_files, cache_dir, capsys):
+    import pandas as pd
+    root, _, _ = archive
+    out = tmp_path / 'report'
+    code = dream(['analyze', str(root), '--out', str(out), '--cache-dir', cache_dir, '--no-ocr',
+                  '--importance-strokes', '2', *tiny_args(tiny_files),
+                  '--judge-model-config', tiny_files.config,
+                  '--judge-pretrained', tiny_files.weights])
+    assert code == 0, capsys.readouterr().err
+    sessions = pd.read_csv(out / 'data' / 'sessions.csv').set_index('session_id')
+    assert sessions.loc['drawn', 'judge'].startswith('judge dream-tiny-clip')
+    assert sessions.loc['failed', 'grouping'] == 'not drawn'
+
+
+def picture(path):
+    image = Image.new('RGB', (90, 60), 'white')
+    ImageDraw.Draw(image).ellipse((10, 10, 50, 50), outline='black', width=3)
+    image.save(path)
+    return path
+
+
+def test_gaze_ranks_phrases_relative_to_each_list(tmp_path, tiny_files, capsys):
+    image = picture(tmp_path / 'circle.png')
+    one = tmp_path / 'one.txt'
+    one.write_text('a circle\n', encoding='utf-8')
+    code = dream(['gaze', str(image), '--lists', f'mediums,{one}', '--top', '2',
+                  '--cache-dir', str(tmp_path / 'cache'), *tiny_args(tiny_files)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert 'relative to each list' in out and 'not absolute' in out
+    mediums = out.split('mediums (')[1].split('\n\n')[0].strip().splitlines()
+    assert len(mediums) == 1 + 2 and all(line.strip()[0].isdigit() for line in mediums[1:])
+    assert 'one (1 phrases' in out and '100.0%  a circle' in out
+    assert 'trivially 100%' in out
+
+
+def test_gaze_json_and_bag_targets(archive, tmp_path, tiny_files, cache_dir, capsys):
+    _, drawn, failed = archive
+    code = dream(['gaze', str(drawn), '--json', '--lists', 'surfaces,artists', '--top', '3',
+                  '--cache-dir', cache_dir, *tiny_args(tiny_files)])
+    assert code == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found['prompt'] == 'a lighthouse by the sea' and 'relative' in found['note']
+    for name in ('surfaces', 'artists'):
+        top = found['lists'][name]['top']
+        assert len(top) == 3 and 0 < sum(p['probability'] for p in top) <= 1
+        assert [p['probability'] for p in top] == sorted((p['probability'] for p in top),
+                                                         reverse=True)
+    assert dream(['gaze', str(failed), *tiny_args(tiny_files)]) == 1
+    assert 'holds no drawing' in capsys.readouterr().err
+    junk = tmp_path / 'junk.png'
+    junk.write_bytes(b'not an image')
+    assert dream(['gaze', str(junk), '--no-cache', *tiny_args(tiny_files)]) == 1
+    assert 'not a readable image' in capsys.readouterr().err
+
+
+def test_bench_prints_json_figures(tiny_files, capsys):
+    code = dream(['bench', 'analysis', '--sessions', '2', '--strokes', '6', '--canvas', '64',
+                  '--model', tiny_files.model_name, '--no-ocr', '--importance-strokes', '2'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    figures = json.loads(captured.out)
+    assert figures['sessions'] == 2 and figures['random_weights'] is True
+    assert figures['sessions_per_minute'] > 0 and figures['cpu_seconds'] > 0
+    assert 'timings only' in figures['note']
+    assert {'render', 'clip', 'texts'} <= set(figures['stage_seconds'])
