@@ -50,7 +50,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   else
     "$PYTHON" -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location 'file:" || true
 fi
 mkdir -p "$STAMPS"
 echo "$MODE" > "$STAMPS/mode"
