@@ -8,6 +8,7 @@ the driver's cancel event; the callback group is reentrant and the node must spi
 MultiThreadedExecutor, otherwise cancel requests are never seen while a goal executes.
 Feedback and results are mirrored on plain topics for recording.
 """
+import dataclasses
 import threading
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -153,7 +154,11 @@ class DrawStrokesServer:
         finally:
             done.set()
             thread.join()
-        self._publish_feedback(handle, latest[0], sid)   # the state at the stop, pen up
+        final = latest[0]
+        if getattr(driver, 'pen_up', None) is True:
+            # the last progress report may predate the final pen lift: say where the pen is
+            final = dataclasses.replace(final, pen_down=False)
+        self._publish_feedback(handle, final, sid)   # the state at the stop
         if self.after_goal is not None:
             self.after_goal(request, outcome)
         return outcome

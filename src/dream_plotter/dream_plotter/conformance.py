@@ -52,6 +52,7 @@ def grid_drawing(n, canvas=200.0, seed=0):
 class _Goal:
     def __init__(self):
         self.feedback = []
+        self.lock = threading.Lock()
         self.handle = None
         self.accepted = None
         self.status = None
@@ -113,7 +114,15 @@ class ConformanceKit:
         g = _Goal()
 
         def on_feedback(message):
-            g.feedback.append(message.feedback.progress)
+            # The kit spins on several threads: keep feedback in publication (stamp) order.
+            progress = message.feedback.progress
+            stamp = (progress.header.stamp.sec, progress.header.stamp.nanosec)
+            with g.lock:
+                at = len(g.feedback)
+                while at and (g.feedback[at - 1].header.stamp.sec,
+                              g.feedback[at - 1].header.stamp.nanosec) > stamp:
+                    at -= 1
+                g.feedback.insert(at, progress)
             g.first_feedback.set()
 
         def on_result(future):
@@ -301,7 +310,11 @@ class ConformanceKit:
                              f'{second.outcome.error_code} instead of ERROR_BUSY')
             if not running:
                 return Check('busy_policy', None, 'the first goal ended too soon to tell')
-            time.sleep(1.0)
+            # still reporting: new feedback (or its end) within a few seconds, load allowing
+            deadline = time.monotonic() + 5.0
+            while (len(first.feedback) <= count and not first.done.is_set()
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
             if len(first.feedback) <= count and not first.done.is_set():
                 return Check('busy_policy', False, 'the first goal stopped reporting after '
                                                    'the second goal')
