@@ -83,7 +83,7 @@ class SoakBenchmark:
                 start = time.monotonic()
                 before = len(manager.finished)
                 msg = Utterance(sample_rate=16000, channels=1, encoding='pcm_s16le',
-                                end_reason=Utterance.END_SILENCE)
+                                speech_ratio=1.0, end_reason=Utterance.END_SILENCE)
                 msg.data = utterances[i % len(utterances)]
                 pub.publish(msg)
                 if not runner.wait(lambda: len(manager.finished) > before,
