@@ -56,7 +56,8 @@ class BagPlayer:
         self.clock_pub = node.create_publisher(Clock, '/clock', 10) if publish_clock else None
         self.published = 0
 
-    def wait_for_subscribers(self, timeout=2.0):
+    def wait_for_subscribers(self, timeout=10.0):
+        """Give discovery time (seconds on a loaded machine) so that nothing is lost."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() for p in self.publishers.values()):
