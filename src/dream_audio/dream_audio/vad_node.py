@@ -79,8 +79,9 @@ class VadNode(Node):
             self.get_logger().error(f'unknown encoding {self._encoding!r}: using pcm_s16le')
             self._encoding = 'pcm_s16le'
         self._stream_timeout = declare(
-            self, 'stream_timeout', 1.0, 'seconds without chunks after which an open '
-            'utterance ends (END_STREAM); 0: never', 0.0, 60.0)
+            self, 'stream_timeout', 3.0, 'seconds without chunks (counted from the last '
+            'chunk or a manual start, whichever is later) after which an open utterance '
+            'ends (END_STREAM); 0: never', 0.0, 60.0)
         self._frame_id = ''
         try:
             self._segmenter = UtteranceSegmenter(detector or SileroSpeechDetector(), config)
@@ -179,9 +180,15 @@ class VadNode(Node):
             self._segmenter.next_utterance_index = 0
 
     # -- push-to-talk ------------------------------------------------------------------
+    def _manual_start(self):
+        """Open an utterance; a quiet stream before it must not end it at once."""
+        if self._last_chunk is not None:
+            self._last_chunk = time.monotonic()
+        return self._segmenter.start()
+
     def _on_push_to_talk(self, msg):
         if msg.data:
-            self._segmenter.start()
+            self._manual_start()
         else:
             self._publish_all([u for u in [self._segmenter.stop()] if u is not None])
         self._publish_speaking(self._segmenter.speaking)
@@ -196,7 +203,7 @@ class VadNode(Node):
             if request.session_id:
                 self._controlled_session = request.session_id
                 self._set_session(request.session_id)
-            response.accepted = self._segmenter.start()
+            response.accepted = self._manual_start()
             response.message = ('listening' if response.accepted
                                 else 'already listening (manual utterance open)')
         elif name == 'STOP':

@@ -2,6 +2,7 @@
 import os
 import threading
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from dream_interfaces.msg import AudioChunk, Utterance  # noqa: E402
 from dream_interfaces.srv import ControlSession  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 
@@ -23,12 +24,37 @@ from dream_audio.vad_node import SPEAKING_QOS, UTTERANCE_QOS, VadNode  # noqa: E
 NAMESPACE = f'/audio_test_{os.getpid()}'  # other tests on this host cannot cross-talk
 
 
+class Spinners:
+    """An executor and a thread per node, as the runner does (rclpy's multi-threaded executor
+    delivers streamed chunks too slowly for a file played as fast as possible)."""
+
+    def __init__(self, context):
+        self.context = context
+        self.executors = {}
+
+    def add_node(self, node):
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        self.executors[node] = executor
+
+    def remove_node(self, node):
+        self.executors.pop(node).shutdown(timeout_sec=5)
+
+    def shutdown(self):
+        for node in list(self.executors):
+            self.remove_node(node)
+
+
 @pytest.fixture(scope='module')
 def graph(silero):
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=3, context=context)
-    vad = VadNode(detector=silero, namespace=NAMESPACE, context=context)
+    executor = Spinners(context)
+    # Chunks delayed by a loaded machine must not end utterances here: the stream timeout
+    # has a test of its own.
+    vad = VadNode(detector=silero, namespace=NAMESPACE, context=context,
+                  parameter_overrides=[Parameter('stream_timeout', value=30.0)])
     probe = rclpy.create_node('audio_test_probe', namespace=NAMESPACE, context=context)
     probe.utterances, probe.speaking = [], []
     probe.create_subscription(Utterance, 'audio/utterance', probe.utterances.append,
@@ -40,8 +66,6 @@ def graph(silero):
     probe.control = probe.create_client(ControlSession, 'audio/control')
     for node in (vad, probe):
         executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     assert probe.control.wait_for_service(timeout_sec=10)
     yield executor, vad, probe, context
     executor.shutdown()
@@ -119,17 +143,18 @@ def test_file_played_through_capture_and_vad(graph, tmp_path):
 def test_control_service_start_stop_cancel(graph):
     executor, vad, probe, context = graph
     probe.utterances.clear()
+    session = f's-{uuid.uuid4().hex[:8]}'     # a new session numbers its utterances from 0
     index = publish_silence(probe, 0, 0.5)
     assert wait_for(lambda: vad._segmenter.position == index, 10)
-    response = call(probe, ControlSession.Request.COMMAND_START, 's-42')
-    assert response.accepted and response.session_id == 's-42'
+    response = call(probe, ControlSession.Request.COMMAND_START, session)
+    assert response.accepted and response.session_id == session
     index = publish_silence(probe, index, 1.0)
     assert wait_for(lambda: vad._segmenter.position == index, 10)
     response = call(probe, ControlSession.Request.COMMAND_STOP)
     assert response.accepted
     assert wait_for(lambda: len(probe.utterances) == 1)
     [u] = probe.utterances
-    assert u.end_reason == Utterance.END_MANUAL and u.session_id == 's-42'
+    assert u.end_reason == Utterance.END_MANUAL and u.session_id == session
     assert u.utterance_index == 0 and u.speech_ratio == 0.0
     assert decode(u.data, u.encoding).size == pytest.approx(1.5 * 16000, abs=1)  # + pre-roll
     assert not call(probe, ControlSession.Request.COMMAND_STOP).accepted
@@ -161,6 +186,39 @@ def test_push_to_talk_topic_and_bad_chunks(graph):
     assert wait_for(lambda: len(probe.utterances) == 1)
     assert probe.utterances[0].end_reason == Utterance.END_MANUAL
     assert EndReason.MANUAL == Utterance.END_MANUAL
+
+
+def test_stream_timeout_ends_an_open_utterance_but_not_a_fresh_start(silero):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    namespace = f'{NAMESPACE}_timeout'
+    executor = Spinners(context)
+    vad = VadNode(detector=silero, namespace=namespace, context=context,
+                  parameter_overrides=[Parameter('stream_timeout', value=1.0)])
+    probe = rclpy.create_node('timeout_probe', namespace=namespace, context=context)
+    utterances = []
+    probe.create_subscription(Utterance, 'audio/utterance', utterances.append, UTTERANCE_QOS)
+    probe.chunks = probe.create_publisher(AudioChunk, 'audio/chunks', CHUNK_QOS)
+    probe.control = probe.create_client(ControlSession, 'audio/control')
+    for node in (vad, probe):
+        executor.add_node(node)
+    try:
+        assert probe.control.wait_for_service(timeout_sec=10)
+        index = publish_silence(probe, 0, 0.5)
+        assert wait_for(lambda: vad._segmenter.position == index, 10)
+        time.sleep(1.5)                      # the stream has been quiet for longer than 1 s
+        started = time.monotonic()
+        assert call(probe, ControlSession.Request.COMMAND_START, 's-quiet').accepted
+        assert wait_for(lambda: len(utterances) == 1, 10)   # no chunk for 1 s: ended
+        # ...counted from the manual start, not from the last chunk (2 s before).
+        assert time.monotonic() - started >= 0.95
+        assert utterances[0].end_reason == Utterance.END_STREAM
+        assert not vad._segmenter.in_utterance
+    finally:
+        executor.shutdown()
+        for node in (vad, probe):
+            node.destroy_node()
+        rclpy.shutdown(context=context)
 
 
 def test_end_reasons_match_the_message_constants():

@@ -100,6 +100,7 @@ MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_
 
 class ClipDrawNode(Node):
     """Serves GenerateDrawing goals one at a time with a CLIP loaded once."""
+    executor_threads = 4  # parallel callbacks: see the runner
 
     def __init__(self, **kwargs):
         super().__init__('clipdraw', **kwargs)
@@ -334,7 +335,7 @@ def main(args=None):
     prefer_passive_openmp()
     rclpy.init(args=args)
     node = ClipDrawNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = MultiThreadedExecutor(num_threads=ClipDrawNode.executor_threads)
     executor.add_node(node)
     try:
         executor.spin()

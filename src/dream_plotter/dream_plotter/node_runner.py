@@ -15,7 +15,7 @@ def spin_node(make_node, args=None):
             if not rclpy.ok():      # stopped (SIGINT/SIGTERM) while starting up
                 return 0
             raise
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -71,8 +71,8 @@ class SoakBenchmark:
             if s.name not in ('audio_capture', 'vad')]
         runner = SingleProcessRunner(specs).start()
         manager = runner.nodes['session_manager']
-        node = rclpy.create_node('soak', context=runner._context)
-        runner._executor.add_node(node)
+        node = rclpy.create_node('soak', context=runner.context)
+        runner.add_node(node)
         pub = node.create_publisher(Utterance, 'audio/utterance',
                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         while pub.get_subscription_count() < 2:

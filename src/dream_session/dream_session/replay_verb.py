@@ -102,8 +102,8 @@ class ReplayVerb:
 
         from dream_interfaces.msg import Transcript, Utterance
         import rclpy
-        node = rclpy.create_node('dream_replay', context=runner._context)
-        runner._executor.add_node(node)
+        node = rclpy.create_node('dream_replay', context=runner.context)
+        runner.add_node(node)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         utterance = recorded.get('audio/utterance') or Utterance()
         utterance.session_id = ''          # the re-run is a new session

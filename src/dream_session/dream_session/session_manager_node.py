@@ -36,6 +36,8 @@ def _count(description, low=0, high=100):
 
 
 class SessionManagerNode(Node):
+    executor_threads = 4  # parallel callbacks: see the runner
+
     def __init__(self, **kwargs):
         super().__init__('session_manager', **kwargs)
         p = self.declare_parameter
@@ -275,7 +277,7 @@ class SessionManagerNode(Node):
 def main(args=None):
     rclpy.init(args=args)
     node = SessionManagerNode()
-    executor = MultiThreadedExecutor()
+    executor = MultiThreadedExecutor(num_threads=SessionManagerNode.executor_threads)
     executor.add_node(node)
     try:
         executor.spin()

@@ -21,6 +21,8 @@ _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class StandInDrawingServer(Node):
+    executor_threads = 4  # parallel callbacks: see the runner
+
     def __init__(self, **kwargs):
         super().__init__('clipdraw', **kwargs)
         self.declare_parameter('slow_seconds', 5.0)
@@ -93,6 +95,8 @@ class RecordedDrawingServer(StandInDrawingServer):
 
 
 class StandInPlotter(Node):
+    executor_threads = 4  # parallel callbacks: see the runner
+
     def __init__(self, **kwargs):
         super().__init__('plotter', **kwargs)
         group = ReentrantCallbackGroup()

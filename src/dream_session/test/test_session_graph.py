@@ -29,8 +29,8 @@ class Visitor:
     """Plays the audio and speech nodes' part: speaking flag, utterance, transcript."""
 
     def __init__(self, runner):
-        self.node = rclpy.create_node('visitor', context=runner._context)
-        runner._executor.add_node(self.node)
+        self.node = rclpy.create_node('visitor', context=runner.context)
+        runner.add_node(self.node)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -31,8 +31,8 @@ def test_timeouts_and_stamps_follow_the_simulated_clock(tmp_path):
     runner = SingleProcessRunner(specs(tmp_path, generating_timeout=30.0),
                                  use_sim_time=True).start()
     try:
-        node = rclpy.create_node('sim_clock', context=runner._context)
-        runner._executor.add_node(node)
+        node = rclpy.create_node('sim_clock', context=runner.context)
+        runner.add_node(node)
         clock = node.create_publisher(Clock, '/clock', QoSProfile(
             depth=10, reliability=ReliabilityPolicy.RELIABLE))
         now = [SIM_START * 10**9]

@@ -42,6 +42,8 @@ PARTIAL_WINDOW = 30.0  # seconds: partials decode at most the last Whisper windo
 
 
 class SttNode(Node):
+    executor_threads = 3  # parallel callbacks: see the runner
+
     def __init__(self, loaded_model=None, **kwargs):
         super().__init__('stt', **kwargs)
         model = declare(self, 'model', model_store.DEFAULT_MODEL,
@@ -229,7 +231,7 @@ class SttNode(Node):
 def main(args=None):
     rclpy.init(args=args)
     node = SttNode()
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = MultiThreadedExecutor(num_threads=SttNode.executor_threads)
     executor.add_node(node)
     try:
         executor.spin()
