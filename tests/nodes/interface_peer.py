@@ -1,21 +1,22 @@
 """A peer process for the interface test: echoes Transcripts and serves DrawStrokes.
 
 It runs in its own process so that the test proves our types cross a real DDS boundary.
-The action server uses a multi-threaded executor and a reentrant callback group: on a
-single-threaded executor a Python action server never sees cancel requests while executing.
+The action server executes goals in a worker thread (dream_plotter's offloaded execution):
+a Python action server whose execute callback blocks its single-threaded executor would never
+see cancel requests while executing.
 """
 import sys
 import time
 
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import DrawStrokes
 from dream_interfaces.msg import PlotResult, Transcript
+from dream_plotter.offloaded_execution import offloaded
 
 
 class InterfacePeer(Node):
@@ -24,12 +25,10 @@ class InterfacePeer(Node):
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._echo = self.create_publisher(Transcript, 'peer/transcript_echo', qos)
         self.create_subscription(Transcript, 'peer/transcript', self._echo.publish, qos)
-        group = ReentrantCallbackGroup()
         self._server = ActionServer(
-            self, DrawStrokes, 'peer/draw_strokes', self._execute,
+            self, DrawStrokes, 'peer/draw_strokes', offloaded(self, self._execute),
             goal_callback=lambda goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda handle: CancelResponse.ACCEPT,
-            callback_group=group)
+            cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     def _execute(self, handle):
         total = len(handle.request.drawing.strokes)
@@ -57,7 +56,7 @@ class InterfacePeer(Node):
 def main():
     rclpy.init()
     node = InterfacePeer()
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     print('peer ready', flush=True)
     try:

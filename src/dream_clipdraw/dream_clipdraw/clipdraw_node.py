@@ -16,8 +16,8 @@ Publishes, all reliable (so a recorder of any reliability matches):
   generate_drawing/feedback_mirror (GenerationFeedback) and
   generate_drawing/result_mirror (GenerationResult): the action's feedback and results
     again on plain topics, for the session recording.
-The action runs on a MultiThreadedExecutor with a ReentrantCallbackGroup, so cancel
-requests are seen while a goal executes; cancel is checked every iteration.
+A goal runs in a worker thread (see offloaded_execution) while the node's single-threaded
+executor goes on serving it, so cancel requests are seen; cancel is checked every iteration.
 """
 import sys
 import threading
@@ -28,8 +28,7 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -41,6 +40,7 @@ from dream_interfaces.msg import Drawing as DrawingMsg, GenerationFeedback, Gene
 from dream_clipdraw.bezier import cubic_chain_points
 from dream_clipdraw.errors import (
     ClipModelError, InvalidOptions, InvalidPrompt, NumericalError)
+from dream_clipdraw.offloaded_execution import offloaded
 from dream_clipdraw.openmp_policy import prefer_passive_openmp
 from dream_clipdraw.presets import MARKER_PALETTE, MAX_CANVAS, MAX_ITERATIONS, MAX_PATHS
 
@@ -100,8 +100,6 @@ MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_
 
 class ClipDrawNode(Node):
     """Serves GenerateDrawing goals one at a time with a CLIP loaded once."""
-    executor_threads = 4  # parallel callbacks: see the runner
-
     def __init__(self, **kwargs):
         super().__init__('clipdraw', **kwargs)
         for name, (default, text, limits) in PARAMETERS.items():
@@ -116,7 +114,6 @@ class ClipDrawNode(Node):
         self._clip = None
         self._clip_key = None
         self._closing = threading.Event()
-        group = ReentrantCallbackGroup()
         self._drawing_pub = self.create_publisher(DrawingMsg, 'drawing', LATCHED)
         self._preview_pub = self.create_publisher(Image, 'drawing/preview', PREVIEW)
         self._markers_pub = self.create_publisher(MarkerArray, 'drawing/markers', LATCHED)
@@ -125,10 +122,10 @@ class ClipDrawNode(Node):
         self._result_pub = self.create_publisher(
             GenerationResult, 'generate_drawing/result_mirror', RELIABLE)
         self._server = ActionServer(
-            self, GenerateDrawing, 'generate_drawing', self._execute,
+            self, GenerateDrawing, 'generate_drawing',
+            offloaded(self, self._execute, 'generate_drawing-goal'),
             goal_callback=lambda goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda handle: CancelResponse.ACCEPT,
-            callback_group=group)
+            cancel_callback=lambda handle: CancelResponse.ACCEPT)
         threads = self._param('threads')
         if threads > 0:
             import torch
@@ -165,6 +162,7 @@ class ClipDrawNode(Node):
 
     # -- action ---------------------------------------------------------------------------
     def _execute(self, handle):
+        """Runs in a worker thread: the goal from start to its terminal state."""
         goal = handle.request
         if not self._busy.acquire(blocking=False):
             return self._finish(handle, GenerationResult.ERROR_BUSY, BUSY_MESSAGE)
@@ -335,7 +333,7 @@ def main(args=None):
     prefer_passive_openmp()
     rclpy.init(args=args)
     node = ClipDrawNode()
-    executor = MultiThreadedExecutor(num_threads=ClipDrawNode.executor_threads)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

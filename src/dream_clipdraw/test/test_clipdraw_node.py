@@ -9,7 +9,7 @@ rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.action.client import GoalStatus  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -92,7 +92,7 @@ def graph():
                  Parameter('iterations', value=4), Parameter('preview_every', value=2)]
     server = ClipDrawNode(context=context, parameter_overrides=overrides)
     client = rclpy.create_node('clipdraw_test_client', context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(server)
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)

@@ -227,3 +227,16 @@ def test_empty_prompts_are_rejected(clip, prompt):
 def test_absurd_options_are_rejected(clip, overrides):
     with pytest.raises(InvalidOptions):
         generate_drawing(clip, 'a whale', **{**SMALL, **overrides})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+@pytest.mark.parametrize('preset', ['faithful', 'plotter'])
+def test_a_run_on_cuda_steps_and_moves_the_strokes(preset):
+    """The GPU path (fused Adam, batched clamps and finiteness checks) really optimises."""
+    clip = load_clip(**shared_tiny_clip().load_kwargs(), device='cuda')
+    run = ClipDrawRun(clip, 'a red whale', preset=preset, seed=5, **SMALL)
+    before = [q.detach().clone() for q in run.points]
+    scores = [run.step() for _ in range(4)]
+    assert all(-1.0 <= s <= 1.0 for s in scores) and run.nonfinite_steps == 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.points))
+    assert all(bool(((q >= 0) & (q <= 64)).all()) for q in run.points) or preset != 'plotter'

@@ -4,21 +4,21 @@ One goal at a time: a goal that arrives while another runs is accepted and immed
 aborted with ERROR_BUSY (the client gets a result with the reason, which a plain rejection
 cannot carry); a goal while the driver is not active ends with ERROR_NOT_ACTIVE. Feedback
 is published at a steady rate from a separate thread, which also turns a cancel request into
-the driver's cancel event; the callback group is reentrant and the node must spin in a
-MultiThreadedExecutor, otherwise cancel requests are never seen while a goal executes.
+the driver's cancel event. A goal executes in a worker thread (see offloaded_execution), so
+the node's single-threaded executor keeps serving cancel requests meanwhile.
 Feedback and results are mirrored on plain topics for recording.
 """
 import dataclasses
 import threading
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import DrawStrokes
 from dream_interfaces.msg import PlotFeedback, PlotResult
 from dream_plotter.drawing_messages import (drawing_from_msg, outcome_to_msg, paper_from_msg,
                                             progress_to_msg)
+from dream_plotter.offloaded_execution import offloaded
 from dream_plotter.outcome import ErrorCode, PlotError, PlotOutcome, Progress
 from dream_plotter.planner import plan_drawing
 
@@ -46,7 +46,6 @@ class DrawStrokesServer:
         self.feedback_rate = feedback_rate
         self.before_goal = before_goal
         self.after_goal = after_goal
-        self.group = ReentrantCallbackGroup()
         self.feedback_pub = node.create_publisher(PlotFeedback,
                                                   f'{action_name}/feedback_mirror',
                                                   FEEDBACK_QOS)
@@ -54,10 +53,10 @@ class DrawStrokesServer:
                                                 RESULT_QOS)
         self._busy = threading.Lock()
         self._cancel_event = None
-        self._server = ActionServer(node, DrawStrokes, action_name, self._execute,
+        self._server = ActionServer(node, DrawStrokes, action_name,
+                                    offloaded(node, self._execute, f'{action_name}-goal'),
                                     goal_callback=lambda goal: GoalResponse.ACCEPT,
-                                    cancel_callback=lambda handle: CancelResponse.ACCEPT,
-                                    callback_group=self.group)
+                                    cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     # used by lifecycle transitions ---------------------------------------------------------
     @property
@@ -82,6 +81,7 @@ class DrawStrokesServer:
         return self.node.get_clock().now().to_msg()
 
     def _execute(self, handle):
+        """Runs in a worker thread: the goal from start to its terminal state."""
         request = handle.request
         if not self.is_active():
             return self._finish(handle, PlotOutcome(

@@ -75,7 +75,7 @@ class ConformanceKit:
     def _start(self):
         import rclpy
         from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
         from dream_interfaces.action import DrawStrokes
@@ -93,7 +93,7 @@ class ConformanceKit:
                                           self.mirrored_feedback.append, qos),
             self.node.create_subscription(PlotResult, f'{self.action_name}/result_mirror',
                                           self.mirrored_results.append, rqos)]
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.node.context)
+        self.executor = SingleThreadedExecutor(context=self.node.context)
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
@@ -114,7 +114,7 @@ class ConformanceKit:
         g = _Goal()
 
         def on_feedback(message):
-            # The kit spins on several threads: keep feedback in publication (stamp) order.
+            # Keep feedback in publication (stamp) order, however the messages arrive.
             progress = message.feedback.progress
             stamp = (progress.header.stamp.sec, progress.header.stamp.nanosec)
             with g.lock:

@@ -14,8 +14,6 @@ from dream_plotter.outcome import PlotError
 
 class LifecycleDriverNode(LifecycleNode):
     """Subclasses set PARAMETERS and implement make_driver() from their parameters."""
-    executor_threads = 4  # parallel callbacks: see the runner
-
     PARAMETERS = {}
 
     def __init__(self, name, **kwargs):

@@ -1,8 +1,8 @@
-"""Running a driver node: a MultiThreadedExecutor (action cancels need it) and a clean exit."""
+"""Running a driver node: a SingleThreadedExecutor and a clean exit (the pen lifted)."""
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 
 def spin_node(make_node, args=None):
@@ -15,7 +15,7 @@ def spin_node(make_node, args=None):
             if not rclpy.ok():      # stopped (SIGINT/SIGTERM) while starting up
                 return 0
             raise
-        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

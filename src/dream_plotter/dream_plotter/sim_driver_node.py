@@ -24,8 +24,6 @@ SIM_PARAMETERS = {
 
 
 class SimDriverNode(Node):
-    executor_threads = 4  # parallel callbacks: see the runner
-
     def __init__(self, **kwargs):
         super().__init__('sim_plotter', **kwargs)
         params.declare(self, params.COMMON)

@@ -12,7 +12,7 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient, ActionServer, CancelResponse  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from dream_interfaces.action import DrawStrokes  # noqa: E402
@@ -21,6 +21,7 @@ from dream_plotter.conformance import ConformanceKit, grid_drawing  # noqa: E402
 from dream_plotter.drawing_messages import drawing_to_msg  # noqa: E402
 from dream_plotter.ebb_simulator import EbbSimulator  # noqa: E402
 from dream_plotter.grbl_simulator import GrblSimulator  # noqa: E402
+from dream_plotter.offloaded_execution import offloaded  # noqa: E402
 
 DOMAIN = random.Random(os.getpid()).randint(20, 99)
 
@@ -30,7 +31,7 @@ def ros():
     """An rclpy context of our own (other packages' tests may run in this process)."""
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=DOMAIN)
-    executor = MultiThreadedExecutor(num_threads=6, context=context)
+    executor = SingleThreadedExecutor(context=context)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     yield context, executor
@@ -97,10 +98,8 @@ class BrokenDriver:
     """Accepts everything, ignores cancels and NaN, reports the pen down, mirrors nothing."""
 
     def __init__(self, node, name):
-        from rclpy.callback_groups import ReentrantCallbackGroup
-        self.server = ActionServer(node, DrawStrokes, name, self.execute,
-                                   cancel_callback=lambda h: CancelResponse.REJECT,
-                                   callback_group=ReentrantCallbackGroup())
+        self.server = ActionServer(node, DrawStrokes, name, offloaded(node, self.execute),
+                                   cancel_callback=lambda h: CancelResponse.REJECT)
 
     def execute(self, handle):
         n = len(handle.request.drawing.strokes)

@@ -1,12 +1,12 @@
 """All the machine's nodes in one process, each spun by an executor of its own.
 
 This replaces ``ros2 launch`` where no ROS 2 distribution is installed (Python nodes cannot be
-loaded into the C++ component container). Each node gets its own executor and thread, as it
-would get its own process under launch: a node class that needs parallel callbacks (an action
-server that must see cancels while it executes) says so with ``executor_threads`` and gets a
-MultiThreadedExecutor; the others a SingleThreadedExecutor. One shared multi-threaded executor
-is not used because rclpy's delivers streamed messages far slower (measured: 125 audio chunks
-took 7-19 s through it, 0.14 s through per-node single-threaded executors).
+loaded into the C++ component container). Each node gets its own SingleThreadedExecutor and
+thread, as it would get its own process under launch; action servers that must see cancels
+while they execute run their goals in worker threads (``offloaded_execution``). rclpy's
+multi-threaded executor is not used: it delivers streamed messages far slower (measured: 125
+audio chunks took 7-19 s through it, 0.14 s through per-node single-threaded executors), and
+under use_sim_time it hogs the GIL (ros2/rclpy#1452).
 Lifecycle drivers are configured and activated here, as launch's ``autostart`` would.
 """
 import signal
@@ -14,7 +14,7 @@ import threading
 import time
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 
@@ -50,7 +50,7 @@ class SingleProcessRunner:
                 node = cls(context=self._context, parameter_overrides=_parameters(
                     spec.parameters, self.use_sim_time))
                 self.nodes[spec.name] = node
-                self.add_node(node, threads=getattr(cls, 'executor_threads', 1))
+                self.add_node(node)
                 if spec.lifecycle:
                     self._bring_up(spec.name, node)
         except BaseException:
@@ -58,10 +58,9 @@ class SingleProcessRunner:
             raise
         return self
 
-    def add_node(self, node, threads=1):
+    def add_node(self, node):
         """Spin ``node`` (a runner's or a tool's own) on a new executor in a new thread."""
-        executor = (MultiThreadedExecutor(num_threads=threads, context=self._context)
-                    if threads > 1 else SingleThreadedExecutor(context=self._context))
+        executor = SingleThreadedExecutor(context=self._context)
         executor.add_node(node)
         thread = threading.Thread(target=self._spin, args=(executor,), daemon=True,
                                   name=f'spin-{node.get_name()}')

@@ -2,16 +2,19 @@
 
 The decisions live in :class:`dream_session.session_machine.SessionMachine`; this node turns
 ROS events into its events and its effects into goals, cancels and status messages. A stage
-that fails fails its session, never the node.
+that fails fails its session, never the node. No callback blocks (a single-threaded executor
+spins the node): a goal whose server is not up yet waits in a list, retried every 0.1 s
+until ``server_wait`` (wall-clock) seconds have passed.
 """
 import sys
 import threading
+import time
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
-from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -36,8 +39,6 @@ def _count(description, low=0, high=100):
 
 
 class SessionManagerNode(Node):
-    executor_threads = 4  # parallel callbacks: see the runner
-
     def __init__(self, **kwargs):
         super().__init__('session_manager', **kwargs)
         p = self.declare_parameter
@@ -79,28 +80,26 @@ class SessionManagerNode(Node):
         self._lock = threading.RLock()
         self._goals = {}                 # (kind, session id) -> goal handle
         self._in_flight = set()          # (kind, session id) of goals with no result yet
+        self._unsent = []                # goals waiting for their server: see _send
         self.finished = []               # finished sessions, for runners and tests
         self.first_finished = threading.Event()
 
-        group = ReentrantCallbackGroup()
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._status_pub = self.create_publisher(SessionStatus, 'session/status', latched)
         self._say_pub = self.create_publisher(String, 'session/announcement', reliable)
-        self.create_subscription(Bool, 'audio/speaking', self._on_speaking, reliable,
-                                 callback_group=group)
-        self.create_subscription(Utterance, 'audio/utterance', self._on_utterance, reliable,
-                                 callback_group=group)
+        self.create_subscription(Bool, 'audio/speaking', self._on_speaking, reliable)
+        self.create_subscription(Utterance, 'audio/utterance', self._on_utterance, reliable)
         self.create_subscription(Transcript, 'speech/transcript', self._on_transcript,
-                                 reliable, callback_group=group)
-        self.create_service(ControlSession, 'session/control', self._on_control,
-                            callback_group=group)
-        self._generate = ActionClient(self, GenerateDrawing, 'generate_drawing',
-                                      callback_group=group)
-        self._plot = ActionClient(self, DrawStrokes, 'draw_strokes', callback_group=group)
-        self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()),
-                          callback_group=group)
+                                 reliable)
+        self.create_service(ControlSession, 'session/control', self._on_control)
+        self._generate = ActionClient(self, GenerateDrawing, 'generate_drawing')
+        self._plot = ActionClient(self, DrawStrokes, 'draw_strokes')
+        self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
+        # discovery happens in wall-clock time, whatever clock the node follows
+        self._unsent_timer = self.create_timer(0.1, self._retry_unsent, autostart=False,
+                                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._speaking = False
         self._publish_idle()
 
@@ -214,11 +213,43 @@ class SessionManagerNode(Node):
 
     # --- action plumbing -----------------------------------------------------------------------
     def _send(self, kind, client, goal, sid, on_done):
-        if not client.wait_for_server(timeout_sec=self.get_parameter('server_wait').value):
-            name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
-            self._stage_failed(kind, sid, f'no {name} action server is running')
+        """Send the goal now if its server is up, else from _retry_unsent once it is."""
+        if client.server_is_ready():
+            self._send_now(kind, client, goal, sid, on_done)
             return
+        wait = self.get_parameter('server_wait').value
+        if wait <= 0:
+            self._no_server(kind, sid)
+            return
+        self._unsent.append((time.monotonic() + wait, kind, client, goal, sid, on_done))
+        if self._unsent_timer.is_canceled():
+            self._unsent_timer.reset()
 
+    def _retry_unsent(self):
+        with self._lock:
+            waiting, self._unsent = self._unsent, []
+            for entry in waiting:
+                deadline, kind, client, goal, sid, on_done = entry
+                if sid not in self._machine.sessions:
+                    continue                # cancelled or timed out meanwhile
+                try:
+                    if client.server_is_ready():
+                        self._send_now(kind, client, goal, sid, on_done)
+                    elif time.monotonic() >= deadline:
+                        self._no_server(kind, sid)
+                    else:
+                        self._unsent.append(entry)
+                except Exception as exc:   # fails its session, not the node
+                    self.get_logger().error(f'sending the {kind} goal: {exc}')
+                    self._apply(self._machine.fail(sid, f'internal error: {exc}'))
+            if not self._unsent:
+                self._unsent_timer.cancel()
+
+    def _no_server(self, kind, sid):
+        name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
+        self._stage_failed(kind, sid, f'no {name} action server is running')
+
+    def _send_now(self, kind, client, goal, sid, on_done):
         def accepted(future):
             handle = future.result()
             if not handle.accepted:
@@ -277,7 +308,7 @@ class SessionManagerNode(Node):
 def main(args=None):
     rclpy.init(args=args)
     node = SessionManagerNode()
-    executor = MultiThreadedExecutor(num_threads=SessionManagerNode.executor_threads)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

@@ -5,37 +5,35 @@ user checking their launch setup). They follow the real servers' contract: feedb
 mirrored on plain topics, cancel honoured, error codes set. A prompt containing ``fail``
 makes the drawing fail; ``slow`` makes generation take ``slow_seconds``.
 :class:`RecordedDrawingServer` answers with a drawing from a bag, for re-plotting.
+Goals execute in a worker thread, as the real servers' do, so cancels are seen meanwhile.
 """
 import time
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import DrawStrokes, GenerateDrawing
 from dream_interfaces.msg import (Drawing, GenerationFeedback, GenerationResult, PlotFeedback,
                                   PlotResult, Stroke)
+from dream_plotter.offloaded_execution import offloaded
 
 _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class StandInDrawingServer(Node):
-    executor_threads = 4  # parallel callbacks: see the runner
-
     def __init__(self, **kwargs):
         super().__init__('clipdraw', **kwargs)
         self.declare_parameter('slow_seconds', 5.0)
-        group = ReentrantCallbackGroup()
         self._drawing_pub = self.create_publisher(Drawing, 'drawing', _QOS)
         self._feedback_pub = self.create_publisher(GenerationFeedback,
                                                    'generate_drawing/feedback_mirror', _QOS)
         self._result_pub = self.create_publisher(GenerationResult,
                                                  'generate_drawing/result_mirror', _QOS)
-        ActionServer(self, GenerateDrawing, 'generate_drawing', self._execute,
+        ActionServer(self, GenerateDrawing, 'generate_drawing',
+                     offloaded(self, self._execute, 'generate_drawing-goal'),
                      goal_callback=lambda goal: GoalResponse.ACCEPT,
-                     cancel_callback=lambda handle: CancelResponse.ACCEPT,
-                     callback_group=group)
+                     cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     def _execute(self, handle):
         goal = handle.request
@@ -95,18 +93,15 @@ class RecordedDrawingServer(StandInDrawingServer):
 
 
 class StandInPlotter(Node):
-    executor_threads = 4  # parallel callbacks: see the runner
-
     def __init__(self, **kwargs):
         super().__init__('plotter', **kwargs)
-        group = ReentrantCallbackGroup()
         self._feedback_pub = self.create_publisher(PlotFeedback, 'draw_strokes/feedback_mirror',
                                                    _QOS)
         self._result_pub = self.create_publisher(PlotResult, 'draw_strokes/result_mirror', _QOS)
-        ActionServer(self, DrawStrokes, 'draw_strokes', self._execute,
+        ActionServer(self, DrawStrokes, 'draw_strokes',
+                     offloaded(self, self._execute, 'draw_strokes-goal'),
                      goal_callback=lambda goal: GoalResponse.ACCEPT,
-                     cancel_callback=lambda handle: CancelResponse.ACCEPT,
-                     callback_group=group)
+                     cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     def _execute(self, handle):
         goal = handle.request

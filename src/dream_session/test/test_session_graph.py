@@ -130,3 +130,29 @@ def test_blocked_prompt_is_refused_before_drawing(graph):
     session = wait_finished(runner)
     assert session.state == S.STATE_FAILED and session.error_code == S.ERROR_SPEECH_REJECTED
     assert 'forbidden' in session.message.lower()
+
+
+def test_a_missing_server_fails_its_session_after_server_wait_and_a_late_one_is_used(
+        tmp_path, monkeypatch):
+    """The manager never blocks waiting for a server (one thread spins it): it retries."""
+    import os
+    import random
+
+    from dream_session.stand_in_servers import StandInDrawingServer
+    # a domain of its own: the graph may still list the servers of the tests before
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(100, 200)))
+    runner = SingleProcessRunner([s for s in specs(tmp_path, server_wait=1.5)
+                                  if s.name != 'clipdraw']).start()
+    try:
+        visitor = Visitor(runner)
+        visitor.tell('a dream with no painter')
+        first = wait_finished(runner)
+        assert first.state == S.STATE_FAILED and first.error_code == S.ERROR_GENERATION
+        assert 'no generate_drawing action server' in first.message
+        visitor.tell('a dream whose painter comes late')
+        time.sleep(0.3)
+        runner.add_node(StandInDrawingServer(context=runner.context))
+        second = wait_finished(runner, count=2)
+        assert second.state == S.STATE_DONE, second.message
+    finally:
+        runner.stop(grace=0.5)
