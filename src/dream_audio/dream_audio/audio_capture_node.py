@@ -5,6 +5,13 @@ the microphone; playback start + index / rate for a file), never with the publis
 carries a running sample index. An AudioChunk with no data marks the end of the stream.
 A missing microphone or a bad file is logged as an error and the node stays up: it retries
 the microphone, and setting ``source`` or ``file_path`` at run time starts a new source.
+
+Time: stamps come from the node's clock, so under ``use_sim_time`` they are sim time (/clock).
+Until the first /clock arrives that clock reads 0, so a file waits for it (within
+``wait_for_subscriber``, as for a subscriber) before it takes its playback start; if none comes
+it plays anyway, stamped from 0, with a warning. The microphone stamps whatever the clock reads.
+The pacing of ``realtime`` playback and the silent-device watchdog stay on the wall clock:
+they are about real audio hardware and real waiting, not about the simulation.
 """
 import sys
 import threading
@@ -49,7 +56,8 @@ class AudioCaptureNode(Node):
         declare(self, 'session_id', '', 'session id stamped on every chunk')
         declare(self, 'frame_id', 'microphone', 'header.frame_id of the chunks')
         declare(self, 'wait_for_subscriber', 10.0, 'seconds a file waits for a subscriber '
-                'to audio/chunks before it plays (so that none of it is lost)', 0.0, 3600.0)
+                'to audio/chunks (and, under use_sim_time, for /clock) before it plays (so '
+                'that none of it is lost or stamped 0)', 0.0, 3600.0)
         declare(self, 'retry_period', 5.0, 'seconds between attempts to open a missing '
                 'microphone', 0.5, 600.0)
         self._publisher = self.create_publisher(AudioChunk, 'audio/chunks', CHUNK_QOS)
@@ -83,6 +91,11 @@ class AudioCaptureNode(Node):
     # -- sources -----------------------------------------------------------------------
     def _now(self):
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _clock_ready(self):
+        """False while use_sim_time is on and no /clock has come yet (the clock reads 0)."""
+        clock = self.get_clock()
+        return not clock.ros_time_is_active or clock.now().nanoseconds > 0
 
     def _start_source(self):
         self.stop_source()
@@ -139,10 +152,13 @@ class AudioCaptureNode(Node):
             return
         self._file = source
         waited = 0.0
-        while (self._publisher.get_subscription_count() == 0 and not stopping.is_set()
-               and waited < self._param('wait_for_subscriber')):
+        while ((self._publisher.get_subscription_count() == 0 or not self._clock_ready())
+               and not stopping.is_set() and waited < self._param('wait_for_subscriber')):
             stopping.wait(0.05)
             waited += 0.05
+        if not self._clock_ready():
+            self.get_logger().warning('use_sim_time is on but no /clock has come: the file '
+                                      'is stamped from time 0')
         info = source.info
         self.get_logger().info(
             f'playing {path} ({source.source_encoding}, {info.samplerate} Hz, '

@@ -96,6 +96,7 @@ class _Open:
     speech_samples: int = 0
     last_speech_end: Optional[int] = None
     silence_start: Optional[int] = None
+    previewed_end: Optional[int] = None   # end of the last preview handed out
 
 
 class UtteranceSegmenter:
@@ -113,6 +114,7 @@ class UtteranceSegmenter:
         self._negative = self.config.resolved_negative_threshold
         self.next_utterance_index = 0
         self.last_probability = 0.0
+        self._preview = None
         self._reset_stream()
 
     # -- state -------------------------------------------------------------------------
@@ -209,9 +211,33 @@ class UtteranceSegmenter:
         if (not u.manual and u.silence_start is not None
                 and end - u.silence_start >= self._min_silence):
             return self._finish(self._trailing_end(end), EndReason.SILENCE)
+        if (not u.manual and u.confirmed and u.silence_start is not None
+                and end >= u.last_speech_end + self._post_roll
+                and u.previewed_end != u.last_speech_end + self._post_roll):
+            self._make_preview(u)
         if end - u.start >= self._max_length:
             return self._split_at_cap()
         return []
+
+    def take_preview(self):
+        """The utterance as it will end if the current pause lasts, once per pause, or None.
+
+        Handed out as soon as the post-roll after the last speech has been heard (long before
+        the silence wait ends it), so that recognition can start early: if the speaker does
+        not go on, the final utterance has exactly these samples (same start and end index).
+        """
+        preview, self._preview = self._preview, None
+        return preview
+
+    def _make_preview(self, u):
+        end = u.last_speech_end + self._post_roll
+        u.previewed_end = end
+        length = max(end - u.start, 1)
+        self._preview = SegmentedUtterance(
+            index=self.next_utterance_index, start_index=u.start, end_index=end,
+            samples=self._slice(u.start, end), end_reason=EndReason.SILENCE,
+            speech_ratio=min(1.0, self._speech_in(u.start, end) / length), manual=False,
+            sample_rate=self.config.sample_rate)
 
     def _earliest(self, index):
         floor = self._blocks[0][0] if self._blocks else self._analysed
@@ -240,6 +266,7 @@ class UtteranceSegmenter:
     def _finish(self, end, reason):
         """Close the open utterance at ``end``; a blip (unconfirmed) is dropped silently."""
         u, self._open = self._open, None
+        self._preview = None
         end = max(end, u.start)
         if not (u.confirmed or u.manual or reason == EndReason.MANUAL):
             return []
@@ -312,6 +339,7 @@ class UtteranceSegmenter:
     def cancel(self):
         """Drop the open utterance; True if there was one."""
         dropped, self._open = self._open is not None, None
+        self._preview = None
         self._trim()
         return dropped
 

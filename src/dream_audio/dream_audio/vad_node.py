@@ -7,12 +7,23 @@ latched) says whether a visitor is speaking now. Push-to-talk: the ``audio/contr
 (dream_interfaces/ControlSession: START, STOP -> END_MANUAL, CANCEL) and the
 ``audio/push_to_talk`` topic (True starts, False ends).
 
+``audio/utterance_preview`` (Utterance) is published once per pause, as soon as the post-roll
+after the last speech has been heard: the utterance as it will be if the pause lasts. The
+speech node starts recognising it then, a second or more before the silence wait ends the
+utterance; when the final utterance has the same start and length it reuses that work.
+
 It is a node of its own (not part of audio_capture) so that a recorded ``audio/chunks`` can be
 replayed through it with other VAD settings. The stream ends (END_STREAM) on an AudioChunk
 with no data, or when no chunk has come for ``stream_timeout`` seconds.
+
+Time: utterance stamps come from the chunk stamps only, never from the node's clock. The
+``stream_timeout`` is counted on the node's clock, so under ``use_sim_time`` it is sim time: a
+replay (``dream replay --clock``, any ``--rate``) ends utterances where the live session did,
+and a paused simulation (/clock standing still) does not end them, however long it waits.
+A clock that goes back (a replay restarted) restarts the count, and a count begun before the
+first /clock (the clock read 0) starts at the first /clock.
 """
 import sys
-import time
 
 import rclpy
 from dream_interfaces.msg import AudioChunk, SessionStatus, Utterance
@@ -79,9 +90,9 @@ class VadNode(Node):
             self.get_logger().error(f'unknown encoding {self._encoding!r}: using pcm_s16le')
             self._encoding = 'pcm_s16le'
         self._stream_timeout = declare(
-            self, 'stream_timeout', 3.0, 'seconds without chunks (counted from the last '
-            'chunk or a manual start, whichever is later) after which an open utterance '
-            'ends (END_STREAM); 0: never', 0.0, 60.0)
+            self, 'stream_timeout', 3.0, 'seconds without chunks (counted on the node clock, '
+            'sim time under use_sim_time, from the last chunk or a manual start, whichever '
+            'is later) after which an open utterance ends (END_STREAM); 0: never', 0.0, 60.0)
         self._frame_id = ''
         try:
             self._segmenter = UtteranceSegmenter(detector or SileroSpeechDetector(), config)
@@ -92,9 +103,11 @@ class VadNode(Node):
         self._session_id = ''        # from ControlSession, else session/status or the chunks
         self._controlled_session = ''
         self._speaking = None
-        self._last_chunk = None      # monotonic time of the last chunk
+        self._last_chunk = None      # node-clock time (s) of the last chunk or manual start
         self._warned = set()
         self._utterances = self.create_publisher(Utterance, 'audio/utterance', UTTERANCE_QOS)
+        self._previews = self.create_publisher(Utterance, 'audio/utterance_preview',
+                                               UTTERANCE_QOS)
         self._speaking_pub = self.create_publisher(Bool, 'audio/speaking', SPEAKING_QOS)
         self.create_subscription(AudioChunk, 'audio/chunks', self._on_chunk, CHUNK_QOS)
         self.create_subscription(Bool, 'audio/push_to_talk', self._on_push_to_talk,
@@ -118,8 +131,11 @@ class VadNode(Node):
             self._set_session('')     # that session has moved on: the next speech is new
 
     # -- audio -------------------------------------------------------------------------
+    def _now(self):
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _on_chunk(self, msg):
-        self._last_chunk = time.monotonic()
+        self._last_chunk = self._now()
         self._frame_id = msg.header.frame_id
         if msg.session_id and not self._controlled_session:
             self._set_session(msg.session_id)
@@ -138,27 +154,36 @@ class VadNode(Node):
             return
         self._sample_clock.add(chunk.sample_index, chunk.capture_time)
         self._publish_all(self._segmenter.feed(chunk.samples, chunk.sample_index))
+        preview = self._segmenter.take_preview()
+        if preview is not None:
+            self._previews.publish(self._to_msg(preview))
 
     def _check_stream(self):
-        if (self._stream_timeout > 0 and self._last_chunk is not None
-                and self._segmenter.in_utterance
-                and time.monotonic() - self._last_chunk > self._stream_timeout):
+        if self._last_chunk is None:
+            return
+        now = self._now()
+        if now < self._last_chunk or self._last_chunk == 0:
+            self._last_chunk = now    # the clock went back, or /clock has only just come
+        if (self._stream_timeout > 0 and self._segmenter.in_utterance
+                and now - self._last_chunk > self._stream_timeout):
             self.get_logger().warning(
                 f'no audio for {self._stream_timeout:g} s: ending the open utterance')
             self._publish_all(self._segmenter.flush())
             self._sample_clock.reset()
             self._last_chunk = None
 
+    def _to_msg(self, utterance):
+        try:
+            start = self._sample_clock.time_of(utterance.start_index)
+            end = self._sample_clock.time_of(utterance.end_index)
+        except ValueError:
+            start = end = 0.0
+        return utterance_to_msg(utterance, start, end, self._encoding, self._session_id,
+                                self._frame_id)
+
     def _publish_all(self, utterances):
         for utterance in utterances:
-            try:
-                start = self._sample_clock.time_of(utterance.start_index)
-                end = self._sample_clock.time_of(utterance.end_index)
-            except ValueError:
-                start = end = 0.0
-            msg = utterance_to_msg(utterance, start, end, self._encoding, self._session_id,
-                                   self._frame_id)
-            self._utterances.publish(msg)
+            self._utterances.publish(self._to_msg(utterance))
             self.get_logger().info(
                 f'utterance {utterance.index}: {utterance.duration:.1f} s, ended by '
                 f'{utterance.end_reason.name.lower()}, speech {utterance.speech_ratio:.0%}')
@@ -183,7 +208,7 @@ class VadNode(Node):
     def _manual_start(self):
         """Open an utterance; a quiet stream before it must not end it at once."""
         if self._last_chunk is not None:
-            self._last_chunk = time.monotonic()
+            self._last_chunk = self._now()
         return self._segmenter.start()
 
     def _on_push_to_talk(self, msg):

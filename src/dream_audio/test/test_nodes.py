@@ -56,8 +56,10 @@ def graph(silero):
     vad = VadNode(detector=silero, namespace=NAMESPACE, context=context,
                   parameter_overrides=[Parameter('stream_timeout', value=30.0)])
     probe = rclpy.create_node('audio_test_probe', namespace=NAMESPACE, context=context)
-    probe.utterances, probe.speaking = [], []
+    probe.utterances, probe.speaking, probe.previews = [], [], []
     probe.create_subscription(Utterance, 'audio/utterance', probe.utterances.append,
+                              UTTERANCE_QOS)
+    probe.create_subscription(Utterance, 'audio/utterance_preview', probe.previews.append,
                               UTTERANCE_QOS)
     probe.create_subscription(Bool, 'audio/speaking', lambda m: probe.speaking.append(m.data),
                               SPEAKING_QOS)
@@ -108,6 +110,7 @@ def test_file_played_through_capture_and_vad(graph, tmp_path):
     b, _ = soundfile.read(str(second), dtype='float32')
     soundfile.write(str(path), np.stack([np.concatenate([a, b])] * 2, axis=1), rate)  # stereo
     probe.utterances.clear()
+    probe.previews.clear()
     capture = AudioCaptureNode(namespace=NAMESPACE, context=context, parameter_overrides=[
         Parameter('source', value='file'), Parameter('file_path', value=str(path)),
         Parameter('realtime', value=False), Parameter('session_id', value='s-file')])
@@ -135,6 +138,9 @@ def test_file_played_through_capture_and_vad(graph, tmp_path):
         assert one.start_sample_index == pytest.approx(0.5 * 16000, abs=0.2 * 16000)
         assert wait_for(lambda: probe.speaking[-1:] == [False])
         assert probe.speaking.count(True) == 2
+        # Each final utterance was previewed, same audio, before its silence wait ended.
+        previewed = {(p.start_sample_index, p.data.tobytes()) for p in probe.previews}
+        assert all((u.start_sample_index, u.data.tobytes()) in previewed for u in (one, two))
     finally:
         executor.remove_node(capture)
         capture.destroy_node()

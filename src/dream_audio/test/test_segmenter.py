@@ -195,3 +195,48 @@ def test_silero_monologue_is_split_and_nothing_is_lost(silero, dream_wav):
     found = run(UtteranceSegmenter(silero, config), audio)
     assert len(found) == int(np.ceil(audio.size / (20 * RATE)))
     assert [u.end_reason for u in found[:-1]] == [EndReason.LENGTH_CAP] * (len(found) - 1)
+
+
+def run_with_previews(segmenter, audio, chunk=1600):
+    """Feed ``audio``; return (finals, previews) with the running index each was seen at."""
+    finals, previews = [], []
+    for i in range(0, audio.size, chunk):
+        finals += [(i + chunk, u) for u in segmenter.feed(audio[i:i + chunk], i)]
+        preview = segmenter.take_preview()
+        if preview is not None:
+            previews.append((i + chunk, preview))
+    return finals, previews
+
+
+def test_a_preview_after_the_post_roll_is_exactly_the_final_utterance(energy_detector):
+    config = SegmenterConfig(pre_roll=0.4, post_roll=0.3, min_silence=1.5)
+    audio = np.concatenate([silence(1.0), tone(3.0), silence(2.5)])
+    finals, previews = run_with_previews(UtteranceSegmenter(energy_detector, config), audio)
+    [(seen_preview, preview)] = previews
+    [(seen_final, final)] = finals
+    assert seen_final - seen_preview >= 1.0 * RATE   # a second earlier than the cut, or more
+    assert (preview.start_index, preview.end_index) == (final.start_index, final.end_index)
+    assert np.array_equal(preview.samples, final.samples)
+    assert preview.index == final.index and preview.speech_ratio == final.speech_ratio
+
+
+def test_speech_after_a_previewed_pause_gives_a_new_preview(energy_detector):
+    config = SegmenterConfig(post_roll=0.3, min_silence=1.5)
+    audio = np.concatenate([silence(1), tone(2), silence(1.0), tone(2), silence(2.5)])
+    finals, previews = run_with_previews(UtteranceSegmenter(energy_detector, config), audio)
+    [(_, final)] = finals
+    assert len(previews) == 2                  # one per pause; the first one went stale
+    stale, good = previews[0][1], previews[1][1]
+    assert stale.end_index < final.end_index
+    assert (good.start_index, good.end_index) == (final.start_index, final.end_index)
+
+
+def test_manual_utterances_and_blips_get_no_preview(energy_detector):
+    segmenter = UtteranceSegmenter(energy_detector, SegmenterConfig(min_speech=0.3))
+    _, previews = run_with_previews(segmenter, np.concatenate([silence(1), tone(0.15),
+                                                               silence(3)]))
+    assert previews == []
+    segmenter = UtteranceSegmenter(energy_detector, SegmenterConfig())
+    segmenter.start()
+    _, previews = run_with_previews(segmenter, np.concatenate([tone(1), silence(2)]))
+    assert previews == [] and segmenter.stop() is not None

@@ -10,14 +10,17 @@ three non-English sentences for translation. For each model it compares:
 
 WER is over the whole corpus after Whisper's English normalisation (word_error_rate). Also
 reported: real-time factor (processing seconds per second of audio), model load time, and
-for a ~10 s dream the latency from the utterance being cut to its transcript, and from the
-end of speech (which adds the VAD's silence wait). Progress goes to stderr, figures to stdout.
+for a ~10 s dream streamed in real time the latency from the end of speech to the transcript,
+with early recognition (the utterance preview decoded during the VAD's silence wait, as
+stt_node does) and, for comparison, without it (silence wait + a decode after the cut).
+Progress goes to stderr, figures to stdout.
 """
 import json
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 VARIANTS = {
@@ -157,39 +160,79 @@ class SttBenchmark:
                                                          total)}
 
     def _latency(self, recognizer, samples, detector, repeats):
-        """Stream a ~10 s dream through the segmenter in 0.1 s chunks, as the nodes do."""
+        """Stream a ~10 s dream through the segmenter in real time, 0.1 s chunks, as the
+        nodes do: previews go to a RecognitionWorker as in stt_node (early recognition)."""
         from dream_audio.segmenter import SegmenterConfig, UtteranceSegmenter
 
         config = SegmenterConfig()
-        decode, cpu, wait, durations = [], [], [], []
-        for _ in range(max(1, repeats)):
-            segmenter = UtteranceSegmenter(detector, config)
-            utterance, cut_at = None, None
+        runs = [self._stream_once(recognizer, samples, detector, config, UtteranceSegmenter)
+                for _ in range(max(1, repeats))]
+        if any(r is None for r in runs):
+            return {'error': 'the segmenter found no utterance'}
+
+        def median(name):
+            return round(statistics.median(r[name] for r in runs), 3)
+        return {'utterance_s': median('utterance_s'),
+                'status': runs[-1]['status'],
+                'early_recognition_used': sum(r['reused'] for r in runs),
+                'runs': len(runs),
+                'vad_silence_wait_s': median('wait_s'),
+                'speech_end_to_transcript_s': median('speech_end_to_transcript_s'),
+                'speech_end_to_transcript_all_s': [round(r['speech_end_to_transcript_s'], 3)
+                                                   for r in runs],
+                'cut_to_transcript_s': median('cut_to_transcript_s'),
+                # Without early recognition the decode starts at the cut:
+                'decode_after_cut_s': median('decode_s'),
+                'decode_after_cut_cpu_s': median('decode_cpu_s'),
+                'speech_end_to_transcript_without_early_s': round(
+                    median('wait_s') + median('decode_s'), 3)}
+
+    @staticmethod
+    def _stream_once(recognizer, samples, detector, config, segmenter_class):
+        from dream_stt.recognition_worker import RecognitionWorker, audio_key
+
+        segmenter = segmenter_class(detector, config)
+        worker = RecognitionWorker(
+            lambda audio, task, language, ratio: recognizer.recognize(audio,
+                                                                      speech_ratio=ratio))
+        done = threading.Event()
+        outcome = {}
+
+        def on_done(result):
+            outcome.update(result=result, at=time.perf_counter())
+            done.set()
+        try:
+            started = time.perf_counter()
+            utterance = cut_at = None
             for i in range(0, samples.size, 1600):
+                time.sleep(max(0.0, started + (i + 1600) / 16000 - time.perf_counter()))
                 found = segmenter.feed(samples[i:i + 1600], i)
+                preview = segmenter.take_preview()
+                if preview is not None:
+                    worker.speculate(audio_key('', preview.start_index, preview.samples,
+                                               'transcribe', None), preview.samples,
+                                     'transcribe', None, preview.speech_ratio)
                 if found:
-                    utterance, cut_at = found[0], i + 1600
+                    utterance, cut_at, cut_index = found[0], time.perf_counter(), i + 1600
+                    worker.final(audio_key('', utterance.start_index, utterance.samples,
+                                           'transcribe', None), utterance.samples,
+                                 'transcribe', None, utterance.speech_ratio, on_done)
                     break
-            if utterance is None:
-                return {'error': 'the segmenter found no utterance'}
-            started, cpu_started = time.perf_counter(), time.process_time()
-            result = recognizer.recognize(utterance.samples,
-                                          speech_ratio=utterance.speech_ratio)
-            decode.append(time.perf_counter() - started)
-            cpu.append(time.process_time() - cpu_started)
-            speech_end = utterance.end_index - round(config.post_roll * 16000)
-            wait.append((cut_at - speech_end) / 16000)
-            durations.append(utterance.duration)
-        return {'utterance_s': round(statistics.median(durations), 2),
-                'status': result.status.name,
-                'cut_to_transcript_s': round(statistics.median(decode), 3),
-                'cut_to_transcript_all_s': [round(d, 3) for d in decode],
-                # CPU seconds (all threads) barely depend on what else runs on the machine:
-                # on an idle machine with N cores the wall time is at least cpu_s / N.
-                'cut_to_transcript_cpu_s': round(statistics.median(cpu), 3),
-                'vad_silence_wait_s': round(statistics.median(wait), 3),
-                'speech_end_to_transcript_s': round(statistics.median(decode)
-                                                    + statistics.median(wait), 3)}
+            if utterance is None or not done.wait(120):
+                return None
+        finally:
+            worker.close()
+        speech_end = utterance.end_index - round(config.post_roll * 16000)
+        decode_started, cpu_started = time.perf_counter(), time.process_time()
+        recognizer.recognize(utterance.samples, speech_ratio=utterance.speech_ratio)
+        return {'utterance_s': utterance.duration,
+                'status': outcome['result'].recognition.status.name,
+                'reused': outcome['result'].reused,
+                'wait_s': (cut_index - speech_end) / 16000,
+                'speech_end_to_transcript_s': outcome['at'] - (started + speech_end / 16000),
+                'cut_to_transcript_s': outcome['at'] - cut_at,
+                'decode_s': time.perf_counter() - decode_started,
+                'decode_cpu_s': time.process_time() - cpu_started}
 
     def _translation(self, recognizer, samples, audio, detector):
         from dream_stt.file_transcription import transcribe_recording

@@ -6,10 +6,16 @@ a rejection status the session can act on ("please tell me again"), or STATUS_ER
 the model is unavailable or the audio is malformed; the node never dies on bad input.
 ``processing_time`` runs from the utterance's arrival to the transcript being ready.
 
+Every decode runs in one worker thread (RecognitionWorker), in arrival order, so the
+node's single-threaded executor stays free. Early recognition (``early_recognition``, on by
+default): the VAD's ``audio/utterance_preview`` (the utterance as it will be if the current
+pause lasts) is decoded at once; when the final utterance has the same audio the transcript
+is that result, out about when the VAD's silence wait ends instead of one decode later.
+
 Partial results (``partial_interval`` > 0): while ``audio/speaking`` is true the node
 collects ``audio/chunks`` and, every ``partial_interval`` seconds, decodes the audio so far
-(beam 1, no fallback) into an is_final=false Transcript. They cost CPU beside the VAD and may
-delay a final by up to one partial decode, so they are off by default on a CPU.
+(beam 1, no fallback) into an is_final=false Transcript, when the worker is idle. They cost
+CPU beside the VAD, so they are off by default on a CPU.
 """
 import sys
 import threading
@@ -19,8 +25,7 @@ from collections import deque
 import numpy as np
 import rclpy
 from dream_interfaces.msg import AudioChunk, Transcript, Utterance
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
@@ -33,6 +38,7 @@ from dream_audio.vad_node import SPEAKING_QOS, UTTERANCE_QOS
 from dream_stt import model_store
 from dream_stt.recognizer import (SAMPLE_RATE, TASKS, DecodingOptions, Recognition,
                                   SpeechRecognizer)
+from dream_stt.recognition_worker import audio_key, RecognitionWorker
 from dream_stt.rejection import RejectionThresholds, Status
 from dream_stt.transcript_message import recognition_to_msg
 
@@ -42,8 +48,6 @@ PARTIAL_WINDOW = 30.0  # seconds: partials decode at most the last Whisper windo
 
 
 class SttNode(Node):
-    executor_threads = 3  # parallel callbacks: see the runner
-
     def __init__(self, loaded_model=None, **kwargs):
         super().__init__('stt', **kwargs)
         model = declare(self, 'model', model_store.DEFAULT_MODEL,
@@ -92,6 +96,9 @@ class SttNode(Node):
         self._partial_interval = declare(self, 'partial_interval', 0.0, 'seconds between '
                                          'partial transcripts while speaking; 0: none',
                                          0.0, 30.0, read_only=True)
+        early = declare(self, 'early_recognition', True, 'decode the VAD\'s utterance '
+                        'previews during the silence wait (a pause the speaker ends costs '
+                        'one wasted decode)', read_only=True)
         self._recognizer = self._partial_recognizer = None
         self._load_error = ''
         try:
@@ -105,11 +112,17 @@ class SttNode(Node):
         except (model_store.ModelUnavailableError, ValueError) as exc:
             self._load_error = str(exc)
             self.get_logger().error(f'no speech recognition: {exc}')
-        self._model_lock = threading.Lock()
+        self._worker = None
+        if self._recognizer is not None:
+            self._worker = RecognitionWorker(
+                self._recognize, self._recognize_partial,
+                log_error=lambda text: self.get_logger().error(text))
         self._publisher = self.create_publisher(Transcript, 'speech/transcript', TRANSCRIPT_QOS)
         self.create_subscription(Utterance, 'audio/utterance', self._on_utterance,
-                                 UTTERANCE_QOS,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
+                                 UTTERANCE_QOS)
+        if early:
+            self.create_subscription(Utterance, 'audio/utterance_preview', self._on_preview,
+                                     UTTERANCE_QOS)
         self._partial_lock = threading.Lock()
         self._speaking = False
         self._recent = deque()       # the last half second of chunks, for the onset
@@ -118,13 +131,9 @@ class SttNode(Node):
         self._next_index = {}        # session id -> index of the utterance being spoken
         self._decoded_samples = 0
         if self._partial_interval > 0:
-            stream = MutuallyExclusiveCallbackGroup()
-            self.create_subscription(AudioChunk, 'audio/chunks', self._on_chunk, CHUNK_QOS,
-                                     callback_group=stream)
-            self.create_subscription(Bool, 'audio/speaking', self._on_speaking, SPEAKING_QOS,
-                                     callback_group=stream)
-            self.create_timer(self._partial_interval, self._on_partial_timer,
-                              callback_group=MutuallyExclusiveCallbackGroup())
+            self.create_subscription(AudioChunk, 'audio/chunks', self._on_chunk, CHUNK_QOS)
+            self.create_subscription(Bool, 'audio/speaking', self._on_speaking, SPEAKING_QOS)
+            self.create_timer(self._partial_interval, self._on_partial_timer)
 
     def _settings(self):
         task = self.get_parameter('task').value
@@ -135,7 +144,25 @@ class SttNode(Node):
     def _on_utterance(self, msg):
         received = time.perf_counter()
         task, language = self._settings()
-        result = self._recognize_utterance(msg, task, language)
+        samples, problem = self._samples(msg, task)
+        if problem is not None or self._worker is None:
+            self._publish_final(msg, problem or Recognition(
+                Status.ERROR, f'speech recognition unavailable: {self._load_error}',
+                task=task), received)
+            return
+        key = audio_key(msg.session_id, msg.start_sample_index, samples, task, language)
+        self._worker.final(key, samples, task, language, msg.speech_ratio,
+                           lambda outcome: self._publish_final(msg, outcome.recognition,
+                                                               received, outcome.reused))
+
+    def _on_preview(self, msg):
+        task, language = self._settings()
+        samples, problem = self._samples(msg, task)
+        if problem is None and self._worker is not None:
+            key = audio_key(msg.session_id, msg.start_sample_index, samples, task, language)
+            self._worker.speculate(key, samples, task, language, msg.speech_ratio)
+
+    def _publish_final(self, msg, result, received, early=False):
         out = recognition_to_msg(result, msg.session_id, msg.utterance_index, msg.header.stamp,
                                  is_final=True, processing_time=time.perf_counter() - received,
                                  frame_id=msg.header.frame_id)
@@ -144,29 +171,34 @@ class SttNode(Node):
             self._next_index[msg.session_id] = msg.utterance_index + 1
         self.get_logger().info(
             f'utterance {msg.utterance_index} ({out.audio_duration:.1f} s) -> '
-            f'{Status(result.status).name} in {out.processing_time:.2f} s: '
+            f'{Status(result.status).name} in {out.processing_time:.2f} s'
+            f'{" (recognised early)" if early else ""}: '
             f'{result.text or result.status_message!r}')
 
-    def _recognize_utterance(self, msg, task, language):
+    def _samples(self, msg, task):
+        """(16 kHz samples, None), or (None, an error Recognition) for unusable input."""
         if task not in TASKS:
-            return Recognition(Status.ERROR, f'parameter task is {task!r}: use transcribe or '
-                               'translate')
-        if self._recognizer is None:
-            return Recognition(Status.ERROR, f'speech recognition unavailable: '
-                               f'{self._load_error}', task=task)
+            return None, Recognition(Status.ERROR, f'parameter task is {task!r}: use '
+                                     'transcribe or translate')
         try:
             samples = utterance_samples(msg)
             if msg.sample_rate != SAMPLE_RATE:
                 samples = resample(samples, msg.sample_rate, SAMPLE_RATE)
         except ValueError as exc:
-            return Recognition(Status.ERROR, f'malformed utterance: {exc}', task=task)
+            return None, Recognition(Status.ERROR, f'malformed utterance: {exc}', task=task)
+        return samples, None
+
+    def _recognize(self, samples, task, language, speech_ratio):
+        """In the worker thread: never raises (the node must serve the next utterance)."""
         try:
-            with self._model_lock:
-                return self._recognizer.recognize(samples, task, language,
-                                                  speech_ratio=msg.speech_ratio)
-        except Exception as exc:  # the node must keep serving the next utterance
+            return self._recognizer.recognize(samples, task, language,
+                                              speech_ratio=speech_ratio)
+        except Exception as exc:
             self.get_logger().error(f'recognition failed: {exc!r}')
             return Recognition(Status.ERROR, f'recognition failed: {exc}', task=task)
+
+    def _recognize_partial(self, samples, task, language, speech_ratio):
+        return self._partial_recognizer.recognize(samples, task, language)
 
     # -- partials ----------------------------------------------------------------------
     def _on_speaking(self, msg):
@@ -207,34 +239,30 @@ class SttNode(Node):
         samples = np.concatenate([c.samples for c in chunks])
         if samples.size < SAMPLE_RATE or samples.size - self._decoded_samples < SAMPLE_RATE:
             return
-        if not self._model_lock.acquire(blocking=False):
-            return  # a final is being decoded: it matters more
-        try:
-            received = time.perf_counter()
-            task, language = self._settings()
-            result = self._partial_recognizer.recognize(samples, task, language)
-        except Exception as exc:
-            self.get_logger().warning(f'partial recognition failed: {exc!r}')
-            return
-        finally:
-            self._model_lock.release()
-        self._decoded_samples = samples.size
-        with self._partial_lock:
-            if not self._speaking:
-                return  # the final is coming; this partial is stale
-        stamp = chunks[0].capture_time
-        self._publisher.publish(recognition_to_msg(
-            result, session, index, to_stamp(stamp), is_final=False,
-            processing_time=time.perf_counter() - received))
+        received = time.perf_counter()
+        task, language = self._settings()
+
+        def done(outcome):
+            with self._partial_lock:
+                if not self._speaking:
+                    return  # the final is coming; this partial is stale
+            self._publisher.publish(recognition_to_msg(
+                outcome.recognition, session, index, to_stamp(chunks[0].capture_time),
+                is_final=False, processing_time=time.perf_counter() - received))
+        if self._worker.partial(samples, task, language, done):
+            self._decoded_samples = samples.size
+
+    def destroy_node(self):
+        if self._worker is not None:
+            self._worker.close()
+        super().destroy_node()
 
 
 def main(args=None):
     rclpy.init(args=args)
     node = SttNode()
-    executor = MultiThreadedExecutor(num_threads=SttNode.executor_threads)
-    executor.add_node(node)
     try:
-        executor.spin()
+        rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -8,7 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from dream_interfaces.msg import AudioChunk, Transcript, Utterance  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 
@@ -24,11 +24,13 @@ NAMESPACE = f'/stt_test_{os.getpid()}'
 def ros():
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = SingleThreadedExecutor(context=context)  # decoding runs in a worker thread
     probe = rclpy.create_node('stt_test_probe', namespace=NAMESPACE, context=context)
-    probe.transcripts = []
+    probe.transcripts, probe.previews = [], []
     probe.create_subscription(Transcript, 'speech/transcript', probe.transcripts.append,
                               TRANSCRIPT_QOS)
+    probe.create_subscription(Utterance, 'audio/utterance_preview', probe.previews.append,
+                              UTTERANCE_QOS)
     probe.utterances = probe.create_publisher(Utterance, 'audio/utterance', UTTERANCE_QOS)
     probe.chunks = probe.create_publisher(AudioChunk, 'audio/chunks', CHUNK_QOS)
     probe.speaking = probe.create_publisher(Bool, 'audio/speaking', SPEAKING_QOS)
@@ -141,6 +143,10 @@ def test_the_whole_chain_from_a_file(ros, tiny, silero, dream_wav, key_words):
     from dream_audio.vad_node import VadNode
     executor, probe, context = ros
     stt = start(ros, tiny)
+    decodes = []
+    recognize = stt._recognizer.recognize
+    stt._recognizer.recognize = lambda *a, **k: decodes.append(1) or recognize(*a, **k)
+    probe.previews.clear()
     vad = VadNode(detector=silero, namespace=NAMESPACE, context=context)
     executor.add_node(vad)
     capture = AudioCaptureNode(namespace=NAMESPACE, context=context, parameter_overrides=[
@@ -154,6 +160,8 @@ def test_the_whole_chain_from_a_file(ros, tiny, silero, dream_wav, key_words):
         assert key_words(t.text) >= 3, t.text
         assert t.session_id == 's-chain' and t.utterance_index == 0 and t.is_final
         assert t.header.stamp.sec > 0  # the capture time of the utterance's first sample
+        # Recognised early: each preview was decoded once, the final utterance not again.
+        assert probe.previews and len(decodes) == len(probe.previews)
     finally:
         for node in (capture, vad):
             executor.remove_node(node)
