@@ -18,6 +18,9 @@ Publishes, all reliable (so a recorder of any reliability matches):
     again on plain topics, for the session recording.
 A goal runs in a worker thread (see offloaded_execution) while the node's single-threaded
 executor goes on serving it, so cancel requests are seen; cancel is checked every iteration.
+
+Time: every header stamp comes from the node's clock (sim time, /clock, under use_sim_time);
+``elapsed``, ``time_left`` and ``generation_time`` measure the computation in wall seconds.
 """
 import sys
 import threading

@@ -6,7 +6,9 @@ cannot carry); a goal while the driver is not active ends with ERROR_NOT_ACTIVE.
 is published at a steady rate from a separate thread, which also turns a cancel request into
 the driver's cancel event. A goal executes in a worker thread (see offloaded_execution), so
 the node's single-threaded executor keeps serving cancel requests meanwhile.
-Feedback and results are mirrored on plain topics for recording.
+Feedback and results are mirrored on plain topics for recording. Their stamps come from the
+node's clock (sim time under use_sim_time); the feedback rate is counted in wall seconds,
+like the driver's motion.
 """
 import dataclasses
 import threading

@@ -3,6 +3,11 @@
 Always available (no hardware), so it is the default driver of a session. What the pen drew
 is written as PNG and SVG into ``output_dir`` after every goal; a goal that resumes a
 session (same session_id, start_stroke > 0) continues on the same sheet.
+
+Time: feedback and results are stamped from the node's clock (/clock under use_sim_time),
+but the pen's motion is a simulation of a device: it runs on the wall clock, ``time_scale``
+simulated seconds per wall second, whatever /clock does (a paused /clock does not stop it).
+Durations in the results are the device's simulated seconds.
 """
 import pathlib
 import re

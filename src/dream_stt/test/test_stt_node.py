@@ -167,3 +167,20 @@ def test_the_whole_chain_from_a_file(ros, tiny, silero, dream_wav, key_words):
             executor.remove_node(node)
             node.destroy_node()
         stop(ros, stt)
+
+
+def test_under_sim_time_transcripts_need_no_clock_and_keep_the_capture_stamp(
+        ros, tiny, dream_audio):
+    """use_sim_time with /clock paused (never published): the node still answers, stamped
+    with the utterance's capture time; processing_time is a wall-clock duration."""
+    executor, probe, context = ros
+    node = start(ros, tiny, use_sim_time=True)
+    try:
+        assert node.get_clock().now().nanoseconds == 0     # sim time, and no /clock yet
+        probe.utterances.publish(utterance(dream_audio, 0, stamp=1_000_000))
+        assert wait_for(lambda: probe.transcripts)
+        [t] = probe.transcripts
+        assert t.status == Transcript.STATUS_OK and t.header.stamp.sec == 1_000_000
+        assert 0 < t.processing_time < 60
+    finally:
+        stop(ros, node)
