@@ -17,10 +17,12 @@ POS_TOL = 0.03     # mm: 1/80 mm steps on two diagonal motors
 def rig():
     made = []
 
-    def make(transport='pty', connect=True, **faults):
+    def make(transport='pty', connect=True, reply_timeout=2.0, reconnect_timeout=2.0,
+             **faults):
         sim = EbbSimulator(transport, **faults).start()
         driver = AxiDrawDriver(AxiDrawSettings(port=sim.url, allowed_ports=None,
-                                               reply_timeout=2.0, reconnect_timeout=2.0))
+                                               reply_timeout=reply_timeout,
+                                               reconnect_timeout=reconnect_timeout))
         made.append((sim, driver))
         if connect:
             driver.connect()
@@ -97,7 +99,10 @@ def test_cancel_stops_at_once_lifts_the_pen_and_parks(rig, small_plan):
 
 
 def test_lost_port_reconnects_and_lifts_the_pen(rig, small_plan):
-    sim, driver = rig(vanish_after_command=120, reappear_after=0.3)
+    # Generous timeouts: a loaded machine may take seconds to run the simulator's thread, and
+    # a reply timeout before the port vanishes would be reported as TIMEOUT instead.
+    sim, driver = rig(vanish_after_command=120, reappear_after=0.3, reply_timeout=10.0,
+                      reconnect_timeout=10.0)
     outcome = driver.execute(small_plan)
     assert outcome.error_code == ErrorCode.CONNECTION_LOST
     assert 'reconnected and lifted the pen' in outcome.message and sim.pen_is_up
