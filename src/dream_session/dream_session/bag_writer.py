@@ -21,7 +21,7 @@ UNFINISHED_MARKER = 'RECORDING'
 class SessionBagWriter:
     """Writes the messages of one session into ``root/<time>_<safe id>/``."""
 
-    def __init__(self, root, session_id, *, started=None, flush_interval=1.0,
+    def __init__(self, root, session_id, *, started=None, flush_interval=0.5,
                  typestore=None, clock=time.monotonic):
         self.session_id = session_id
         self.path = pathlib.Path(root) / session_dir_name(session_id, started)

@@ -13,9 +13,8 @@ from rosbags.highlevel import AnyReader
 from dream_interfaces.msg import SessionStatus, Transcript
 from dream_session.bag_recovery import needs_recovery, recover_bag
 
-FLUSH = 1.0
-# What "at most the last second" may lose, plus the recorder's 0.25 s timer and delivery.
-ALLOWED_LOSS = FLUSH + 0.75
+FLUSH = 0.5                # the default
+ALLOWED_LOSS = 1.0         # "at most the last second": flush interval + 0.1 s timer + delivery
 
 
 @pytest.fixture
