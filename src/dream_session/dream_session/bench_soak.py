@@ -77,34 +77,35 @@ class SoakBenchmark:
                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         while pub.get_subscription_count() < 2:
             time.sleep(0.05)
-        rss, durations = [_rss_mb()], []
+        rss, durations, outcomes = [_rss_mb()], [], []
         try:
             for i in range(args.sessions):
                 start = time.monotonic()
-                before = len(manager.finished)
+                before = manager.finished_count
                 msg = Utterance(sample_rate=16000, channels=1, encoding='pcm_s16le',
                                 speech_ratio=1.0, end_reason=Utterance.END_SILENCE)
                 msg.data = utterances[i % len(utterances)]
                 pub.publish(msg)
-                if not runner.wait(lambda: len(manager.finished) > before,
+                if not runner.wait(lambda: manager.finished_count > before,
                                    timeout=args.session_timeout, install_signals=False):
                     print(f'session {i} did not finish', file=sys.stderr)
                     break
                 durations.append(time.monotonic() - start)
+                outcomes.append((manager.finished[-1].state, manager.finished[-1].message))
                 rss.append(_rss_mb())
                 print(f'session {i + 1}/{args.sessions}: '
                       f'{manager.finished[-1].message or "done"} ({durations[-1]:.1f} s, '
                       f'{rss[-1]:.0f} MB)', file=sys.stderr)
         finally:
             runner.stop()
-        states = [s.state for s in manager.finished]
+        states = [state for state, _ in outcomes]
         half = len(rss) // 2
         median = sorted(durations)[len(durations) // 2] if durations else None
         print(json.dumps({
             'benchmark': 'soak', 'sessions_requested': args.sessions,
             'sessions_finished': len(states), 'done': states.count(5),
             'failed': states.count(6), 'cancelled': states.count(7),
-            'failure_messages': sorted({s.message for s in manager.finished if s.state != 5}),
+            'failure_messages': sorted({text for state, text in outcomes if state != 5}),
             'session_seconds_median': median,
             'rss_mb_start': round(rss[0], 1), 'rss_mb_end': round(rss[-1], 1),
             'rss_mb_max': round(max(rss), 1),

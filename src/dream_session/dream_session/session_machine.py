@@ -9,6 +9,7 @@ while it draws gets their session listened to, transcribed and generated at once
 drawing waits (at most ``max_queued_plots``) and is plotted when the plotter is free. A session
 that would exceed that queue fails with a clear message instead of piling up paper work.
 """
+import collections
 import dataclasses
 import itertools
 import time
@@ -42,6 +43,9 @@ class Session:
     @property
     def finished(self):
         return self.state in TERMINAL
+
+
+FINISHED_KEPT = 100   # finished sessions kept in memory (each may hold its drawing)
 
 
 # Effects: what the node must do.
@@ -94,7 +98,8 @@ class SessionMachine:
         self._counter = itertools.count(1)
         self._new_id = new_id or self._default_id
         self.sessions = {}           # live (unfinished) sessions by id
-        self.finished = []           # finished sessions, oldest first
+        # The most recent finished sessions, oldest first: an installation runs for weeks.
+        self.finished = collections.deque(maxlen=FINISHED_KEPT)
         self.plotting = None         # session id being plotted
         self.plot_queue = []         # session ids with a drawing waiting for the plotter
 

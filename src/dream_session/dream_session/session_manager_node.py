@@ -6,6 +6,7 @@ that fails fails its session, never the node. No callback blocks (a single-threa
 spins the node): a goal whose server is not up yet waits in a list, retried every 0.1 s
 until ``server_wait`` (wall-clock) seconds have passed.
 """
+import collections
 import sys
 import threading
 import time
@@ -81,7 +82,9 @@ class SessionManagerNode(Node):
         self._goals = {}                 # (kind, session id) -> goal handle
         self._in_flight = set()          # (kind, session id) of goals with no result yet
         self._unsent = []                # goals waiting for their server: see _send
-        self.finished = []               # finished sessions, for runners and tests
+        # The latest finished sessions (bounded), for runners and tests; and how many in all.
+        self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
+        self.finished_count = 0
         self.first_finished = threading.Event()
 
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -172,6 +175,7 @@ class SessionManagerNode(Node):
             self.get_logger().info(text)
         if session.state in sm.TERMINAL:
             self.finished.append(session)
+            self.finished_count += 1
             self.first_finished.set()
             if self.get_parameter('once').value:
                 return

@@ -140,3 +140,13 @@ def test_utterance_naming_a_finished_session_opens_a_new_one(machine):
     effects = machine.on_utterance('s1')              # the VAD still had the old id
     assert states(effects) == ['listening', 'transcribing']
     assert effects[0].session.session_id == 's2'
+
+
+def test_only_the_latest_finished_sessions_are_kept(clock):
+    machine = sm.SessionMachine(clock=clock)
+    for _ in range(sm.FINISHED_KEPT + 5):
+        run_to_generation(machine)
+        [live] = machine.sessions
+        machine.on_generation_result(live, ok=False, message='no weights')
+    assert len(machine.finished) == sm.FINISHED_KEPT
+    assert not machine.sessions
