@@ -151,9 +151,9 @@ class ConformanceKit:
             g.handle.cancel_goal_async()
 
     @staticmethod
-    def _settle(g, limit=2.0):
+    def _settle(g, limit=10.0):
         """Feedback travels on another topic than the result and may trail it: wait (a
-        little) for the final feedback that matches the result."""
+        little; up to 10 s on a loaded machine) for the final feedback that matches it."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             last = g.feedback[-1] if g.feedback else None

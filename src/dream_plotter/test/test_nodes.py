@@ -140,8 +140,12 @@ def test_the_conformance_kit_fails_a_broken_driver(ros):
 
 @pytest.fixture
 def lifecycle_rig(ros):
-    """make(node class, simulator) -> (node, client); torn down afterwards."""
-    context, executor = ros
+    """make(node class, simulator) -> (node, client); torn down afterwards.
+
+    Each rig spins on an executor of its own, shut down before anything is destroyed: an
+    action client destroyed while a shared executor still iterates it kills that executor.
+    """
+    context, _ = ros
     made = []
 
     def make(node_cls, sim, **overrides):
@@ -151,20 +155,22 @@ def lifecycle_rig(ros):
                   Parameter('feedback_rate_hz', value=20.0)]
         params += [Parameter(k, value=v) for k, v in overrides.items()]
         node = node_cls(namespace=ns, context=context, parameter_overrides=params)
-        executor.add_node(node)
         client_node = rclpy.create_node(f'client_{uuid.uuid4().hex[:6]}', context=context)
-        executor.add_node(client_node)
+        executor = SingleThreadedExecutor(context=context)
+        for n in (node, client_node):
+            executor.add_node(n)
+        threading.Thread(target=executor.spin, daemon=True).start()
         client = ActionClient(client_node, DrawStrokes, f'{ns}/draw_strokes')
         assert client.wait_for_server(timeout_sec=10)
-        made.append((node, client_node, client, sim))
+        made.append((node, client_node, client, sim, executor))
         return node, client
 
     yield make
-    for node, client_node, client, sim in made:
+    for node, client_node, client, sim, executor in made:
         node.shutdown_driver()
+        executor.shutdown(timeout_sec=5)
         client.destroy()
         for n in (node, client_node):
-            executor.remove_node(n)
             n.destroy_node()
         sim.stop()
 
