@@ -26,6 +26,27 @@ def _column(part, name):
     return part[name].astype(float).to_numpy() if name in part else np.full(len(part), np.nan)
 
 
+def _scatter_groups(ax, sessions, x_name, y_name):
+    """One marker and colour per grouping; sessions missing either value are left out."""
+    for group, part in _by_group(sessions):
+        x, y = _column(part, x_name), _column(part, y_name)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            ax.scatter(x[ok], y[ok], s=22, c=COLOURS[group], marker=MARKERS[group],
+                       label=group)
+
+
+def _legend(ax):
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def similarity_plot(sessions, thresholds, path):
     """Rank of the true prompt among decoys, and concept vs written-words preference."""
     plt = _pyplot()
@@ -47,44 +68,28 @@ def similarity_plot(sessions, thresholds, path):
     left.set_xlabel('share of decoys beating the true prompt (0 = best)')
     left.set_ylabel('sessions')
     left.set_title('Agreement relative to decoys')
-    for group, part in _by_group(sessions):
-        x, y = _column(part, 'agreement_z'), _column(part, 'glyph_z')
-        ok = np.isfinite(x) & np.isfinite(y)
-        if ok.any():
-            right.scatter(x[ok], y[ok], s=22, c=COLOURS[group], marker=MARKERS[group],
-                          label=group)
+    _scatter_groups(right, sessions, 'agreement_z', 'glyph_z')
     lims = right.get_xlim()
     right.plot(lims, lims, color='#888888', linewidth=0.8)
     right.set_xlabel('z of the prompt (concept) among decoy prompts')
     right.set_ylabel('z of the prompt written as text among decoy texts')
     right.set_title('Concept or written words?')
-    if right.get_legend_handles_labels()[0]:
-        right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _legend(right)
+    _save(plt, fig, path)
 
 
 def confidence_plot(sessions, thresholds, path):
     """Whisper's confidence signals per session, with the thresholds in use."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for group, part in _by_group(sessions):
-        x, y = _column(part, 'avg_logprob'), _column(part, 'no_speech_prob')
-        ok = np.isfinite(x) & np.isfinite(y)
-        if ok.any():
-            ax.scatter(x[ok], y[ok], s=22, c=COLOURS[group], marker=MARKERS[group],
-                       label=group)
+    _scatter_groups(ax, sessions, 'avg_logprob', 'no_speech_prob')
     ax.axvline(thresholds['avg_logprob'].value, color='k', linestyle='--', linewidth=1)
     ax.axhline(thresholds['no_speech_prob'].value, color='k', linestyle=':', linewidth=1)
     ax.set_xlabel('average log-probability (higher = surer)')
     ax.set_ylabel('no-speech probability')
     ax.set_title('Speech recognition confidence')
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _legend(ax)
+    _save(plt, fig, path)
 
 
 def embedding_map(sessions, clusters, path):
@@ -102,9 +107,6 @@ def embedding_map(sessions, clusters, path):
     ax.set_title('Embedding map (PCA): colour = cluster, marker = grouping')
     ax.set_xticks([])
     ax.set_yticks([])
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+    _legend(ax)
     ax.text(0.01, 0.01, clusters.note, transform=ax.transAxes, fontsize=7, color='#444444')
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(plt, fig, path)
