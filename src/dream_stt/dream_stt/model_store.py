@@ -166,16 +166,17 @@ def pick_device(device='auto'):
 
 
 def load(name=DEFAULT_MODEL, device='auto', compute_type='auto', cpu_threads=0):
-    """Load a Whisper model once (int8 on the CPU, float16 on a GPU unless told otherwise)."""
+    """Load a Whisper model once (int8 on the CPU, float16 on a GPU unless told otherwise),
+    as an EncoderReusingWhisperModel (one encoder run per window of an utterance)."""
     started = time.perf_counter()
     path = resolve(name)
     device = pick_device(device)
     if not compute_type or compute_type == 'auto':
         compute_type = 'float16' if device == 'cuda' else 'int8'
-    from faster_whisper import WhisperModel
+    from dream_stt.encoder_reuse import EncoderReusingWhisperModel
     try:
-        model = WhisperModel(path, device=device, compute_type=compute_type,
-                             cpu_threads=int(cpu_threads))
+        model = EncoderReusingWhisperModel(path, device=device, compute_type=compute_type,
+                                           cpu_threads=int(cpu_threads))
     except Exception as exc:  # faster-whisper/ctranslate2/huggingface raise many kinds
         hint = ('' if os.path.isdir(path) else
                 f'; offline, use {" or ".join(BUNDLED)} (bundled) or a local directory')

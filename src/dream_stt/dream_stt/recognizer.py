@@ -13,6 +13,9 @@ help (0.087 / 0.149). Audio that is digitally silent, or in
 which the voice detector found (almost) no speech, is rejected without decoding: Whisper
 spends the longest on exactly that audio (every fallback temperature) and then hallucinates.
 
+The model comes from model_store as an EncoderReusingWhisperModel: language detection,
+decoding and a translation pass share one encoder run per 30 s window.
+
 Translation keeps both texts: the utterance is transcribed first (which detects the
 language); only if it is not English is it decoded a second time with task=translate. The
 cost is one extra decode, for non-English speech only.

@@ -46,6 +46,9 @@ class SttBenchmark:
                             help='also measure decoding variants: ' + ', '.join(VARIANTS))
         parser.add_argument('--repeats', type=int, default=3,
                             help='latency measurements per model (median reported)')
+        parser.add_argument('--min-silence', type=float, action='append', default=None,
+                            help='also measure latency with this VAD silence wait (seconds; '
+                                 'repeat for several; the default wait is always measured)')
         parser.add_argument('--audio-dir', help='keep the generated speech here')
         parser.add_argument('--threads', type=int, default=0,
                             help='CPU threads for Whisper (0: all cores)')
@@ -119,6 +122,10 @@ class SttBenchmark:
                                                           vad_filter=True)['summary']
         out['latency'] = self._latency(ours, audio[corpus.LONG_DREAM.name], detector,
                                        args.repeats)
+        for wait in args.min_silence or ():
+            _log(f'{name}: latency with a {wait} s silence wait')
+            out.setdefault('latency_with_other_silence_waits', {})[str(wait)] = self._latency(
+                ours, audio[corpus.LONG_DREAM.name], detector, args.repeats, min_silence=wait)
         if loaded.multilingual:
             out['translation'] = self._translation(ours, corpus.FOREIGN, audio, detector)
         return out
@@ -159,12 +166,17 @@ class SttBenchmark:
         return {'items': items, 'summary': self._summary([s.text for s in samples], items,
                                                          total)}
 
-    def _latency(self, recognizer, samples, detector, repeats):
+    def _latency(self, recognizer, samples, detector, repeats, min_silence=None):
         """Stream a ~10 s dream through the segmenter in real time, 0.1 s chunks, as the
-        nodes do: previews go to a RecognitionWorker as in stt_node (early recognition)."""
+        nodes do: previews go to a RecognitionWorker as in stt_node (early recognition).
+
+        Two clocks: from the end of the utterance (the VAD's cut, the moment the machine
+        knows the visitor has finished) to the transcript, which is what recognition adds;
+        and from the last spoken word, which also includes the configured silence wait."""
         from dream_audio.segmenter import SegmenterConfig, UtteranceSegmenter
 
-        config = SegmenterConfig()
+        config = SegmenterConfig() if min_silence is None else SegmenterConfig(
+            min_silence=min_silence)
         runs = [self._stream_once(recognizer, samples, detector, config, UtteranceSegmenter)
                 for _ in range(max(1, repeats))]
         if any(r is None for r in runs):
@@ -176,11 +188,14 @@ class SttBenchmark:
                 'status': runs[-1]['status'],
                 'early_recognition_used': sum(r['reused'] for r in runs),
                 'runs': len(runs),
+                'min_silence_s': config.min_silence,
+                'utterance_end_to_transcript_s': median('cut_to_transcript_s'),
+                'utterance_end_to_transcript_all_s': [round(r['cut_to_transcript_s'], 3)
+                                                      for r in runs],
                 'vad_silence_wait_s': median('wait_s'),
                 'speech_end_to_transcript_s': median('speech_end_to_transcript_s'),
                 'speech_end_to_transcript_all_s': [round(r['speech_end_to_transcript_s'], 3)
                                                    for r in runs],
-                'cut_to_transcript_s': median('cut_to_transcript_s'),
                 # Without early recognition the decode starts at the cut:
                 'decode_after_cut_s': median('decode_s'),
                 'decode_after_cut_cpu_s': median('decode_cpu_s'),
@@ -223,6 +238,9 @@ class SttBenchmark:
         finally:
             worker.close()
         speech_end = utterance.end_index - round(config.post_roll * 16000)
+        forget = getattr(recognizer.loaded.model, 'forget_encodings', None)
+        if forget:
+            forget()  # a decode from scratch, as without early recognition
         decode_started, cpu_started = time.perf_counter(), time.process_time()
         recognizer.recognize(utterance.samples, speech_ratio=utterance.speech_ratio)
         return {'utterance_s': utterance.duration,
