@@ -9,13 +9,17 @@ Nodes and parameters come from the same YAML that ``dream run`` reads
 import os
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
 from dream_session.system_config import load_system
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Idle OpenMP threads sleep rather than spin: torch (CLIPDraw) and CTranslate2 (Whisper) share
+# the cores with the other nodes, and a spinning thread starves the one doing the work
+# (README, "Executors and threads"). A value already in the environment wins.
+OMP_WAIT_POLICY = os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 def _nodes(context):
@@ -38,6 +42,7 @@ def _nodes(context):
 
 def generate_launch_description():
     return LaunchDescription([
+        SetEnvironmentVariable('OMP_WAIT_POLICY', OMP_WAIT_POLICY),
         DeclareLaunchArgument('driver', default_value='sim',
                               description='plotter driver: sim, grbl, axidraw (see the YAML)'),
         DeclareLaunchArgument('record', default_value='true',

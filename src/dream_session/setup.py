@@ -24,6 +24,7 @@ setup(
         ],
         'dream.benchmarks': [
             'soak = dream_session.bench_soak:SoakBenchmark',
+            'hearing = dream_session.bench_hearing:HearingBenchmark',
         ],
         'dream.verbs': [
             'bench = dream_session.bench_verb:BenchVerb',

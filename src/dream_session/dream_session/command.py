@@ -18,6 +18,8 @@ import sys
 import traceback
 from importlib.metadata import entry_points
 
+from dream_clipdraw.openmp_policy import prefer_passive_openmp
+
 VERB_GROUP = 'dream.verbs'
 
 
@@ -80,6 +82,9 @@ def run_extension(args):
 
 
 def main(argv=None):
+    # Before any verb imports torch or CTranslate2: idle OpenMP threads sleep, not spin
+    # (with several nodes in one process, spinning threads starve the one doing the work).
+    prefer_passive_openmp()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, '_extension'):

@@ -104,7 +104,7 @@ def _stub_launch_modules(monkeypatch):
     def action(kind):
         def make(*args, **kwargs):
             created.append((kind, kwargs))
-            return types.SimpleNamespace(kind=kind, kwargs=kwargs)
+            return types.SimpleNamespace(kind=kind, args=args, kwargs=kwargs)
         return make
 
     class LaunchConfiguration:
@@ -116,7 +116,8 @@ def _stub_launch_modules(monkeypatch):
     modules = {
         'launch': types.SimpleNamespace(LaunchDescription=list),
         'launch.actions': types.SimpleNamespace(DeclareLaunchArgument=action('arg'),
-                                                OpaqueFunction=action('opaque')),
+                                                OpaqueFunction=action('opaque'),
+                                                SetEnvironmentVariable=action('env')),
         'launch.substitutions': types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
         'launch_ros.actions': types.SimpleNamespace(Node=action('node'),
                                                     LifecycleNode=action('lifecycle')),
@@ -128,6 +129,7 @@ def _stub_launch_modules(monkeypatch):
 
 def test_launch_file_builds_nodes_from_the_same_yaml(monkeypatch, config):
     created = _stub_launch_modules(monkeypatch)
+    monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
     spec = importlib.util.spec_from_file_location(
         'dm_launch', ROOT / 'launch' / 'dreaming_machine.launch.py')
     module = importlib.util.module_from_spec(spec)
@@ -135,6 +137,9 @@ def test_launch_file_builds_nodes_from_the_same_yaml(monkeypatch, config):
     description = module.generate_launch_description()
     declared = [kwargs for kind, kwargs in created if kind == 'arg']
     assert len(declared) == 4
+    # Every node gets sleeping OpenMP threads (spinning ones starve Whisper and CLIPDraw).
+    assert [n.args for n in description if n.kind == 'env'] == [('OMP_WAIT_POLICY',
+                                                                 'PASSIVE')]
     opaque = description[-1].kwargs['function']
     nodes = opaque({'driver': 'grbl', 'record': 'false', 'config': str(config),
                     'use_sim_time': 'true'})
