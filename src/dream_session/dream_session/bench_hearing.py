@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 
 
 class HearingBenchmark:
@@ -113,8 +114,14 @@ class HearingBenchmark:
             runner.add_node(node)
             if not got.wait(120):
                 return {'error': 'no transcript within 120 s', 'min_silence_s': min_silence}
+            deadline = time.monotonic() + 5.0   # the listener may take them in either order
+            while 'utterance' not in events and time.monotonic() < deadline:
+                time.sleep(0.01)
         finally:
             runner.stop()
+        if 'utterance' not in events:
+            return {'error': 'a transcript came without an utterance', 'min_silence_s':
+                    min_silence}
         cut_at, utterance = events['utterance']
         heard_at, transcript = events['transcript']
         end = utterance.end.sec + utterance.end.nanosec * 1e-9
