@@ -29,8 +29,13 @@ class EncoderReusingWhisperModel(WhisperModel):
         self._lock = threading.Lock()
         self.encoder_runs = 0          # encoder calls that did run (for tests and benchmarks)
         self.encoder_reuses = 0
+        self.reuse = True              # False: behave exactly as WhisperModel (raw baselines)
 
     def encode(self, features):
+        if not self.reuse:
+            with self._lock:
+                self.encoder_runs += 1
+            return super().encode(features)
         features = np.ascontiguousarray(features, dtype=np.float32)
         key = (features.shape, hash(features[..., ::97].tobytes()))
         with self._lock:
@@ -48,7 +53,7 @@ class EncoderReusingWhisperModel(WhisperModel):
         return output
 
     def detect_language(self, audio=None, features=None, **kwargs):
-        if audio is None and features is not None:
+        if self.reuse and audio is None and features is not None:
             window = self.feature_extractor.nb_max_frames
             content = features.shape[-1] - 1   # what generate_segments decodes
             if 0 < content < window:

@@ -59,3 +59,20 @@ def test_the_cache_is_bounded(base):
     base.model.encode(features[0])    # evicted: runs again
     base.model.encode(features[5])    # kept: reused
     assert base.model.encoder_runs == runs + 1
+
+
+def test_reuse_can_be_switched_off_for_raw_baselines(base, dream_audio):
+    base.model.forget_encodings()
+    base.model.reuse = False
+    try:
+        runs = base.model.encoder_runs
+        segments, info = base.model.transcribe(dream_audio)   # detects the language
+        list(segments)
+        assert info.language == 'en'
+        assert base.model.encoder_runs == runs + 2          # as faster-whisper does
+    finally:
+        base.model.reuse = True
+    runs = base.model.encoder_runs
+    segments, _ = base.model.transcribe(dream_audio)
+    list(segments)
+    assert base.model.encoder_runs == runs + 1
