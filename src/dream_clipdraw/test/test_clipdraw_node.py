@@ -3,7 +3,6 @@ import threading
 import time
 
 import pytest
-import torch
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
@@ -11,13 +10,10 @@ from rclpy.action.client import GoalStatus  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
 
 from dream_interfaces.action import GenerateDrawing  # noqa: E402
-from dream_interfaces.msg import (  # noqa: E402
-    Drawing, GenerationFeedback, GenerationResult)
+from dream_interfaces.msg import GenerationResult  # noqa: E402
 
 from dream_clipdraw.clipdraw_node import ClipDrawNode  # noqa: E402
 from dream_clipdraw.tiny_clip import shared_tiny_clip  # noqa: E402
@@ -25,34 +21,17 @@ from dream_clipdraw.tiny_clip import shared_tiny_clip  # noqa: E402
 TIMEOUT = 60.0
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """On a busy 2-core machine OpenMP threads waiting for each other slow tiny ops a lot."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 class Graph:
     """The node under test, a client node, and what the client heard."""
 
-    def __init__(self, server, client):
+    def __init__(self, server, client, heard):
         self.server = server
         self.client = client
         self.action = ActionClient(client, GenerateDrawing, 'generate_drawing')
-        self.heard = {name: [] for name in ('feedback', 'result', 'drawing', 'preview',
-                                            'markers')}
-        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        for name, kind, topic, qos in [
-                ('feedback', GenerationFeedback, 'generate_drawing/feedback_mirror', reliable),
-                ('result', GenerationResult, 'generate_drawing/result_mirror', reliable),
-                ('drawing', Drawing, 'drawing', latched),
-                ('preview', Image, 'drawing/preview', reliable),
-                ('markers', MarkerArray, 'drawing/markers', latched)]:
-            client.create_subscription(kind, topic, self.heard[name].append, qos)
+        self.heard = heard
 
     def send(self, prompt, session='s', **options):
         assert self.action.wait_for_server(timeout_sec=TIMEOUT)
@@ -82,7 +61,7 @@ def wait_for(predicate, timeout=TIMEOUT):
 
 
 @pytest.fixture(scope='module')
-def graph():
+def graph(hear_outputs):
     tiny = shared_tiny_clip()
     context = Context()
     rclpy.init(context=context)
@@ -97,7 +76,7 @@ def graph():
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    yield Graph(server, client)
+    yield Graph(server, client, hear_outputs(client))
     executor.shutdown(timeout_sec=5)
     server.destroy_node()
     client.destroy_node()

@@ -7,20 +7,16 @@ import time
 import uuid
 
 import pytest
-import torch
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.action.client import GoalStatus  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from dream_interfaces.action import GenerateDrawing  # noqa: E402
-from dream_interfaces.msg import Drawing, GenerationFeedback, GenerationResult  # noqa: E402
 
 from dream_clipdraw.clipdraw_node import ClipDrawNode  # noqa: E402
 from dream_clipdraw.tiny_clip import shared_tiny_clip  # noqa: E402
@@ -42,16 +38,7 @@ def wait_for(predicate, timeout=TIMEOUT):
     return predicate()
 
 
-@pytest.fixture
-def one_torch_thread():
-    """On a busy 2-core machine OpenMP threads waiting for each other slow tiny ops a lot."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def test_stamps_follow_the_simulated_clock(one_torch_thread):
+def test_stamps_follow_the_simulated_clock(one_torch_thread, hear_outputs):
     tiny = shared_tiny_clip()
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=DOMAIN)
@@ -63,17 +50,7 @@ def test_stamps_follow_the_simulated_clock(one_torch_thread):
         Parameter('canvas_size', value=32), Parameter('num_strokes', value=4),
         Parameter('iterations', value=6), Parameter('preview_every', value=2)])
     client = rclpy.create_node('sim_clipdraw_client', namespace=namespace, context=context)
-    heard = {name: [] for name in ('feedback', 'result', 'drawing', 'preview', 'markers')}
-    reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    for name, kind, topic, qos in [
-            ('feedback', GenerationFeedback, 'generate_drawing/feedback_mirror', reliable),
-            ('result', GenerationResult, 'generate_drawing/result_mirror', reliable),
-            ('drawing', Drawing, 'drawing', latched),
-            ('preview', Image, 'drawing/preview', reliable),
-            ('markers', MarkerArray, 'drawing/markers', latched)]:
-        client.create_subscription(kind, topic, heard[name].append, qos)
+    heard = hear_outputs(client)
     action = ActionClient(client, GenerateDrawing, 'generate_drawing')
     clock_pub = client.create_publisher(Clock, '/clock', QoSProfile(
         depth=10, reliability=ReliabilityPolicy.RELIABLE))

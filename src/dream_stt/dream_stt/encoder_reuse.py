@@ -13,6 +13,7 @@ trailing silence, the difference between one encoder run and two.
 """
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -25,35 +26,34 @@ class EncoderReusingWhisperModel(WhisperModel):
         if encoder_cache_size < 1:
             raise ValueError('encoder_cache_size must be at least 1')
         self._cache_size = encoder_cache_size
-        self._cache = OrderedDict()    # bytes digest key -> (features copy, encoder output)
+        self._cache = OrderedDict()    # (shape, hash of a sample) -> (features, encoder output)
         self._lock = threading.Lock()
+        self._reuse = True
         self.encoder_runs = 0          # encoder calls that did run (for tests and benchmarks)
         self.encoder_reuses = 0
-        self.reuse = True              # False: behave exactly as WhisperModel (raw baselines)
 
     def encode(self, features):
-        if not self.reuse:
+        key = None
+        if self._reuse:
+            features = np.ascontiguousarray(features, dtype=np.float32)
+            key = (features.shape, hash(features[..., ::97].tobytes()))
             with self._lock:
-                self.encoder_runs += 1
-            return super().encode(features)
-        features = np.ascontiguousarray(features, dtype=np.float32)
-        key = (features.shape, hash(features[..., ::97].tobytes()))
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and np.array_equal(hit[0], features):
-                self._cache.move_to_end(key)
-                self.encoder_reuses += 1
-                return hit[1]
+                hit = self._cache.get(key)
+                if hit is not None and np.array_equal(hit[0], features):
+                    self._cache.move_to_end(key)
+                    self.encoder_reuses += 1
+                    return hit[1]
         output = super().encode(features)
         with self._lock:
             self.encoder_runs += 1
-            self._cache[key] = (features.copy(), output)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key is not None:
+                self._cache[key] = (features.copy(), output)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return output
 
     def detect_language(self, audio=None, features=None, **kwargs):
-        if self.reuse and audio is None and features is not None:
+        if self._reuse and audio is None and features is not None:
             window = self.feature_extractor.nb_max_frames
             content = features.shape[-1] - 1   # what generate_segments decodes
             if 0 < content < window:
@@ -63,3 +63,12 @@ class EncoderReusingWhisperModel(WhisperModel):
     def forget_encodings(self):
         with self._lock:
             self._cache.clear()
+
+    @contextmanager
+    def as_plain_model(self):
+        """Behave exactly as faster-whisper's WhisperModel inside (for raw baselines)."""
+        previous, self._reuse = self._reuse, False
+        try:
+            yield self
+        finally:
+            self._reuse = previous

@@ -141,19 +141,13 @@ class SttBenchmark:
 
     def _raw(self, loaded, samples, audio, vad_filter=False):
         items = []
-        reuse = getattr(loaded.model, 'reuse', None)
-        if reuse is not None:
-            loaded.model.reuse = False   # faster-whisper as it comes: no encoder reuse
-        try:
+        with loaded.model.as_plain_model() as model:   # faster-whisper as it comes
             for s in samples:
                 started = time.perf_counter()
-                segments, _ = loaded.model.transcribe(audio[s.name], beam_size=5,
-                                                      vad_filter=vad_filter)
+                segments, _ = model.transcribe(audio[s.name], beam_size=5,
+                                               vad_filter=vad_filter)
                 text = ' '.join(seg.text.strip() for seg in segments)
                 items.append({'text': text, 'seconds': time.perf_counter() - started})
-        finally:
-            if reuse is not None:
-                loaded.model.reuse = reuse
         total = sum(audio[s.name].size for s in samples) / 16000
         return {'items': items, 'summary': self._summary([s.text for s in samples], items,
                                                          total)}
@@ -245,9 +239,7 @@ class SttBenchmark:
         finally:
             worker.close()
         speech_end = utterance.end_index - round(config.post_roll * 16000)
-        forget = getattr(recognizer.loaded.model, 'forget_encodings', None)
-        if forget:
-            forget()  # a decode from scratch, as without early recognition
+        recognizer.loaded.model.forget_encodings()  # from scratch, as without early recognition
         decode_started, cpu_started = time.perf_counter(), time.process_time()
         recognizer.recognize(utterance.samples, speech_ratio=utterance.speech_ratio)
         return {'utterance_s': utterance.duration,

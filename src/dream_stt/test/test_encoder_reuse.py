@@ -61,17 +61,14 @@ def test_the_cache_is_bounded(base):
     assert base.model.encoder_runs == runs + 1
 
 
-def test_reuse_can_be_switched_off_for_raw_baselines(base, dream_audio):
+def test_as_a_plain_model_it_encodes_as_faster_whisper_does(base, dream_audio):
     base.model.forget_encodings()
-    base.model.reuse = False
-    try:
-        runs = base.model.encoder_runs
-        segments, info = base.model.transcribe(dream_audio)   # detects the language
+    runs = base.model.encoder_runs
+    with base.model.as_plain_model() as plain:
+        segments, info = plain.transcribe(dream_audio)   # detects the language
         list(segments)
-        assert info.language == 'en'
-        assert base.model.encoder_runs == runs + 2          # as faster-whisper does
-    finally:
-        base.model.reuse = True
+    assert info.language == 'en'
+    assert base.model.encoder_runs == runs + 2           # detection and decoding
     runs = base.model.encoder_runs
     segments, _ = base.model.transcribe(dream_audio)
     list(segments)
