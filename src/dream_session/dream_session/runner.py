@@ -26,9 +26,10 @@ def _parameters(values, use_sim_time):
 
 
 class SingleProcessRunner:
-    def __init__(self, specs, *, use_sim_time=False, log=print):
+    def __init__(self, specs, *, use_sim_time=False, ros_args=(), log=print):
         self.specs = specs
         self.use_sim_time = use_sim_time
+        self.ros_args = list(ros_args)   # global ``--ros-args`` of every node, e.g. a namespace
         self.log = log
         self.nodes = {}
         self._stop = threading.Event()          # ends spinning
@@ -43,7 +44,8 @@ class SingleProcessRunner:
 
     def start(self):
         self._context = rclpy.Context()
-        rclpy.init(context=self._context)
+        rclpy.init(args=['--ros-args', *self.ros_args] if self.ros_args else None,
+                   context=self._context)
         try:
             for spec in self.specs:
                 cls = spec.load_class()
@@ -68,6 +70,13 @@ class SingleProcessRunner:
         self._spin_threads.append(thread)
         thread.start()
         return node
+
+    def remove_node(self, node):
+        """Stop spinning ``node`` and destroy it (a driver swapped out, a server taken down)."""
+        for executor in self._executors:
+            if node in executor.get_nodes():
+                executor.remove_node(node)
+        node.destroy_node()
 
     def _bring_up(self, name, node):
         from rclpy.lifecycle import TransitionCallbackReturn

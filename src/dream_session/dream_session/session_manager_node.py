@@ -50,6 +50,9 @@ class SessionManagerNode(Node):
         p('max_repeats', 1, _count('times to ask the visitor to repeat a rejected dream', 0, 5))
         p('max_queued_plots', 1, _count('finished drawings that may wait for the plotter', 0, 10))
         p('server_wait', 10.0, _seconds('seconds to wait for an action server to appear', 0, 600))
+        p('goal_reply_timeout', 10.0, _seconds(
+            'seconds for a server to accept or reject a goal (a hung or vanished server '
+            'fails the session instead of holding it for the stage timeout)', 0.1, 600))
         p('generation_preset', '', ParameterDescriptor(
             description='CLIPDraw preset for goals ("" = the clipdraw node\'s default)'))
         p('generation_strokes', 0, _count('strokes per drawing (0 = preset default)', 0, 4096))
@@ -82,6 +85,7 @@ class SessionManagerNode(Node):
         self._goals = {}                 # (kind, session id) -> goal handle
         self._in_flight = set()          # (kind, session id) of goals with no result yet
         self._unsent = []                # goals waiting for their server: see _send
+        self._unanswered = {}            # (kind, session id) -> deadline of the goal's reply
         # The latest finished sessions (bounded), for runners and tests; and how many in all.
         self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
         self.finished_count = 0
@@ -101,7 +105,7 @@ class SessionManagerNode(Node):
         self._plot = ActionClient(self, DrawStrokes, 'draw_strokes')
         self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
         # discovery happens in wall-clock time, whatever clock the node follows
-        self._unsent_timer = self.create_timer(0.1, self._retry_unsent, autostart=False,
+        self._unsent_timer = self.create_timer(0.1, self._watch_goals, autostart=False,
                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._speaking = False
         self._publish_idle()
@@ -217,7 +221,7 @@ class SessionManagerNode(Node):
 
     # --- action plumbing -----------------------------------------------------------------------
     def _send(self, kind, client, goal, sid, on_done):
-        """Send the goal now if its server is up, else from _retry_unsent once it is."""
+        """Send the goal now if its server is up, else from _watch_goals once it is."""
         if client.server_is_ready():
             self._send_now(kind, client, goal, sid, on_done)
             return
@@ -226,11 +230,16 @@ class SessionManagerNode(Node):
             self._no_server(kind, sid)
             return
         self._unsent.append((time.monotonic() + wait, kind, client, goal, sid, on_done))
+        self._watch()
+
+    def _watch(self):
         if self._unsent_timer.is_canceled():
             self._unsent_timer.reset()
 
-    def _retry_unsent(self):
+    def _watch_goals(self):
+        """Send the goals whose server has come up; fail those nobody serves or answers."""
         with self._lock:
+            now = time.monotonic()
             waiting, self._unsent = self._unsent, []
             for entry in waiting:
                 deadline, kind, client, goal, sid, on_done = entry
@@ -239,14 +248,23 @@ class SessionManagerNode(Node):
                 try:
                     if client.server_is_ready():
                         self._send_now(kind, client, goal, sid, on_done)
-                    elif time.monotonic() >= deadline:
+                    elif now >= deadline:
                         self._no_server(kind, sid)
                     else:
                         self._unsent.append(entry)
                 except Exception as exc:   # fails its session, not the node
                     self.get_logger().error(f'sending the {kind} goal: {exc}')
                     self._apply(self._machine.fail(sid, f'internal error: {exc}'))
-            if not self._unsent:
+            for (kind, sid), deadline in list(self._unanswered.items()):
+                if sid not in self._machine.sessions:
+                    del self._unanswered[(kind, sid)]
+                elif now >= deadline:
+                    del self._unanswered[(kind, sid)]
+                    self._in_flight.discard((kind, sid))
+                    name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
+                    self._stage_failed(kind, sid, f'the {name} server did not answer the goal '
+                                                  'in time (hung, or gone from the graph)')
+            if not self._unsent and not self._unanswered:
                 self._unsent_timer.cancel()
 
     def _no_server(self, kind, sid):
@@ -255,6 +273,14 @@ class SessionManagerNode(Node):
 
     def _send_now(self, kind, client, goal, sid, on_done):
         def accepted(future):
+            with self._lock:
+                if self._unanswered.pop((kind, sid), None) is None \
+                        and sid not in self._machine.sessions:
+                    # answered after its session ended (its deadline failed it): withdraw it
+                    self._in_flight.discard((kind, sid))
+                    if future.result().accepted:
+                        future.result().cancel_goal_async()
+                    return
             handle = future.result()
             if not handle.accepted:
                 self._in_flight.discard((kind, sid))
@@ -272,6 +298,10 @@ class SessionManagerNode(Node):
             handle.get_result_async().add_done_callback(done)
 
         self._in_flight.add((kind, sid))
+        with self._lock:
+            self._unanswered[(kind, sid)] = (time.monotonic()
+                                             + self.get_parameter('goal_reply_timeout').value)
+            self._watch()
         client.send_goal_async(goal).add_done_callback(accepted)
 
     def _cancel(self, kind, sid):

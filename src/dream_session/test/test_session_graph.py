@@ -132,17 +132,16 @@ def test_blocked_prompt_is_refused_before_drawing(graph):
     assert 'forbidden' in session.message.lower()
 
 
-def test_a_missing_server_fails_its_session_after_server_wait_and_a_late_one_is_used(
-        tmp_path, monkeypatch):
+def test_a_missing_server_fails_its_session_after_server_wait_and_a_late_one_is_used(tmp_path):
     """The manager never blocks waiting for a server (one thread spins it): it retries."""
-    import os
-    import random
+    import uuid
 
     from dream_session.stand_in_servers import StandInDrawingServer
-    # a domain of its own: the graph may still list the servers of the tests before
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(100, 200)))
+    # a namespace of its own: the graph may still list servers that other tests (or processes
+    # killed before their leases ran out) left on this domain
     runner = SingleProcessRunner([s for s in specs(tmp_path, server_wait=1.5)
-                                  if s.name != 'clipdraw']).start()
+                                  if s.name != 'clipdraw'],
+                                 ros_args=['-r', f'__ns:=/lonely_{uuid.uuid4().hex[:8]}']).start()
     try:
         visitor = Visitor(runner)
         visitor.tell('a dream with no painter')
@@ -155,4 +154,46 @@ def test_a_missing_server_fails_its_session_after_server_wait_and_a_late_one_is_
         second = wait_finished(runner, count=2)
         assert second.state == S.STATE_DONE, second.message
     finally:
+        runner.stop(grace=0.5)
+
+
+def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp_path):
+    """A hung server (or one gone with its lease not yet run out) must not hold a session
+    for the whole generating timeout."""
+    import threading
+    import uuid
+
+    from rclpy.action import ActionServer
+
+    from dream_interfaces.action import GenerateDrawing
+    from dream_session.stand_in_servers import StandInDrawingServer
+
+    release = threading.Event()
+    runner = SingleProcessRunner([s for s in specs(tmp_path, goal_reply_timeout=1.0)
+                                  if s.name != 'clipdraw'],
+                                 ros_args=['-r', f'__ns:=/hung_{uuid.uuid4().hex[:8]}']).start()
+    try:
+        hung = rclpy.create_node('clipdraw', context=runner.context)
+        ActionServer(hung, GenerateDrawing, 'generate_drawing', lambda handle: None,
+                     goal_callback=lambda goal: release.wait(30) and None)
+        runner.add_node(hung)
+        visitor = Visitor(runner)
+        assert runner.wait(lambda: runner.nodes['session_manager']._generate.server_is_ready(),
+                           timeout=10, install_signals=False)
+        started = time.monotonic()
+        visitor.tell('a dream for a painter who never answers')
+        first = wait_finished(runner)
+        assert first.state == S.STATE_FAILED and first.error_code == S.ERROR_GENERATION
+        assert 'did not answer' in first.message and time.monotonic() - started < 10
+        assert runner.nodes['session_manager'].goals_in_flight() == 0
+        release.set()                 # its late answer (a refusal) is ignored
+        time.sleep(0.3)
+        runner.remove_node(hung)
+        runner.add_node(StandInDrawingServer(context=runner.context))
+        time.sleep(0.5)
+        visitor.tell('a dream for a painter who answers')
+        second = wait_finished(runner, count=2)
+        assert second.state == S.STATE_DONE, second.message
+    finally:
+        release.set()
         runner.stop(grace=0.5)
