@@ -105,7 +105,7 @@ class SessionManagerNode(Node):
         self._plot = ActionClient(self, DrawStrokes, 'draw_strokes')
         self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
         # discovery happens in wall-clock time, whatever clock the node follows
-        self._unsent_timer = self.create_timer(0.1, self._watch_goals, autostart=False,
+        self._goal_timer = self.create_timer(0.1, self._watch_goals, autostart=False,
                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._speaking = False
         self._publish_idle()
@@ -233,8 +233,8 @@ class SessionManagerNode(Node):
         self._watch()
 
     def _watch(self):
-        if self._unsent_timer.is_canceled():
-            self._unsent_timer.reset()
+        if self._goal_timer.is_canceled():
+            self._goal_timer.reset()
 
     def _watch_goals(self):
         """Send the goals whose server has come up; fail those nobody serves or answers."""
@@ -265,7 +265,7 @@ class SessionManagerNode(Node):
                     self._stage_failed(kind, sid, f'the {name} server did not answer the goal '
                                                   'in time (hung, or gone from the graph)')
             if not self._unsent and not self._unanswered:
-                self._unsent_timer.cancel()
+                self._goal_timer.cancel()
 
     def _no_server(self, kind, sid):
         name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
@@ -274,9 +274,9 @@ class SessionManagerNode(Node):
     def _send_now(self, kind, client, goal, sid, on_done):
         def accepted(future):
             with self._lock:
-                if self._unanswered.pop((kind, sid), None) is None \
-                        and sid not in self._machine.sessions:
-                    # answered after its session ended (its deadline failed it): withdraw it
+                if self._unanswered.pop((kind, sid), None) is None:
+                    # answered after _watch_goals gave up on it (its deadline, or its session
+                    # ended): withdraw it
                     self._in_flight.discard((kind, sid))
                     if future.result().accepted:
                         future.result().cancel_goal_async()
