@@ -98,6 +98,7 @@ class ClipDrawBench:
 
         setup_start = time.perf_counter()
         run = ClipDrawRun(clip, PROMPT, preset=preset, seed=0, renderer=args.renderer)
+        run.time_phases = True
         setup_s = time.perf_counter() - setup_start
         for _ in range(args.warmup):
             run.step()

@@ -4,8 +4,8 @@ Each step renders the strokes, makes augmented copies, embeds them with CLIP and
 ``-sum cos(text, copy) + w * sum cos(negative, copy)`` with three Adam optimisers (points,
 widths, colours). Everything random comes from one CPU torch.Generator seeded by the
 caller, so a seed reproduces a drawing on the CPU. The backward pass is split at the
-augmented batch (CLIP's part, then the renderer's and the warps'): the gradient there is
-checked before anything reaches the strokes, and the benchmark times the two halves apart.
+augmented batch (CLIP's part, then the renderer's and the warps'), so the benchmark times the
+two halves apart; the loss and every gradient are checked before anything reaches the strokes.
 
 A NaN or infinite loss or gradient skips the step (counted in ``nonfinite_steps``);
 ``max_nonfinite`` of them in a row raise NumericalError. Cancellation (a threading.Event or
@@ -68,6 +68,10 @@ def _is_cancelled(cancel):
 class ClipDrawRun:
     """One optimisation, step by step (the benchmark times these very steps)."""
 
+    # Wait for the device at every phase of a step so that ``timings`` are per phase (the
+    # benchmark); otherwise a GPU runs ahead of the host and ``timings`` are launch times.
+    time_phases = False
+
     def __init__(self, clip, prompt, *, negatives=(), preset='cpu', seed=None,
                  renderer='torch', **overrides):
         self.started = time.perf_counter()
@@ -112,7 +116,7 @@ class ClipDrawRun:
             p.num_paths, (self.canvas, self.canvas), generator=self.generator,
             max_segments=p.max_segments, width=p.init_width, jitter=p.init_jitter,
             device=self.device)
-        self.points = [q.clone().requires_grad_(True) for q in points]
+        self._set_points([q.detach() for q in points])
         self.palette = torch.tensor(p.palette(), dtype=torch.float32, device=self.device)
         groups = []
         adam = _adam_for(self.device)
@@ -132,9 +136,25 @@ class ClipDrawRun:
             self.colors = colors.clone().requires_grad_(True)
             groups = [adam([self.widths], lr=p.lr_widths),
                       adam([self.colors], lr=p.lr_colors)]
-        self.point_optimizer = adam(self.points, lr=p.lr_points)
+        self.point_optimizer = adam([self.point_data], lr=p.lr_points)
         self.optimizers = [self.point_optimizer] + groups
         self.snapped = False
+
+    def _set_points(self, points):
+        """All strokes' points as one leaf tensor (``point_data``) cut per stroke.
+
+        One tensor, not one per stroke: the renderer's backward ends in one gradient
+        accumulation instead of one per stroke, and Adam, the clamps and the finiteness check
+        each touch one tensor (on a GPU every per-stroke operation is a kernel launch).
+        """
+        self.point_counts = [int(q.shape[0]) for q in points]
+        data = torch.cat(points) if points else torch.zeros(0, 2, device=self.device)
+        self.point_data = data.clone().requires_grad_(True)
+
+    @property
+    def points(self):
+        """Each stroke's (3k+1, 2) points: views of ``point_data`` (gradients reach it)."""
+        return list(torch.split(self.point_data, self.point_counts))
 
     def current_colors(self):
         """(N, 4) RGBA the renderer gets: free colours, or pen colours with optimised alpha."""
@@ -142,21 +162,22 @@ class ClipDrawRun:
             return self.colors
         if self.snapped or self.pen_logits is None:
             rgb = self.palette[self.pens()] if self.snapped else \
-                self.palette[0].expand(len(self.points), 3)
+                self.palette[0].expand(len(self.point_counts), 3)
         else:
             rgb = torch.softmax(self.pen_logits, 1) @ self.palette
         return torch.cat([rgb, self.alpha[:, None]], 1)
 
     def pens(self):
         if self.pen_logits is None:
-            return torch.zeros(len(self.points), dtype=torch.long, device=self.device)
+            return torch.zeros(len(self.point_counts), dtype=torch.long, device=self.device)
         return self.pen_logits.detach().argmax(1)
 
     def render(self, size=None, samples=None):
         """(3, S, S) image of the current strokes at ``size`` (default: the render size)."""
         size = size or self.render_size
         scale = size / self.canvas
-        points = self.points if scale == 1 else [q * scale for q in self.points]
+        points = self.points if scale == 1 else list(
+            torch.split(self.point_data * scale, self.point_counts))
         widths = self.widths if scale == 1 else self.widths * scale
         # One black pen: the torch renderer's multiplicative mode is exact for black, cheaper.
         black = self.preset.plotter and self.preset.num_pens == 1 and \
@@ -168,7 +189,7 @@ class ClipDrawRun:
     def step(self, points_only=False):
         """One optimisation step; returns the mean augmented cosine (NaN if skipped)."""
         p = self.preset
-        clock = _Clock(self.device)
+        clock = _Clock(self.device, sync=self.time_phases)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         self.point_optimizer.param_groups[0]['lr'] = lr_at(p, self.iteration) \
@@ -183,17 +204,18 @@ class ClipDrawRun:
         loss = -cosines.sum()
         if self.negative_features is not None and p.negative_weight > 0:
             loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
-        loss.backward()      # a non-finite loss gives non-finite gradients: checked together
-        finite = bool(torch.isfinite(loss) & torch.isfinite(leaf.grad).all())
+        loss.backward()
         clock.lap('clip')
-        if finite:
-            surrogate = (batch * leaf.grad).sum()
-            if p.path_length_budget > 0 and p.length_penalty > 0:
-                total = stroke_lengths(self.points).sum()
-                over = torch.relu(total / p.path_length_budget - 1)
-                surrogate = surrogate + p.length_penalty * p.augmentations * over
-            surrogate.backward()
-            finite = _all_finite([t.grad for t in self._trainable() if t.grad is not None])
+        surrogate = (batch * leaf.grad).sum()
+        if p.path_length_budget > 0 and p.length_penalty > 0:
+            total = stroke_lengths(self.points).sum()
+            over = torch.relu(total / p.path_length_budget - 1)
+            surrogate = surrogate + p.length_penalty * p.augmentations * over
+        surrogate.backward()
+        # The loss, CLIP's gradient and the strokes' gradients, checked with one device sync
+        # (a NaN in CLIP's gradient where no stroke is drawn leaves the strokes' finite).
+        finite = _all_finite([loss.detach(), leaf.grad]
+                             + [t.grad for t in self._trainable() if t.grad is not None])
         clock.lap('backward')
         self.last_image = image.detach()
         self.iteration += 1
@@ -217,7 +239,7 @@ class ClipDrawRun:
         return float(cosines.detach().mean())
 
     def _trainable(self):
-        tensors = list(self.points)
+        tensors = [self.point_data]
         if self.preset.plotter:
             tensors.append(self.alpha)
             if self.pen_logits is not None:
@@ -231,9 +253,7 @@ class ClipDrawRun:
         p = self.preset
         if p.plotter:
             self.alpha.clamp_(0, 1)
-            if self.points:     # a pen cannot leave the paper
-                torch._foreach_clamp_min_(self.points, 0.0)
-                torch._foreach_clamp_max_(self.points, float(self.canvas))
+            self.point_data.clamp_(0.0, float(self.canvas))  # a pen cannot leave the paper
         else:
             self.widths.clamp_(p.width_min, p.width_max)
             self.colors.clamp_(0, 1)
@@ -251,7 +271,7 @@ class ClipDrawRun:
             self._report(progress, total, score, 'optimise')
         if p.plotter:
             self.snap_to_pens()
-            for _ in range(p.finetune_iterations if self.points and not cancelled else 0):
+            for _ in range(p.finetune_iterations if self.point_counts and not cancelled else 0):
                 if _is_cancelled(cancel):
                     cancelled = True
                     break
@@ -279,7 +299,7 @@ class ClipDrawRun:
     def keep_within_budget(self):
         """Plotter: keep the longest-drawn-first strokes that fit the path-length budget."""
         budget = self.preset.path_length_budget
-        if budget <= 0 or not self.points:
+        if budget <= 0 or not self.point_counts:
             return
         lengths = stroke_lengths([q.detach() for q in self.points]).tolist()
         if sum(lengths) <= budget:
@@ -293,24 +313,25 @@ class ClipDrawRun:
 
     def _keep(self, keep):
         """Restrict the scene to strokes ``keep`` (order kept); rebuild the points optimiser."""
-        if len(keep) == len(self.points):
+        if len(keep) == len(self.point_counts):
             return
         index = torch.tensor(keep, dtype=torch.long, device=self.device)
-        self.points = [self.points[i].detach().clone().requires_grad_(True) for i in keep]
+        points = self.points
+        self._set_points([points[i].detach() for i in keep])
         self.widths = self.widths[index]
         self.alpha = self.alpha.detach()[index].clone().requires_grad_(True)
         if self.pen_logits is not None:
             self.pen_logits = self.pen_logits.detach()[index].clone()
         self.optimizers = []
-        if self.points:
-            self.point_optimizer = _adam_for(self.device)(self.points,
+        if self.point_counts:
+            self.point_optimizer = _adam_for(self.device)([self.point_data],
                                                           lr=self.preset.lr_points)
             self.optimizers = [self.point_optimizer]
 
     @torch.no_grad()
     def score(self):
         """cosine(text, un-augmented render at the canvas size)."""
-        if not self.points:
+        if not self.point_counts:
             image = torch.ones(3, self.canvas, self.canvas, device=self.device)
         else:
             image = self.render(size=self.canvas, samples=2)
@@ -321,12 +342,14 @@ class ClipDrawRun:
     def drawing(self, *, cancelled=False, session_id='', total=None):
         """The current strokes as a Drawing (with the un-augmented score)."""
         p = self.preset
-        colors = self.current_colors().detach().cpu().tolist() if self.points else []
-        widths = self.widths.detach().cpu().tolist() if self.points else []
-        pens = self.pens().cpu().tolist() if p.plotter and self.points else [0] * len(colors)
-        strokes = [Stroke(points=q.detach().cpu().tolist(), width=float(w),
+        drawn = bool(self.point_counts)
+        colors = self.current_colors().detach().cpu().tolist() if drawn else []
+        widths = self.widths.detach().cpu().tolist() if drawn else []
+        pens = self.pens().cpu().tolist() if p.plotter and drawn else [0] * len(colors)
+        points = torch.split(self.point_data.detach().cpu(), self.point_counts)  # one copy
+        strokes = [Stroke(points=q.tolist(), width=float(w),
                           color=tuple(float(c) for c in rgba), pen=int(pen))
-                   for q, w, rgba, pen in zip(self.points, widths, colors, pens)]
+                   for q, w, rgba, pen in zip(points, widths, colors, pens)]
         palette = [tuple(rgb) + (1.0,) for rgb in p.palette()] if p.plotter else []
         return Drawing(
             strokes=strokes, canvas_width=self.canvas, canvas_height=self.canvas,
@@ -367,10 +390,10 @@ def _renderer(renderer):
 
 
 class _Clock:
-    """Lap times of one step's phases (synchronising CUDA so the laps are real)."""
+    """Lap times of one step's phases (with ``sync``, CUDA's real ones)."""
 
-    def __init__(self, device):
-        self.cuda = device.type == 'cuda'
+    def __init__(self, device, sync=True):
+        self.cuda = sync and device.type == 'cuda'
         self.laps = {}
         self._last = self._now()
 

@@ -6,6 +6,8 @@ its flatness bound asks for, so the polyline stays within ``FLATNESS_TOLERANCE``
 the curve whatever the stroke's size; the piece count is chosen without gradient, the
 piece end points carry the gradient back to the control points.
 """
+import functools
+
 import torch
 
 # Largest distance, in pixels, between a cubic and the polyline that replaces it.
@@ -23,19 +25,32 @@ class Pieces:
         self.stroke = stroke
 
 
-def segment_controls(points):
-    """Stack every stroke's cubic segments: returns (controls (S, 4, 2), stroke of each (S,))."""
-    device = points[0].device
-    lengths = torch.tensor([p.shape[0] for p in points], device=device)
+def packed_segment_controls(stacked, lengths):
+    """Every stroke's cubic segments: (controls (S, 4, 2), stroke of each (S,)).
+
+    stacked: the strokes' points concatenated, (sum(lengths), 2); lengths: points per stroke.
+    """
+    index, stroke = _segment_layout(tuple(int(n) for n in lengths), stacked.device)
+    return stacked[index], stroke
+
+
+@functools.lru_cache(maxsize=8)
+def _segment_layout(lengths, device):
+    """Which rows of the stacked points are each segment's controls, and its stroke.
+
+    It depends only on the strokes' point counts, which an optimisation never changes from
+    one iteration to the next: cached, it costs no host-to-device copy (on a GPU, a wait for
+    the queue) and no kernels per render.
+    """
+    lengths = torch.tensor(lengths)
     per_stroke = (lengths - 1) // 3
-    stacked = torch.cat(points)
     first_point = torch.cumsum(lengths, 0) - lengths
-    stroke = torch.repeat_interleave(torch.arange(len(points), device=device), per_stroke)
+    stroke = torch.repeat_interleave(torch.arange(lengths.shape[0]), per_stroke)
     first_segment = torch.cumsum(per_stroke, 0) - per_stroke
-    local = torch.arange(stroke.shape[0], device=device) - first_segment[stroke]
+    local = torch.arange(stroke.shape[0]) - first_segment[stroke]
     start = first_point[stroke] + 3 * local
-    controls = stacked[start[:, None] + torch.arange(4, device=device)]
-    return controls, stroke
+    index = start[:, None] + torch.arange(4)
+    return index.to(device), stroke.to(device)
 
 
 def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
@@ -53,7 +68,12 @@ def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
 
 def flatten(points, tolerance=None):
     """Flatten a list of strokes (each (3k+1, 2)) into :class:`Pieces`."""
-    controls, seg_stroke = segment_controls(points)
+    return flatten_packed(torch.cat(points), [p.shape[0] for p in points], tolerance)
+
+
+def flatten_packed(stacked, lengths, tolerance=None):
+    """:func:`flatten` of strokes given concatenated (see :func:`packed_segment_controls`)."""
+    controls, seg_stroke = packed_segment_controls(stacked, lengths)
     count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
     device = controls.device
     # Vertices j = 0..n of each segment at t = j / n, evaluated in one batch.

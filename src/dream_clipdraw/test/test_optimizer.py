@@ -147,6 +147,20 @@ def test_a_nan_step_is_skipped_and_never_reaches_the_strokes(clip):
     assert all(v == v for s in drawing.strokes for p in s.points for v in p)
 
 
+def test_every_stroke_is_a_view_of_one_optimised_tensor(clip):
+    """One leaf for all points: one gradient accumulation and one Adam tensor per step."""
+    run = ClipDrawRun(clip, 'a whale', seed=2, **SMALL)
+    before = run.point_data.detach().clone()
+    run.step()
+    assert run.point_optimizer.param_groups[0]['params'] == [run.point_data]
+    assert run.point_data.grad is not None and bool(run.point_data.grad.abs().sum() > 0)
+    assert not torch.equal(before, run.point_data)
+    assert [tuple(q.shape) for q in run.points] == [(n, 2) for n in run.point_counts]
+    assert torch.equal(torch.cat(run.points), run.point_data)
+    drawing = run.drawing()
+    assert [s.points for s in drawing.strokes] == [q.tolist() for q in run.points]
+
+
 def test_a_loss_that_stays_nan_is_a_numerical_error(clip):
     with pytest.raises(NumericalError, match='NaN or infinite'):
         generate_drawing(clip, 'a whale', seed=2, renderer=_nan_on(set(range(100))),
