@@ -3,7 +3,8 @@
 CLIP runs with RANDOM weights here: a random ViT-B/32 costs exactly what a trained one does,
 so the figures are timings only and the drawings made on the way mean nothing. Per preset
 it times the optimiser's own steps (render, augment, CLIP forward+backward, the backward
-through warps and renderer, the Adam step; medians), then the time to a finished drawing:
+through warps and renderer, the Adam step; medians) and counts the torch operators one step
+dispatches, then the time to a finished drawing:
 measured by running it when the estimate is under ``--full-limit`` seconds (or with
 ``--full``), otherwise extrapolated from the per-iteration median and said so.
 """
@@ -108,6 +109,7 @@ class ClipDrawBench:
             run.step()
             cpu.append(time.process_time() - started)
             laps.append(dict(run.timings))
+        operators = _operators_per_step(run)
         medians = {k: statistics.median(lap.get(k, 0.0) for lap in laps) for k in PHASES}
         per_iteration = statistics.median(sum(lap.values()) for lap in laps)
         score_start = time.perf_counter()
@@ -125,6 +127,7 @@ class ClipDrawBench:
                 'augment_render_backward': _ms(medians['backward']),
                 'step': _ms(medians['step']), 'total': _ms(per_iteration)},
             'per_iteration_cpu_ms': _ms(statistics.median(cpu)),
+            'operators_per_iteration': operators,
             'breakdown_iterations': args.iterations,
             'estimated_s': round(estimate, 1)}
         if args.full or estimate <= args.full_limit:
@@ -142,6 +145,26 @@ class ClipDrawBench:
             entry['time_to_drawing'] = (f'extrapolated from the per-iteration median x '
                                         f'{steps} iterations (run with --full to measure)')
         return entry
+
+
+def _operators_per_step(run):
+    """torch operators one step dispatches, forward, backward and Adam (views included).
+
+    A GPU step is launch-bound: its time follows this count far more than the arithmetic,
+    and unlike a time it is the same on any machine, so a CPU run can show progress.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Counter.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        run.step()
+    return Counter.count
 
 
 def _ms(seconds):

@@ -101,6 +101,7 @@ def test_bench_reports_a_breakdown_and_extrapolates_when_too_long(tiny, capsys):
         assert set(ms) == {'render', 'augment', 'clip_forward_backward',
                            'augment_render_backward', 'step', 'total'}
         assert ms['total'] > 0
+        assert entry['operators_per_iteration'] > 100
         assert entry['time_to_drawing'].startswith('extrapolated')
     faithful = report['presets']['faithful']
     assert faithful['settings']['iterations'] == 1000
