@@ -24,6 +24,7 @@ from dream_clipdraw.bezier import stroke_lengths
 from dream_clipdraw.drawing import Drawing, Stroke
 from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
+from dream_clipdraw.raster_flatten import PackedPoints
 from dream_clipdraw.prompt_embedding import embed_prompt
 
 # Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
@@ -176,8 +177,8 @@ class ClipDrawRun:
         """(3, S, S) image of the current strokes at ``size`` (default: the render size)."""
         size = size or self.render_size
         scale = size / self.canvas
-        points = self.points if scale == 1 else list(
-            torch.split(self.point_data * scale, self.point_counts))
+        data = self.point_data if scale == 1 else self.point_data * scale
+        points = PackedPoints(data, self.point_counts)
         widths = self.widths if scale == 1 else self.widths * scale
         # One black pen: the torch renderer's multiplicative mode is exact for black, cheaper.
         black = self.preset.plotter and self.preset.num_pens == 1 and \

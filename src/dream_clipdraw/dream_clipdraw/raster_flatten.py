@@ -6,6 +6,7 @@ its flatness bound asks for, so the polyline stays within ``FLATNESS_TOLERANCE``
 the curve whatever the stroke's size; the piece count is chosen without gradient, the
 piece end points carry the gradient back to the control points.
 """
+import collections.abc
 import functools
 
 import torch
@@ -14,6 +15,28 @@ import torch
 FLATNESS_TOLERANCE = 0.2
 # A bound on pieces per cubic segment (a segment hundreds of pixels across stays cheap).
 MAX_PIECES = 32
+
+
+class PackedPoints(collections.abc.Sequence):
+    """Strokes' points in one tensor, seen as the sequence of per-stroke (3k+1, 2) views.
+
+    data: (sum(counts), 2), the strokes' points concatenated; counts: points per stroke.
+    The torch renderer uses ``data`` as it is, so neither its forward nor its backward does
+    any per-stroke work (the gradient arrives in one tensor); other code sees a list.
+    """
+
+    def __init__(self, data, counts):
+        self.data = data
+        self.counts = tuple(int(c) for c in counts)
+        self._strokes = None
+
+    def __len__(self):
+        return len(self.counts)
+
+    def __getitem__(self, index):
+        if self._strokes is None:
+            self._strokes = torch.split(self.data, self.counts)
+        return self._strokes[index]
 
 
 class Pieces:

@@ -23,7 +23,7 @@ How, and why:
 import torch
 
 from dream_clipdraw.raster_composite import composite_multiply, composite_over, LayerStack
-from dream_clipdraw.raster_flatten import flatten_packed
+from dream_clipdraw.raster_flatten import flatten_packed, PackedPoints
 from dream_clipdraw.raster_tiles import pair_distance_sq, segment_distance_sq, TileGrid
 
 # Tile side in pixels (measured fastest among 2, 4 and 8 on CLIPDraw scenes).
@@ -40,7 +40,9 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     """Render open cubic Bezier strokes to a (3, H, W) image in [0, 1].
 
     points: list of N float tensors, each (3k+1, 2) with k >= 1 cubic segments, in canvas
-    pixels, x right, y down; pixel (i, j) covers [j, j+1) x [i, i+1).
+    pixels, x right, y down; pixel (i, j) covers [j, j+1) x [i, i+1). Or the same strokes
+    as one tensor, :class:`~dream_clipdraw.raster_flatten.PackedPoints` (an optimiser's
+    choice: no per-stroke work at all).
     widths: (N,) full stroke widths in pixels (>= 0). colors: (N, 4) RGBA in [0, 1] (not
     clamped here). size: (height, width). samples: samples per pixel along each axis (a
     regular grid, averaged). background: (3,) RGB, white by default.
@@ -60,9 +62,9 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     """
     height, width = _check_size(size)
     samples = _check_samples(samples)
-    n = len(points)
-    _check_points(points)
-    reference = points[0] if n else widths
+    stacked, counts = _packed(points)
+    n = len(counts)
+    reference = stacked if n else widths
     device = reference.device
     dtype = reference.dtype if n or reference.is_floating_point() else torch.float32
     if background is None:
@@ -71,16 +73,16 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     plain = background.view(3, 1, 1).expand(3, height, width)
     if n == 0:
         return plain.clone()
-    stacked = torch.cat(points).to(dtype)   # one tensor: no per-stroke work below
-    widths, colors = _check_strokes(points, stacked, widths, colors, dtype, device)
+    stacked = stacked.to(dtype)
+    widths, colors = _check_strokes(n, stacked, widths, colors, dtype, device)
 
     grid = TileGrid(height, width, samples, TILE_PIXELS)
-    pieces = flatten_packed(stacked, [p.shape[0] for p in points])
+    pieces = flatten_packed(stacked, counts)
     reach = widths.detach() / 2 + 0.5 / samples
     pairs = grid.pairs(pieces.a.detach(), pieces.b.detach(), reach[pieces.stroke] + _MARGIN)
     if pairs[0].numel() == 0:
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
-        anchor = widths.sum() + colors.sum() + sum(p.sum() for p in points)
+        anchor = widths.sum() + colors.sum() + stacked.sum()
         return plain + 0 * anchor
     layers = _Layers(grid, pieces, pairs, n)
     base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
@@ -228,23 +230,41 @@ def _check_background(background, dtype, device):
     return background
 
 
-def _check_points(points):
+def _packed(points):
+    """(all points in one tensor or None, points per stroke), the strokes checked."""
+    if isinstance(points, PackedPoints):
+        data, counts = points.data, points.counts
+        if not torch.is_tensor(data) or data.dim() != 2 or data.shape[1] != 2 or (
+                data.shape[0] != sum(counts)):
+            shape = tuple(data.shape) if torch.is_tensor(data) else type(data).__name__
+            raise ValueError(f'packed points must be a ({sum(counts)}, 2) tensor, got {shape}')
+        if counts and not data.is_floating_point():
+            raise ValueError(f'packed points must be floating point, got {data.dtype}')
+        for i, count in enumerate(counts):
+            _check_count(i, count)
+        return data, counts
     for i, p in enumerate(points):
         if not torch.is_tensor(p) or p.dim() != 2 or p.shape[1] != 2:
             shape = tuple(p.shape) if torch.is_tensor(p) else type(p).__name__
             raise ValueError(f'points[{i}] must be a (3k+1, 2) tensor, got {shape}')
-        if p.shape[0] < 4 or (p.shape[0] - 1) % 3:
-            raise ValueError(f'points[{i}] has {p.shape[0]} points: an open cubic Bezier path '
-                             'needs 3k+1 points with k >= 1 segments (4, 7, 10, ...)')
+        _check_count(i, p.shape[0])
         if not p.is_floating_point():
             raise ValueError(f'points[{i}] must be floating point, got {p.dtype}')
+        if p.device != points[0].device:
+            raise ValueError(f'points[{i}] is on {p.device}, points[0] on '
+                             f'{points[0].device}')
+    counts = [p.shape[0] for p in points]
+    data = torch.cat(list(points)) if counts else None
+    return data, counts
 
 
-def _check_strokes(points, stacked, widths, colors, dtype, device):
-    n = len(points)
-    for i, p in enumerate(points):
-        if p.device != device:
-            raise ValueError(f'points[{i}] is on {p.device}, points[0] on {device}')
+def _check_count(i, count):
+    if count < 4 or (count - 1) % 3:
+        raise ValueError(f'points[{i}] has {count} points: an open cubic Bezier path '
+                         'needs 3k+1 points with k >= 1 segments (4, 7, 10, ...)')
+
+
+def _check_strokes(n, stacked, widths, colors, dtype, device):
     widths = torch.as_tensor(widths, device=device).to(dtype)
     colors = torch.as_tensor(colors, device=device).to(dtype)
     if widths.shape != (n,):

@@ -4,6 +4,7 @@ import importlib.util
 import pytest
 import torch
 
+from dream_clipdraw.raster_flatten import PackedPoints
 from dream_clipdraw.rasterizer import available_renderers, get_renderer, render
 from dream_clipdraw.scene_init import clipdraw_init
 
@@ -51,6 +52,34 @@ def test_diffvg_without_pydiffvg_is_a_clear_error():
 def test_bad_points_are_clear_errors(bad_points, message):
     with pytest.raises(ValueError, match=message):
         render(bad_points, torch.tensor([1.0]), torch.ones(1, 4), (8, 8))
+
+
+def test_packed_points_render_and_differentiate_like_the_list_of_strokes():
+    generator = torch.Generator().manual_seed(3)
+    points, widths, colors = clipdraw_init(12, (32, 32), generator=generator)
+    data = torch.cat(points).requires_grad_(True)
+    packed = PackedPoints(data, [p.shape[0] for p in points])
+    assert len(packed) == 12 and all(torch.equal(a, b) for a, b in zip(packed, points))
+    listed = [p.clone().requires_grad_(True) for p in points]
+    image = render(packed, widths, colors, (32, 32))
+    assert torch.equal(image, render(listed, widths, colors, (32, 32)))
+    weights = torch.rand(image.shape, generator=torch.Generator().manual_seed(4))
+    (image * weights).sum().backward()
+    (render(listed, widths, colors, (32, 32)) * weights).sum().backward()
+    assert torch.allclose(data.grad, torch.cat([p.grad for p in listed]), atol=1e-6)
+
+
+@pytest.mark.parametrize('data, counts, message', [
+    (torch.zeros(7, 2), [4, 4], r'\(8, 2\) tensor'),
+    (torch.zeros(8, 3), [4, 4], r'\(8, 2\) tensor'),
+    (torch.zeros(8, 2, dtype=torch.long), [4, 4], 'floating point'),
+    (torch.zeros(8, 2), [3, 5], r'points\[0\] has 3 points'),
+    (torch.full((4, 2), float('inf')), [4], 'NaN or infinity'),
+])
+def test_bad_packed_points_are_clear_errors(data, counts, message):
+    n = len(counts)
+    with pytest.raises(ValueError, match=message):
+        render(PackedPoints(data, counts), torch.ones(n), torch.ones(n, 4), (8, 8))
 
 
 def test_bad_widths_colors_size_samples_are_clear_errors():

@@ -106,7 +106,7 @@ class SessionManagerNode(Node):
         self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
         # discovery happens in wall-clock time, whatever clock the node follows
         self._goal_timer = self.create_timer(0.1, self._watch_goals, autostart=False,
-                                               clock=Clock(clock_type=ClockType.STEADY_TIME))
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._speaking = False
         self._publish_idle()
 
