@@ -169,7 +169,7 @@ def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp
     from dream_session.stand_in_servers import StandInDrawingServer
 
     release = threading.Event()
-    runner = SingleProcessRunner([s for s in specs(tmp_path, goal_reply_timeout=1.0)
+    runner = SingleProcessRunner([s for s in specs(tmp_path, goal_reply_timeout=2.0)
                                   if s.name != 'clipdraw'],
                                  ros_args=['-r', f'__ns:=/hung_{uuid.uuid4().hex[:8]}']).start()
     try:
