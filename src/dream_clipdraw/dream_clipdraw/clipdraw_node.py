@@ -124,11 +124,6 @@ class ClipDrawNode(Node):
             GenerationFeedback, 'generate_drawing/feedback_mirror', RELIABLE)
         self._result_pub = self.create_publisher(
             GenerationResult, 'generate_drawing/result_mirror', RELIABLE)
-        self._server = ActionServer(
-            self, GenerateDrawing, 'generate_drawing',
-            offloaded(self, self._execute, 'generate_drawing-goal'),
-            goal_callback=lambda goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda handle: CancelResponse.ACCEPT)
         threads = self._param('threads')
         if threads > 0:
             import torch
@@ -138,6 +133,13 @@ class ClipDrawNode(Node):
                 self._model()
             except (ClipModelError, InvalidOptions) as exc:
                 self.get_logger().error(f'CLIP not loaded at start: {exc}')
+        # Served only now: a client that sees the server can expect its goals answered at
+        # once (the session manager gives up on a server that stays silent).
+        self._server = ActionServer(
+            self, GenerateDrawing, 'generate_drawing',
+            offloaded(self, self._execute, 'generate_drawing-goal'),
+            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda handle: CancelResponse.ACCEPT)
         self.get_logger().info('generate_drawing action ready')
 
     def _param(self, name):

@@ -49,7 +49,8 @@ class SessionManagerNode(Node):
         p('plotting_timeout', 3600.0, _seconds('seconds allowed for plotting one drawing'))
         p('max_repeats', 1, _count('times to ask the visitor to repeat a rejected dream', 0, 5))
         p('max_queued_plots', 1, _count('finished drawings that may wait for the plotter', 0, 10))
-        p('server_wait', 10.0, _seconds('seconds to wait for an action server to appear', 0, 600))
+        p('server_wait', 30.0, _seconds('seconds to wait for an action server to appear (the '
+                                        'clipdraw node serves once CLIP is loaded)', 0, 600))
         p('goal_reply_timeout', 10.0, _seconds(
             'seconds for a server to accept or reject a goal (a hung or vanished server '
             'fails the session instead of holding it for the stage timeout)', 0.1, 600))
