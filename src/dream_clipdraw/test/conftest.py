@@ -1,11 +1,12 @@
-"""Shared by the clipdraw node tests: one torch thread, and a client that hears every output."""
+"""Shared by the clipdraw tests: one torch thread, and a client that hears every output."""
 import pytest
 import torch
 
 
 @pytest.fixture(scope='module')
 def one_torch_thread():
-    """On a busy 2-core machine OpenMP threads waiting for each other slow tiny ops a lot."""
+    """Tiny models and renders gain nothing from threads, and on a busy 2-core machine OpenMP
+    threads waiting for each other make every small op many times slower."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -14,14 +14,7 @@ from dream_clipdraw.tiny_clip import shared_tiny_clip
 SMALL = dict(canvas_size=64, render_size=0, num_paths=8, iterations=6)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads
-    waiting for each other make every small op many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
 
 
 @pytest.fixture(scope='module')

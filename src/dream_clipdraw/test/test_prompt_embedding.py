@@ -18,14 +18,7 @@ DREAM = ('I was standing on the roof of my grandmother\'s house, and the sea had
          'ticking somewhere under the water, slower and slower, like a heart.')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads
-    waiting for each other make every small op many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
 
 
 @pytest.fixture(scope='module')

@@ -13,13 +13,7 @@ from dream_clipdraw.scene_init import clipdraw_init
 BLACK = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny renders gain nothing from threads, and stall on busy CI cores with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
 
 
 def straight(x0, y0, x1, y1, segments=1, dtype=torch.float32):

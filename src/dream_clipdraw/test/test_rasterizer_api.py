@@ -11,13 +11,7 @@ from dream_clipdraw.scene_init import clipdraw_init
 HAVE_DIFFVG = importlib.util.find_spec('pydiffvg') is not None
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny renders gain nothing from threads, and stall on busy CI cores with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
 
 
 def one_stroke():
