@@ -13,6 +13,7 @@ OpenAI's TorchScript file) switches QuickGELU on too, since the plain GELU varia
 the same tensors and silently compute something else.
 """
 import difflib
+import functools
 import json
 import logging
 import os
@@ -84,15 +85,23 @@ class ClipModel:
                 images, size=(self.image_size, self.image_size), mode='bilinear',
                 align_corners=False, antialias=True)
         if normalize_input:
-            mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype)
-            std = torch.tensor(self.std, device=images.device, dtype=images.dtype)
-            images = (images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+            mean, std = _normalisation(self.mean, self.std, images.device, images.dtype)
+            images = (images - mean) / std
         return self.model.encode_image(images, normalize=True).float()
 
     def describe(self):
         """A short label for logs and drawing records."""
         source = 'random weights' if self.random_weights else (self.weights_file or '?')
         return f'{self.name} ({source})'
+
+
+@functools.lru_cache(maxsize=8)
+def _normalisation(mean, std, device, dtype):
+    """CLIP's input mean and std as (1, 3, 1, 1) tensors, made once per device: a tensor
+    built from a list every iteration is a host-to-device copy that waits for a GPU."""
+    def column(values):
+        return torch.tensor(values, device=device, dtype=dtype).view(1, 3, 1, 1)
+    return column(mean), column(std)
 
 
 def count_tokens(tokenizer, text):
