@@ -6,6 +6,7 @@ padded bounding box overlaps the tile and the piece itself crosses the tile padd
 piece's reach; the pair lists are built from per-piece counts (repeat_interleave), never
 from a strokes x tiles table.
 """
+import functools
 import math
 
 import torch
@@ -86,7 +87,7 @@ class TileGrid:
         and with small coordinates however long the piece is.
         """
         device = a.device
-        extent = torch.tensor([self.width, self.height], device=device, dtype=a.dtype)
+        extent = _extent(self.width, self.height, device, a.dtype)
         lo = torch.minimum(a, b) - radius[:, None]
         hi = torch.maximum(a, b) + radius[:, None]
         valid = ((hi >= 0) & (lo <= extent)).all(dim=1)
@@ -107,6 +108,12 @@ class TileGrid:
         start, end, keep = clip_segments(a[pair_piece] - corner, b[pair_piece] - corner,
                                          -pad, self.tile + pad)
         return pair_piece[keep], tile[keep], start[keep], end[keep]
+
+
+@functools.lru_cache(maxsize=8)
+def _extent(width, height, device, dtype):
+    """The canvas's (width, height) on the device, made once (not copied there every render)."""
+    return torch.tensor([width, height], device=device, dtype=dtype)
 
 
 def clip_segments(a, b, lo, hi):
