@@ -44,6 +44,9 @@ class ClipDrawBench:
         parser.add_argument('--canvas-size', type=int,
                             help='override every preset\'s canvas (quick checks only)')
         parser.add_argument('--threads', type=int, help='torch intra-op threads')
+        parser.add_argument('--compile', metavar='MODE', nargs='?', const='default',
+                            help='run CLIP\'s image tower through torch.compile (MODE: default, '
+                            'reduce-overhead = CUDA graphs, max-autotune); an experiment for GPUs')
 
     def main(self, args):
         from dream_clipdraw.openmp_policy import prefer_passive_openmp
@@ -76,12 +79,17 @@ class ClipDrawBench:
                          config_file=args.clip_model_config, device=args.device,
                          random_weights=True)
         load_s = time.perf_counter() - started
+        compiled = None
+        if args.compile:
+            compiled = clip.compile_image_encoder(
+                None if args.compile == 'default' else args.compile)
         report = {
             'benchmark': 'clipdraw',
             'weights': 'random: timings only (same cost as trained weights; the drawings '
                        'made here are meaningless)',
             'model': clip.name, 'device': str(clip.device),
             'torch_threads': torch.get_num_threads(), 'renderer': args.renderer,
+            'compiled': compiled,
             'omp_wait_policy': self.omp_wait_policy,
             'model_load_s': round(load_s, 2), 'prompt': PROMPT,
             # Other work on the machine inflates wall times; CPU times (this process, all
@@ -109,7 +117,7 @@ class ClipDrawBench:
             run.step()
             cpu.append(time.process_time() - started)
             laps.append(dict(run.timings))
-        operators = _operators_per_step(run)
+        operators = None if args.compile else _operators_per_step(run)
         medians = {k: statistics.median(lap.get(k, 0.0) for lap in laps) for k in PHASES}
         per_iteration = statistics.median(sum(lap.values()) for lap in laps)
         score_start = time.perf_counter()

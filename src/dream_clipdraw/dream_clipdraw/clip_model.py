@@ -89,6 +89,17 @@ class ClipModel:
             images = (images - mean) / std
         return self.model.encode_image(images, normalize=True).float()
 
+    def compile_image_encoder(self, mode=None, backend='inductor'):
+        """Run the image tower through torch.compile from now on (an experiment, off by
+        default). On a GPU an iteration is launch-bound, and ``mode='reduce-overhead'``
+        replays CLIP's forward and backward as CUDA graphs; on the CPU compiling was slower
+        than our eager fast paths. The first call compiles (tens of seconds)."""
+        visual = self.model.visual
+        if getattr(visual, 'compiled_with', None) is None:
+            visual.forward = torch.compile(visual.forward, mode=mode, backend=backend)
+            visual.compiled_with = f'{backend}:{mode or "default"}'
+        return visual.compiled_with
+
     def describe(self):
         """A short label for logs and drawing records."""
         source = 'random weights' if self.random_weights else (self.weights_file or '?')

@@ -246,6 +246,25 @@ def test_fast_paths_compute_what_open_clip_computes(files):
                           atol=1e-5)
 
 
+def test_a_compiled_image_tower_computes_what_the_eager_one_computes(files):
+    """torch.compile through our fast paths' hooks (AOT autograd, eager kernels: what
+    compiling traces, without minutes of code generation in a test)."""
+    eager = load_clip(**files.load_kwargs())
+    compiled = load_clip(**files.load_kwargs())
+    assert compiled.compile_image_encoder(backend='aot_eager') == 'aot_eager:default'
+    assert compiled.compile_image_encoder(backend='aot_eager') == 'aot_eager:default'  # once
+    images = torch.rand(3, 3, 64, 64)
+    ours = images.clone().requires_grad_(True)
+    theirs = images.clone().requires_grad_(True)
+    a = compiled.encode_image(ours)
+    b = eager.encode_image(theirs)
+    assert torch.allclose(a, b, atol=1e-5)
+    (a @ a[0]).sum().backward()
+    (b @ b[0]).sum().backward()
+    assert torch.allclose(ours.grad, theirs.grad, atol=1e-6)
+    assert ours.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize('size', [(64, 64), (70, 53)])
 def test_patch_embedding_equals_the_strided_convolution(size):
     from dream_clipdraw.clip_fastpaths import PatchEmbedding

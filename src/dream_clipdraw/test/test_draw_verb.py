@@ -101,6 +101,26 @@ def test_bench_reports_a_breakdown_and_extrapolates_when_too_long(tiny, capsys):
     assert faithful['time_to_drawing_s'] >= 1000 * faithful['per_iteration_ms']['total'] / 1000
 
 
+def test_bench_can_time_a_compiled_clip(tiny, capsys, monkeypatch):
+    from dream_clipdraw.clip_model import ClipModel
+    compile_for_real = ClipModel.compile_image_encoder
+    asked = []
+
+    def quick(self, mode=None, backend='inductor'):   # no minutes of code generation here
+        asked.append(mode)
+        return compile_for_real(self, mode, backend='aot_eager')
+    monkeypatch.setattr(ClipModel, 'compile_image_encoder', quick)
+    status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
+                   '--presets', 'cpu', '--iterations', 1, '--warmup', 1,
+                   '--canvas-size', 32, '--full-limit', 0, '--compile', 'reduce-overhead')
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    report = json.loads(out)
+    assert asked == ['reduce-overhead'] and report['compiled'] == 'aot_eager:reduce-overhead'
+    entry = report['presets']['cpu']
+    assert entry['per_iteration_ms']['total'] > 0 and entry['operators_per_iteration'] is None
+
+
 def test_bench_measures_a_drawing_when_it_is_short(tiny, capsys):
     status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
                    '--presets', 'plotter', '--iterations', 1, '--warmup', 0,
