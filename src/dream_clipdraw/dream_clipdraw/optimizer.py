@@ -24,8 +24,8 @@ from dream_clipdraw.bezier import stroke_lengths
 from dream_clipdraw.drawing import Drawing, Stroke
 from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
-from dream_clipdraw.raster_flatten import PackedPoints
 from dream_clipdraw.prompt_embedding import embed_prompt
+from dream_clipdraw.raster_flatten import PackedPoints
 
 # Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
 # a scale of ~1, colours of ~0.01, so they get their own rate.
