@@ -167,12 +167,12 @@ def _operators_per_step(run):
         count = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Counter.count += 1
+            self.count += 1
             return func(*args, **(kwargs or {}))
 
-    with Counter():
+    with Counter() as counter:
         run.step()
-    return Counter.count
+    return counter.count
 
 
 def _ms(seconds):

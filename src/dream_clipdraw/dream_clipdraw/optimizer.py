@@ -393,7 +393,7 @@ def _renderer(renderer):
 class _Clock:
     """Lap times of one step's phases (with ``sync``, CUDA's real ones)."""
 
-    def __init__(self, device, sync=True):
+    def __init__(self, device, sync):
         self.cuda = sync and device.type == 'cuda'
         self.laps = {}
         self._last = self._now()
