@@ -1,16 +1,25 @@
 """CLIPDraw's augmentations: random perspective, then a random resized crop to CLIP's input.
 
 Without them the optimisation finds adversarial scribbles that CLIP scores highly but that
-look like nothing. The warps are torchvision's own differentiable functional ops; only the
-random parameters are drawn here, from a caller's torch.Generator and with the same
-distributions as ``RandomPerspective`` and ``RandomResizedCrop``, so that a seed reproduces
-a drawing without touching (or depending on) the global RNG that other threads share.
-(The v1 functional API: v2's perspective fills the border in place, which breaks autograd.)
-The white border is made by warping ``image - 1`` with zero padding and adding 1 back.
+look like nothing. Only the random parameters are drawn here, from a caller's
+torch.Generator and with the same distributions as ``RandomPerspective`` and
+``RandomResizedCrop``, so that a seed reproduces a drawing without touching (or depending on)
+the global RNG that other threads share. The white border is made by warping
+``image - 1`` with zero padding and adding 1 back.
+
+The warps compute what torchvision's ``perspective`` and ``resized_crop`` (bilinear,
+antialiased) compute, but for all copies at once: one ``grid_sample`` per warp for the whole
+batch, whose parameters reach the device in one copy. Per copy, torchvision's functions cost
+about twenty small kernels and several host-to-device copies each, which on a GPU made the
+augmentations cost more than the rendering. A crop that must be shrunk to CLIP's size (a
+canvas larger than CLIP's input) needs the antialiasing filter: that case uses torchvision's
+``resized_crop`` per copy (an upscaling resize is plain bilinear interpolation).
 """
+import functools
 import math
 
 import torch
+from torch.nn import functional as F
 from torchvision.transforms import functional as TF
 
 
@@ -33,17 +42,27 @@ class Augmenter:
     def __call__(self, image, n):
         """image (3, H, W) -> (n, 3, out_size, out_size), differentiable w.r.t. image."""
         height, width = image.shape[-2:]
-        copies = []
-        for _ in range(int(n)):
-            start, end = self.perspective_params(width, height)
-            # Warp (image - fill) with zero padding, then add fill back: the revealed border
-            # is exactly ``fill``. torchvision's own fill blends bilinear edge samples twice
-            # and leaves a grey seam along the border, a line CLIP would see.
-            warped = TF.perspective(image - self.fill, start, end) + self.fill
-            top, left, h, w = self.crop_params(width, height)
-            copies.append(TF.resized_crop(warped, top, left, h, w,
-                                          [self.out_size, self.out_size], antialias=True))
-        return torch.stack(copies)
+        n = int(n)
+        corners, crops = [], []
+        for _ in range(n):
+            corners.append(self.perspective_params(width, height))
+            crops.append(self.crop_params(width, height))
+        coeffs = _perspective_coeffs(corners, height, width)
+        crop = torch.tensor(crops, dtype=torch.float64)
+        params = torch.cat([coeffs, crop], 1).to(device=image.device, dtype=image.dtype)
+        # Warp (image - fill) with zero padding, then add fill back: the revealed border is
+        # exactly ``fill``. torchvision's own fill blends bilinear edge samples twice and
+        # leaves a grey seam along the border, a line CLIP would see.
+        grid = _perspective_grid(params[:, :8], height, width)
+        shifted = (image - self.fill).unsqueeze(0).expand(n, -1, -1, -1)
+        warped = F.grid_sample(shifted, grid, mode='bilinear', padding_mode='zeros',
+                               align_corners=False) + self.fill
+        if all(h <= self.out_size and w <= self.out_size for _, _, h, w in crops):
+            return F.grid_sample(warped, _crop_grid(params[:, 8:], height, width, self.out_size),
+                                 mode='bilinear', padding_mode='border', align_corners=False)
+        size = [self.out_size, self.out_size]
+        return torch.stack([TF.resized_crop(copy, top, left, h, w, size, antialias=True)
+                            for copy, (top, left, h, w) in zip(warped, crops)])
 
     def _randint(self, low, high):
         return int(torch.randint(low, high, (1,), generator=self.generator))
@@ -83,3 +102,65 @@ class Augmenter:
         else:
             w, h = width, height
         return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _perspective_coeffs(corners, height, width):
+    """(n, 8) coefficients (a..h) mapping output pixels to grid_sample's input coordinates.
+
+    torchvision's ``_get_perspective_coeffs`` for a batch (the same least-squares system in
+    double precision, rounded to float32 as torchvision rounds it), with the numerators
+    divided by half the image's size, as torchvision's grid does on the device.
+    """
+    rows = []
+    for start, end in corners:
+        system = []
+        for (x, y), (u, v) in zip(end, start):
+            system.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+            system.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rows.append((system, [c for point in start for c in point]))
+    a = torch.tensor([r[0] for r in rows], dtype=torch.float64)
+    b = torch.tensor([r[1] for r in rows], dtype=torch.float64)
+    solution = torch.linalg.lstsq(a, b[..., None], driver='gels').solution[..., 0]
+    solution = solution.to(torch.float32).double()
+    solution[:, :3] /= 0.5 * width
+    solution[:, 3:6] /= 0.5 * height
+    return solution
+
+
+def _perspective_grid(coeffs, height, width):
+    """(n, H, W, 2) grid_sample grid of the homographies ``coeffs`` (n, 8), pixel centres."""
+    xy1 = _pixel_centres(height, width, coeffs.device, coeffs.dtype)      # (H*W, 3)
+    n = coeffs.shape[0]
+    numerators = xy1 @ coeffs[:, :6].reshape(n, 2, 3).transpose(1, 2)     # (n, H*W, 2)
+    denominator = xy1[:, :2] @ coeffs[:, 6:].T + 1                         # (H*W, n)
+    grid = numerators / denominator.T[..., None] - 1
+    return grid.view(n, height, width, 2)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_centres(height, width, device, dtype):
+    """(H*W, 3) rows (x + 0.5, y + 0.5, 1), made once per size and device."""
+    y, x = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
+                          torch.arange(width, dtype=torch.float64) + 0.5, indexing='ij')
+    xy1 = torch.stack([x.reshape(-1), y.reshape(-1), torch.ones(height * width)], 1)
+    return xy1.to(device=device, dtype=dtype)
+
+
+def _crop_grid(crops, height, width, out):
+    """(n, out, out, 2) grid that resizes crops (top, left, h, w) (n, 4) to out x out.
+
+    The source coordinate of output pixel i is (i + 0.5) h / out - 0.5 clamped to the crop,
+    as in torch's bilinear resize of the cropped tensor; for an upscaling resize its
+    antialiased variant computes the same weights.
+    """
+    steps = _pixel_centres(1, out, crops.device, crops.dtype)[:, 0]        # i + 0.5
+    top, left, h, w = crops.unbind(1)
+
+    def axis(first, length, size):
+        source = steps * (length / out)[:, None] - 0.5
+        source = torch.minimum(source.clamp_min(0), (length - 1)[:, None]) + first[:, None]
+        return (source + 0.5) * (2 / size) - 1
+
+    gx = axis(left, w, width)[:, None, :].expand(-1, out, -1)
+    gy = axis(top, h, height)[:, :, None].expand(-1, -1, out)
+    return torch.stack([gx, gy], dim=3)

@@ -14,6 +14,8 @@ import statistics
 import sys
 import time
 
+from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments
+
 PROMPT = ('a red whale flying over a city at night, with my grandmother waving from a '
           'lighthouse')
 PHASES = ('render', 'augment', 'clip', 'backward', 'step')
@@ -44,9 +46,7 @@ class ClipDrawBench:
         parser.add_argument('--canvas-size', type=int,
                             help='override every preset\'s canvas (quick checks only)')
         parser.add_argument('--threads', type=int, help='torch intra-op threads')
-        parser.add_argument('--compile', metavar='MODE', nargs='?', const='default',
-                            help='run CLIP\'s image tower through torch.compile (MODE: default, '
-                            'reduce-overhead = CUDA graphs, max-autotune); an experiment for GPUs')
+        add_clip_acceleration_arguments(parser)
 
     def main(self, args):
         from dream_clipdraw.openmp_policy import prefer_passive_openmp
@@ -79,17 +79,14 @@ class ClipDrawBench:
                          config_file=args.clip_model_config, device=args.device,
                          random_weights=True)
         load_s = time.perf_counter() - started
-        compiled = None
-        if args.compile:
-            compiled = clip.compile_image_encoder(
-                None if args.compile == 'default' else args.compile)
+        precision, compiled = clip.accelerate(args.clip_precision, args.clip_compile)
         report = {
             'benchmark': 'clipdraw',
             'weights': 'random: timings only (same cost as trained weights; the drawings '
                        'made here are meaningless)',
             'model': clip.name, 'device': str(clip.device),
             'torch_threads': torch.get_num_threads(), 'renderer': args.renderer,
-            'compiled': compiled,
+            'clip_precision': precision, 'compiled': compiled,
             'omp_wait_policy': self.omp_wait_policy,
             'model_load_s': round(load_s, 2), 'prompt': PROMPT,
             # Other work on the machine inflates wall times; CPU times (this process, all
@@ -109,15 +106,18 @@ class ClipDrawBench:
         run = ClipDrawRun(clip, PROMPT, preset=preset, seed=0, renderer=args.renderer)
         run.time_phases = True
         setup_s = time.perf_counter() - setup_start
+        warmup_start = time.perf_counter()
         for _ in range(args.warmup):
             run.step()
+        warmup_s = time.perf_counter() - warmup_start
         laps, cpu = [], []
         for _ in range(args.iterations):
             started = time.process_time()
             run.step()
             cpu.append(time.process_time() - started)
             laps.append(dict(run.timings))
-        operators = None if args.compile else _operators_per_step(run)
+        compiled = getattr(clip.model.visual, 'compiled_with', None)
+        operators = None if compiled else _operators_per_step(run)
         medians = {k: statistics.median(lap.get(k, 0.0) for lap in laps) for k in PHASES}
         per_iteration = statistics.median(sum(lap.values()) for lap in laps)
         score_start = time.perf_counter()
@@ -137,6 +137,8 @@ class ClipDrawBench:
             'per_iteration_cpu_ms': _ms(statistics.median(cpu)),
             'operators_per_iteration': operators,
             'breakdown_iterations': args.iterations,
+            # Compiling happens in the first steps: once per process (the node's preload).
+            'warmup_s': round(warmup_s, 1), 'warmup_iterations': args.warmup,
             'estimated_s': round(estimate, 1)}
         if args.full or estimate <= args.full_limit:
             print(f'[bench clipdraw] {preset.name}: full drawing (~{estimate:.0f} s)',

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from dream_clipdraw.clip_acceleration import COMPILE_MODES, PRECISIONS
 from dream_clipdraw.clip_fastpaths import use_fast_paths
 from dream_clipdraw.errors import (
     ClipModelError, ClipModelUnknown, ClipWeightsCorrupt, ClipWeightsMissing, InvalidOptions)
@@ -38,6 +39,7 @@ PREFERRED_CHECKPOINTS = (
     'open_clip_model.safetensors', 'open_clip_pytorch_model.safetensors',
     'open_clip_pytorch_model.bin', 'open_clip_pytorch_model.pth',
     'model.safetensors', 'pytorch_model.bin', 'model.pth')
+_LOG = logging.getLogger(__name__)
 _LIST_MODELS_HINT = ('run `python -c "import open_clip; print(open_clip.list_models())"` for '
                      'the names open_clip knows, or describe the architecture in a JSON file '
                      'and pass it with --clip-model-config FILE (ROS: clip_model_config)')
@@ -63,6 +65,8 @@ class ClipModel:
     context_length: int
     mean: tuple
     std: tuple
+    # The image tower's arithmetic (see ``accelerate``): 'float32', or 'bfloat16' autocast.
+    precision: str = 'float32'
 
     def count_tokens(self, text):
         """Tokens ``text`` takes in CLIP's context, start and end tokens included."""
@@ -87,16 +91,78 @@ class ClipModel:
         if normalize_input:
             mean, std = _normalisation(self.mean, self.std, images.device, images.dtype)
             images = (images - mean) / std
-        return self.model.encode_image(images, normalize=True).float()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.precision == 'bfloat16'):
+            features = self.model.encode_image(images, normalize=True)
+        return features.float()
+
+    def accelerate(self, precision='float32', compile='auto'):
+        """Choose how the image tower runs for CLIPDraw; returns (precision, compiled).
+
+        On a GPU a CLIPDraw iteration is launch-bound: hundreds of small kernels. There
+        compile='auto' means torch.compile with CUDA graphs ('reduce-overhead': CLIP's
+        forward and backward replayed as graphs; on an H100 a faithful drawing took 21-27 s
+        instead of 37-39 s); on the CPU it means eager, which measured faster there.
+        compile: 'auto', 'off' or a torch.compile mode ('default', 'reduce-overhead',
+        'max-autotune'); ``compiled`` is None when not compiled. precision: 'float32' or
+        'bfloat16' (autocast, GPUs only; for ViT-B/32 on an H100 no faster with graphs and
+        slower without, hence not the default).
+        """
+        gpu = self.device.type == 'cuda'
+        if precision not in PRECISIONS:
+            raise InvalidOptions(f'CLIP precision must be one of {", ".join(PRECISIONS)}, '
+                                 f'got {precision!r}')
+        if compile not in COMPILE_MODES:
+            raise InvalidOptions(f'CLIP compile mode must be one of {", ".join(COMPILE_MODES)}'
+                                 f', got {compile!r}')
+        if precision == 'bfloat16' and not (gpu and torch.cuda.is_bf16_supported()):
+            raise InvalidOptions('bfloat16 CLIP needs a CUDA device that supports it '
+                                 f'(this one runs on {self.device})')
+        self.precision = precision
+        if compile == 'auto':
+            compile = 'reduce-overhead' if gpu else 'off'
+        compiled = None
+        if compile != 'off':
+            compiled = self.compile_image_encoder(None if compile == 'default' else compile)
+        return precision, compiled
+
+    def warm_up(self, batch_size):
+        """Compile now, not in a drawing's first steps: one forward+backward of a batch
+        (CLIPDraw's augmented copies) and one forward of a single image (its score).
+        Does nothing unless the image tower is compiled."""
+        if getattr(self.model.visual, 'compiled_with', None) is None:
+            return
+        size = (3, self.image_size, self.image_size)
+        images = torch.ones((batch_size,) + size, device=self.device, requires_grad=True)
+        self.encode_image(images).sum().backward()
+        with torch.no_grad():
+            self.encode_image(torch.ones((1,) + size, device=self.device))
 
     def compile_image_encoder(self, mode=None, backend='inductor'):
-        """Run the image tower through torch.compile from now on (an experiment, off by
-        default). On a GPU an iteration is launch-bound, and ``mode='reduce-overhead'``
-        replays CLIP's forward and backward as CUDA graphs; on the CPU compiling was slower
-        than our eager fast paths. The first call compiles (tens of seconds)."""
+        """Run the image tower through torch.compile from now on (see ``accelerate``).
+
+        The first call of each input shape compiles (tens of seconds). Where compiling fails
+        (no C compiler, no Triton for this GPU), the tower falls back to eager with a warning
+        instead of failing the drawing.
+        """
         visual = self.model.visual
         if getattr(visual, 'compiled_with', None) is None:
-            visual.forward = torch.compile(visual.forward, mode=mode, backend=backend)
+            eager = visual.forward
+            compiled = torch.compile(eager, mode=mode, backend=backend)
+
+            def forward(*args, **kwargs):
+                try:
+                    return compiled(*args, **kwargs)
+                except Exception as exc:
+                    if not _is_compiler_error(exc):
+                        raise
+                    _LOG.warning('compiling CLIP\'s image tower failed, running it eagerly: '
+                                 '%s: %s', type(exc).__name__, str(exc).splitlines()[:1])
+                    visual.forward = eager
+                    visual.compiled_with = None
+                    return eager(*args, **kwargs)
+
+            visual.forward = forward
             visual.compiled_with = f'{backend}:{mode or "default"}'
         return visual.compiled_with
 
@@ -104,6 +170,11 @@ class ClipModel:
         """A short label for logs and drawing records."""
         source = 'random weights' if self.random_weights else (self.weights_file or '?')
         return f'{self.name} ({source})'
+
+
+def _is_compiler_error(exc):
+    """An error of torch.compile's machinery (dynamo, inductor), not of the computation."""
+    return type(exc).__module__.startswith(('torch._dynamo', 'torch._inductor'))
 
 
 @functools.lru_cache(maxsize=8)

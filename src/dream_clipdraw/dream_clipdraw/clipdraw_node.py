@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rclpy
@@ -89,6 +90,11 @@ PARAMETERS = {
     'clip_cache_dir': ('', 'another folder searched for cached weights', None),
     'renderer': ('torch', 'torch or diffvg (when pydiffvg is installed)', None),
     'device': ('cpu', 'cpu or cuda', None),
+    'clip_precision': ('float32', 'CLIP image tower arithmetic: float32, or bfloat16 '
+                       '(autocast, GPUs only)', None),
+    'clip_compile': ('auto', 'torch.compile mode of CLIP\'s image tower: auto '
+                     '(reduce-overhead = CUDA graphs on a GPU, off on the CPU), off, default, '
+                     'reduce-overhead or max-autotune', None),
     'preview_every': (10, 'publish drawing/preview every N iterations; 0 = never',
                       _int_range(0, MAX_ITERATIONS)),
     'preload_model': (True, 'load CLIP at start rather than on the first goal', None),
@@ -98,7 +104,7 @@ PARAMETERS = {
     'threads': (0, 'torch intra-op threads; 0 = torch\'s default', _int_range(0, 256)),
 }
 MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_cache_dir',
-                    'device')
+                    'device', 'clip_precision', 'clip_compile')
 
 
 class ClipDrawNode(Node):
@@ -117,6 +123,12 @@ class ClipDrawNode(Node):
         self._clip = None
         self._clip_key = None
         self._closing = threading.Event()
+        # Every torch call of the node (loading, compiling, drawing) runs on this one
+        # long-lived thread: CUDA graphs recorded by torch.compile belong to the thread that
+        # recorded them, and a drawing in a fresh thread per goal re-recorded them and, on an
+        # H100, failed (cuDNN could not allocate during the capture).
+        self._torch_thread = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix='clipdraw-torch')
         self._drawing_pub = self.create_publisher(DrawingMsg, 'drawing', LATCHED)
         self._preview_pub = self.create_publisher(Image, 'drawing/preview', PREVIEW)
         self._markers_pub = self.create_publisher(MarkerArray, 'drawing/markers', LATCHED)
@@ -130,7 +142,7 @@ class ClipDrawNode(Node):
             torch.set_num_threads(threads)
         if self._param('preload_model'):
             try:
-                self._model()
+                self._torch_thread.submit(self._model).result()
             except (ClipModelError, InvalidOptions) as exc:
                 self.get_logger().error(f'CLIP not loaded at start: {exc}')
         # Served only now: a client that sees the server can expect its goals answered at
@@ -149,20 +161,23 @@ class ClipDrawNode(Node):
     def _model(self):
         """The CLIP for the current parameters, loading it if they changed."""
         from dream_clipdraw.clip_model import load_clip
+        from dream_clipdraw.presets import make_preset
 
         key = tuple(self._param(n) for n in MODEL_PARAMETERS)
         with self._model_lock:
             if self._clip is None or key != self._clip_key:
-                model, pretrained, config, cache, device = key
+                model, pretrained, config, cache, device, precision, compile_mode = key
                 started = time.perf_counter()
                 self._clip = None
-                self._clip = load_clip(model or None, pretrained or None,
-                                       config_file=config or None, cache_dir=cache or None,
-                                       device=device)
-                self._clip_key = key
-                self.get_logger().info(f'CLIP {self._clip.describe()} loaded on '
-                                       f'{self._clip.device} in '
-                                       f'{time.perf_counter() - started:.1f} s')
+                clip = load_clip(model or None, pretrained or None, config_file=config or None,
+                                 cache_dir=cache or None, device=device)
+                precision, compiled = clip.accelerate(precision, compile_mode)
+                clip.warm_up(make_preset(self._param('preset')).augmentations)
+                self._clip, self._clip_key = clip, key
+                self.get_logger().info(
+                    f'CLIP {clip.describe()} loaded on {clip.device} ({precision}'
+                    f'{", compiled" if compiled else ""}) in '
+                    f'{time.perf_counter() - started:.1f} s')
             return self._clip
 
     # -- action ---------------------------------------------------------------------------
@@ -172,7 +187,7 @@ class ClipDrawNode(Node):
         if not self._busy.acquire(blocking=False):
             return self._finish(handle, GenerationResult.ERROR_BUSY, BUSY_MESSAGE)
         try:
-            return self._generate(handle, goal)
+            return self._torch_thread.submit(self._generate, handle, goal).result()
         finally:
             self._busy.release()
 
@@ -307,7 +322,8 @@ class ClipDrawNode(Node):
                                self._param('marker_scale'))
 
     def destroy_node(self):
-        self._closing.set()
+        self._closing.set()              # a running drawing stops at its next iteration
+        self._torch_thread.shutdown(wait=False)
         return super().destroy_node()
 
 

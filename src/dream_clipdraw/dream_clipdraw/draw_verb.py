@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments
 from dream_clipdraw.presets import MARKER_PALETTE, preset_names
 
 DESCRIPTION = """\
@@ -53,6 +54,7 @@ class DrawVerb:
                             help='another folder to search for cached weights')
         parser.add_argument('--renderer', default='torch', help='torch (default) or diffvg')
         parser.add_argument('--device', default='cpu', help='cpu (default) or cuda')
+        add_clip_acceleration_arguments(parser)
         parser.add_argument('--canvas-size', type=int, help='square canvas in pixels')
         parser.add_argument('--pens', type=int,
                             help=f'plotter preset: palette size, 1 (black) to '
@@ -87,7 +89,11 @@ class DrawVerb:
         clip = load_clip(args.clip_model, args.clip_pretrained,
                          config_file=args.clip_model_config, cache_dir=args.clip_cache_dir,
                          device=args.device)
-        print(f'dream draw: CLIP {clip.describe()} on {clip.device}', file=sys.stderr)
+        precision, compiled = clip.accelerate(args.clip_precision, args.clip_compile)
+        print(f'dream draw: CLIP {clip.describe()} on {clip.device}, {precision}'
+              f'{", compiling it (once per run, ~30 s on a GPU)" if compiled else ""}',
+              file=sys.stderr)
+        clip.warm_up(preset.augmentations)
 
         cancel = threading.Event()
         bar = tqdm(total=preset.iterations + (preset.finetune_iterations if preset.plotter

@@ -39,8 +39,10 @@ class LayerStack:
         self.slot[self.position] = slot
         self.bottom = offsets[depth - 1] + rank
         self.depth = depth
-        self.sizes = sizes.tolist()
-        self.offsets = offsets.tolist()
+        self.sizes = sizes.tolist()          # the one host copy: offsets follow from it
+        self.offsets = [0] * len(self.sizes)
+        for h in range(1, len(self.sizes)):
+            self.offsets[h] = self.offsets[h - 1] + self.sizes[h - 1]
 
 
 class _Above(torch.autograd.Function):

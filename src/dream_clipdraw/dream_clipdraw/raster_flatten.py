@@ -99,9 +99,11 @@ def flatten_packed(stacked, lengths, tolerance=None):
     controls, seg_stroke = packed_segment_controls(stacked, lengths)
     count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
     device = controls.device
+    # One host sync for both expansions below: their sizes are P and P + segments.
+    total = int(count.sum())
     # Vertices j = 0..n of each segment at t = j / n, evaluated in one batch.
     vertex_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device),
-                                             count + 1)
+                                             count + 1, output_size=total + count.shape[0])
     first_vertex = torch.cumsum(count + 1, 0) - (count + 1)
     j = torch.arange(vertex_segment.shape[0], device=device) - first_vertex[vertex_segment]
     t = (j.to(controls.dtype) / count[vertex_segment].to(controls.dtype))[:, None]
@@ -109,7 +111,8 @@ def flatten_packed(stacked, lengths, tolerance=None):
     bernstein = torch.cat([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=1)
     vertices = torch.einsum('vk,vkd->vd', bernstein, controls[vertex_segment])
     # Piece i of segment g joins vertices first_vertex[g] + i and + i + 1.
-    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
+    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count,
+                                            output_size=total)
     first_piece = torch.cumsum(count, 0) - count
     i = torch.arange(piece_segment.shape[0], device=device) - first_piece[piece_segment]
     start = first_vertex[piece_segment] + i

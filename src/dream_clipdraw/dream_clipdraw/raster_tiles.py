@@ -107,7 +107,8 @@ class TileGrid:
         pad = radius[pair_piece, None]
         start, end, keep = clip_segments(a[pair_piece] - corner, b[pair_piece] - corner,
                                          -pad, self.tile + pad)
-        return pair_piece[keep], tile[keep], start[keep], end[keep]
+        kept = keep.nonzero().squeeze(1)   # one host sync for the four selections
+        return pair_piece[kept], tile[kept], start[kept], end[kept]
 
 
 @functools.lru_cache(maxsize=8)

@@ -158,14 +158,14 @@ def _classify(grid, layers, widths, samples):
         # stroke covers it as much as its nearest piece does: keep one hit per (layer,
         # sample), the nearest, found by packing (distance bits, hit index) in one int64
         # (the bits of a non-negative float sort like the float) for a single scatter-min.
-        keep = base.view(-1)[target] < 1
+        keep = (base.view(-1)[target] < 1).nonzero().squeeze(1)   # one sync, three uses
         packed = torch.cat(found_dist)[keep].view(torch.int32).long() << 32
         packed |= torch.arange(packed.shape[0], device=device)
-        target = target[keep]
+        kept_target = target[keep]
         nearest = torch.full((base.numel(),), _NO_HIT, dtype=torch.int64, device=device)
-        nearest.scatter_reduce_(0, target, packed, 'amin')
-        winner = (nearest[target] & 0xFFFFFFFF).unique()
-    return base, hit_pair[keep][winner], hit_sample[keep][winner], target[winner]
+        nearest.scatter_reduce_(0, kept_target, packed, 'amin')
+        winner = keep[(nearest[kept_target] & 0xFFFFFFFF).unique()]
+    return base, hit_pair[winner], hit_sample[winner], target[winner]
 
 
 def _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample, target):

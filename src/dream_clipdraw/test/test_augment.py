@@ -1,4 +1,5 @@
 """CLIPDraw's augmentations: shape, white fill, gradients, and the seed alone decides them."""
+import pytest
 import torch
 
 from dream_clipdraw.augment import Augmenter
@@ -49,3 +50,35 @@ def test_parameters_stay_in_range():
         top, left, h, w = aug.crop_params(100, 80)
         assert 0.7 * 8000 * 0.85 <= h * w <= 0.9 * 8000 * 1.15
         assert top + h <= 80 and left + w <= 100
+
+
+def _torchvision_copies(aug, image, n):
+    """The same copies made one by one with torchvision's perspective and resized_crop."""
+    from torchvision.transforms import functional as TF
+
+    height, width = image.shape[-2:]
+    copies = []
+    for _ in range(n):
+        start, end = aug.perspective_params(width, height)
+        warped = TF.perspective(image - aug.fill, start, end) + aug.fill
+        top, left, h, w = aug.crop_params(width, height)
+        copies.append(TF.resized_crop(warped, top, left, h, w, [aug.out_size] * 2,
+                                      antialias=True))
+    return torch.stack(copies)
+
+
+@pytest.mark.parametrize('size,out', [(56, 56), (40, 64), (72, 48)])
+def test_the_batched_warps_compute_torchvision_s_warps(size, out):
+    # (56, 56) and (40, 64): crops are enlarged, batched grid_sample; (72, 48): crops are
+    # shrunk, torchvision's antialiased resize per copy.
+    image = torch.rand(3, size, size, requires_grad=True)
+    ours = Augmenter(out, generator=torch.Generator().manual_seed(3))(image, 4)
+    theirs = _torchvision_copies(
+        Augmenter(out, generator=torch.Generator().manual_seed(3)), image, 4)
+    assert ours.shape == theirs.shape == (4, 3, out, out)
+    assert torch.allclose(ours, theirs, atol=1e-4)
+    weights = torch.randn_like(ours)
+    ours_grad, = torch.autograd.grad((ours * weights).sum(), image)
+    theirs_grad, = torch.autograd.grad((theirs * weights).sum(), image)
+    assert torch.allclose(ours_grad, theirs_grad, atol=1e-3)
+    assert theirs_grad.abs().max() > 0.5

@@ -265,6 +265,63 @@ def test_a_compiled_image_tower_computes_what_the_eager_one_computes(files):
     assert ours.grad.abs().sum() > 0
 
 
+def test_accelerate_on_the_cpu_stays_eager_float32_and_rejects_what_cannot_run(files):
+    clip = load_clip(**files.load_kwargs())
+    assert clip.accelerate() == ('float32', None)
+    assert getattr(clip.model.visual, 'compiled_with', None) is None
+    with pytest.raises(InvalidOptions, match='bfloat16 CLIP needs a CUDA device'):
+        clip.accelerate('bfloat16')
+    with pytest.raises(InvalidOptions, match='precision must be one of float32, bfloat16'):
+        clip.accelerate('half')
+    with pytest.raises(InvalidOptions, match='compile mode must be one of auto, off'):
+        clip.accelerate(compile='fast')
+
+
+def test_accelerate_compiles_in_the_mode_asked(files, monkeypatch):
+    from dream_clipdraw.clip_model import ClipModel
+    asked = []
+    monkeypatch.setattr(ClipModel, 'compile_image_encoder',
+                        lambda self, mode=None: asked.append(mode) or f'inductor:{mode}')
+    clip = load_clip(**files.load_kwargs())
+    assert clip.accelerate(compile='reduce-overhead') == ('float32',
+                                                          'inductor:reduce-overhead')
+    assert clip.accelerate(compile='default')[1] == 'inductor:None' and asked[-1] is None
+
+
+def test_a_compiler_that_fails_falls_back_to_the_eager_tower(files, caplog):
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError('no C compiler here')
+    eager = load_clip(**files.load_kwargs())
+    clip = load_clip(**files.load_kwargs())
+    clip.compile_image_encoder(backend=broken_backend)
+    images = torch.rand(2, 3, 64, 64)
+    with caplog.at_level('WARNING'):
+        features = clip.encode_image(images)
+    assert torch.allclose(features, eager.encode_image(images), atol=1e-6)
+    assert 'running it eagerly' in caplog.text
+    assert clip.model.visual.compiled_with is None            # and it stays eager
+    assert torch.allclose(clip.encode_image(images), features)
+
+
+def test_warm_up_compiles_the_forward_backward_and_the_score_shapes(files):
+    clip = load_clip(**files.load_kwargs())
+    clip.warm_up(3)                            # not compiled: nothing to do
+    clip.compile_image_encoder(backend='aot_eager')
+    import torch._dynamo
+    torch._dynamo.reset()
+    counts = torch._dynamo.utils.counters
+    counts.clear()
+    clip.warm_up(3)
+    compiled = counts['stats']['unique_graphs']
+    assert compiled >= 1
+    images = torch.rand(3, 3, 64, 64, requires_grad=True)
+    clip.encode_image(images).sum().backward()
+    with torch.no_grad():
+        clip.encode_image(torch.rand(1, 3, 64, 64))
+    assert counts['stats']['unique_graphs'] == compiled     # nothing left to compile
+    assert images.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize('size', [(64, 64), (70, 53)])
 def test_patch_embedding_equals_the_strided_convolution(size):
     from dream_clipdraw.clip_fastpaths import PatchEmbedding

@@ -109,6 +109,25 @@ def test_a_goal_succeeds_with_feedback_and_every_topic(graph):
     assert len(markers[1].points) >= 9
 
 
+def test_loading_and_drawing_share_one_torch_thread(graph, monkeypatch):
+    # CUDA graphs recorded by a compiled CLIP belong to their thread: a goal must not draw
+    # on a fresh one.
+    import dream_clipdraw.optimizer as optimizer
+    threads = []
+    real = optimizer.generate_drawing
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(optimizer, 'generate_drawing', spy)
+    for session in ('s-thread-1', 's-thread-2'):
+        status, outcome = graph.result(graph.send('a lighthouse', session=session)[0])
+        assert status == GoalStatus.STATUS_SUCCEEDED, outcome.message
+    loader = graph.server._torch_thread.submit(threading.current_thread).result()
+    assert len(threads) == 2 and threads[0] is threads[1] is loader
+    assert loader.name.startswith('clipdraw-torch')
+
+
 def test_cancel_mid_run_ends_canceled_with_the_drawing_so_far(graph):
     handle, feedback = graph.send('a lighthouse', session='s-cancel', iterations=5000)
     wait_for(lambda: len(feedback) >= 2)

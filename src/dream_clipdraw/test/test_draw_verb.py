@@ -74,6 +74,15 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path, capsys, args, m
     assert not (tmp_path / 'x.svg').exists()
 
 
+def test_bfloat16_clip_on_the_cpu_is_a_clear_error(tiny, tmp_path, capsys):
+    status = dream('draw', 'a whale', '--clip-model-config', tiny.config,
+                   '--clip-pretrained', tiny.weights, '--clip-precision', 'bfloat16',
+                   '--out', tmp_path / 'x.svg')
+    _, err = capsys.readouterr()
+    assert status == 1 and 'bfloat16 CLIP needs a CUDA device' in err
+    assert 'Traceback' not in err and not (tmp_path / 'x.svg').exists()
+
+
 def test_an_output_that_cannot_be_written_fails_before_drawing(tiny, tmp_path, capsys):
     status = dream('draw', 'a whale', '--out', tmp_path / 'x.pdf', *tiny_args(tiny))
     _, err = capsys.readouterr()
@@ -112,13 +121,15 @@ def test_bench_can_time_a_compiled_clip(tiny, capsys, monkeypatch):
     monkeypatch.setattr(ClipModel, 'compile_image_encoder', quick)
     status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
                    '--presets', 'cpu', '--iterations', 1, '--warmup', 1,
-                   '--canvas-size', 32, '--full-limit', 0, '--compile', 'reduce-overhead')
+                   '--canvas-size', 32, '--full-limit', 0, '--clip-compile', 'reduce-overhead')
     out, err = capsys.readouterr()
     assert status == 0, err
     report = json.loads(out)
     assert asked == ['reduce-overhead'] and report['compiled'] == 'aot_eager:reduce-overhead'
+    assert report['clip_precision'] == 'float32'     # auto, on the CPU
     entry = report['presets']['cpu']
     assert entry['per_iteration_ms']['total'] > 0 and entry['operators_per_iteration'] is None
+    assert entry['warmup_iterations'] == 1 and entry['warmup_s'] > 0
 
 
 def test_bench_measures_a_drawing_when_it_is_short(tiny, capsys):
