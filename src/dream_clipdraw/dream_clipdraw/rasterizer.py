@@ -18,11 +18,11 @@ How, and why:
   on its ramp, or out of reach. The distance is recomputed with gradient once per ramp
   sample and stroke (from its nearest piece), so autograd sees only the strokes' edges;
 - a (tile, stroke) pair is a layer; layers are composited per tile (``raster_composite``)
-  without padding to the deepest tile, exactly even for opaque strokes.
+  in log space, with one cumulative sum whatever the tiles' depth.
 """
 import torch
 
-from dream_clipdraw.raster_composite import composite_multiply, composite_over, LayerStack
+from dream_clipdraw.raster_composite import composite_multiply, composite_over, TileLayers
 from dream_clipdraw.raster_flatten import flatten_packed, PackedPoints
 from dream_clipdraw.raster_tiles import pair_distance_sq, segment_distance_sq, TileGrid
 
@@ -91,30 +91,30 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
 
     alpha = coverage * colors[layers.stroke, 3:]
     composite = composite_multiply if black_ink else composite_over
-    tiles = composite(alpha, colors[layers.stroke, :3], layers.stack, background,
+    tiles = composite(alpha, colors[layers.stroke, :3], layers.layout, background, grid.count,
                       grid.pixels, samples * samples)
-    full = background.view(1, 3, 1).expand(grid.count, 3, grid.pixels)
-    full = full.index_put((layers.tiles,), tiles)
     t = grid.tile
-    image = full.view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
+    image = tiles.view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
     return image.reshape(3, grid.rows * t, grid.cols * t)[:, :height, :width]
 
 
 class _Layers:
-    """(piece, tile) pairs grouped into layers: one per (tile, stroke), stored level-major."""
+    """(piece, tile) pairs grouped into layers: one per (tile, stroke).
+
+    Per pair: ``piece``, ``tile``, ``near_a``, ``near_b``, ``pair_stroke``, ``pair_layer``;
+    per layer, sorted by tile, then stroke (in each tile the bottom stroke first):
+    ``stroke`` and ``layout`` (:class:`~dream_clipdraw.raster_composite.TileLayers`).
+    """
 
     def __init__(self, grid, pieces, pairs, n):
         self.piece, self.tile, self.near_a, self.near_b = pairs
         self.pair_stroke = pieces.stroke[self.piece]
-        # Sorted by tile, then stroke: in each tile, the bottom stroke first.
-        key, pair_layer = torch.unique(self.tile * n + self.pair_stroke, return_inverse=True)
+        key, self.pair_layer = torch.unique(self.tile * n + self.pair_stroke,
+                                            return_inverse=True)
         tile = torch.div(key, n, rounding_mode='floor')
-        self.tiles, slot, depth = torch.unique_consecutive(
-            tile, return_inverse=True, return_counts=True)
-        self.stack = LayerStack(slot, depth)
         self.count = key.shape[0]
-        self.pair_layer = self.stack.position[pair_layer]
-        self.stroke = torch.empty_like(key).index_put_((self.stack.position,), key - tile * n)
+        self.stroke = key - tile * n
+        self.layout = TileLayers(tile, self.stroke, grid.count)
 
 
 def _classify(grid, layers, widths, samples):

@@ -77,6 +77,25 @@ def test_matches_16x16_supersampled_reference(reference_image, samples):
     assert float((1 - reference_image).abs().mean()) > 0.03
 
 
+def test_deep_tiles_composite_stroke_by_stroke_in_order():
+    # 80 strokes through the middle: tiles 80 deep, every 7th one opaque (the log-space
+    # compositing's floor). With one sample per pixel a pixel is a sample, so each stroke's
+    # alpha can be read from a render of it alone (black on white) and composited one by one.
+    generator = torch.Generator().manual_seed(7)
+    points = [straight(2.0, float(y), 30.0, 32.0 - float(y)) for y in torch.linspace(4, 28, 80)]
+    widths = 1.0 + 3.0 * torch.rand(80, generator=generator)
+    colors = torch.rand(80, 4, generator=generator)
+    colors[::7, 3] = 1.0
+    expected = torch.ones(3, 32, 32, dtype=torch.float64)
+    for p, w, c in zip(points, widths, colors):
+        black = torch.tensor([[0.0, 0.0, 0.0, float(c[3])]])
+        alpha = 1 - render([p], w[None], black, (32, 32), samples=1)[0].double()
+        expected = expected * (1 - alpha) + c[:3].double().view(3, 1, 1) * alpha
+    image = render(points, widths, colors, (32, 32), samples=1).double()
+    assert float((image - expected).abs().max()) < 1e-5
+    assert float((1 - expected).abs().mean()) > 0.2
+
+
 def test_reference_comparison_can_fail(reference_image):
     points, widths, colors = reference_scene()
     moved = [p + torch.tensor([0.7, 0.0]) for p in points]
