@@ -156,8 +156,10 @@ class ClipModel:
                 except Exception as exc:
                     if not _is_compiler_error(exc):
                         raise
+                    # torch's message starts with where it failed, then why.
+                    lines = [line for line in str(exc).splitlines() if line.strip()]
                     _LOG.warning('compiling CLIP\'s image tower failed, running it eagerly: '
-                                 '%s: %s', type(exc).__name__, str(exc).splitlines()[:1])
+                                 '%s: %s', type(exc).__name__, ' '.join(lines[:2]))
                     visual.forward = eager
                     visual.compiled_with = None
                     return eager(*args, **kwargs)
