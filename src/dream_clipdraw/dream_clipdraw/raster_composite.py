@@ -23,36 +23,29 @@ OPAQUE_FLOOR = 1e-6
 OVER_FLOOR = 1e-9
 
 
-class TileLayers:
-    """Layers sorted by (tile, stroke): ``tile`` (L,), ``stroke`` (L,), and ``last`` (L,):
-    the index of the top layer of each layer's tile."""
-
-    def __init__(self, tile, stroke, tiles):
-        self.tile = tile
-        self.stroke = stroke
-        index = torch.arange(tile.shape[0], device=tile.device)
-        top = torch.zeros(tiles, dtype=index.dtype, device=tile.device)
-        self.last = top.scatter_reduce(0, tile, index, 'amax', include_self=False)[tile]
-
-
-def composite_over(alpha, color, layers, background, tiles, pixels, per_pixel):
+def composite_over(alpha, color, tile, background, tiles, pixels, per_pixel):
     """Per-pixel RGB of every tile, (tiles, 3, pixels): layers "over" the background.
 
-    alpha: (L, S) layer alpha per sample; color: (L, 3); S = pixels * per_pixel, the samples
-    of a pixel consecutive. out = bg * prod(1 - a) + sum_k c_k a_k above_k, averaged per pixel.
+    alpha: (L, S) layer alpha per sample; color: (L, 3); tile: (L,) each layer's tile, the
+    layers sorted by tile, then stroke. S = pixels * per_pixel, the samples of a pixel
+    consecutive. out = bg * prod(1 - a) + sum_k c_k a_k above_k, averaged per pixel.
     """
+    index = torch.arange(tile.shape[0], device=tile.device)
+    top = torch.zeros(tiles, dtype=index.dtype, device=tile.device)
+    top = top.scatter_reduce(0, tile, index, 'amax', include_self=False)[tile]
     wide = alpha.double()
     log_clear = torch.log1p(-_floored(wide, OVER_FLOOR))
     running = torch.cumsum(log_clear, 0)
-    weight = (wide * torch.exp(running[layers.last] - running)).to(alpha.dtype)
+    # Transmittance of the layers above each layer, up to its tile's top layer.
+    weight = (wide * torch.exp(running[top] - running)).to(alpha.dtype)
     total = torch.zeros((tiles,) + alpha.shape[1:], dtype=log_clear.dtype, device=alpha.device)
-    shown = torch.exp(total.index_add(0, layers.tile, log_clear)).to(alpha.dtype)
+    shown = torch.exp(total.index_add(0, tile, log_clear)).to(alpha.dtype)
     rgb = background.view(1, 3, 1) * shown[:, None, :]
-    rgb = rgb.index_add(0, layers.tile, color[:, :, None] * weight[:, None, :])
+    rgb = rgb.index_add(0, tile, color[:, :, None] * weight[:, None, :])
     return _pixel_mean(rgb, pixels, per_pixel)
 
 
-def composite_multiply(alpha, color, layers, background, tiles, pixels, per_pixel):
+def composite_multiply(alpha, color, tile, background, tiles, pixels, per_pixel):
     """Per-pixel RGB (tiles, 3, pixels) with order-free multiplicative ink.
 
     out = bg * prod_k (1 - a_k (1 - c_k)) per channel, averaged per pixel. Gray inks (black
@@ -65,7 +58,7 @@ def composite_multiply(alpha, color, layers, background, tiles, pixels, per_pixe
         ink = alpha[:, None, :] * (1 - color)[:, :, None]
     log_clear = torch.log1p(-_floored(ink, OPAQUE_FLOOR))
     total = torch.zeros((tiles,) + ink.shape[1:], dtype=alpha.dtype, device=alpha.device)
-    shown = torch.exp(total.index_add(0, layers.tile, log_clear))
+    shown = torch.exp(total.index_add(0, tile, log_clear))
     shown = shown.view(tiles, -1, pixels * per_pixel)
     return _pixel_mean(background.view(1, 3, 1) * shown, pixels, per_pixel)
 

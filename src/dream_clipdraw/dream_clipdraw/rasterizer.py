@@ -22,7 +22,7 @@ How, and why:
 """
 import torch
 
-from dream_clipdraw.raster_composite import composite_multiply, composite_over, TileLayers
+from dream_clipdraw.raster_composite import composite_multiply, composite_over
 from dream_clipdraw.raster_flatten import flatten_packed, PackedPoints
 from dream_clipdraw.raster_tiles import pair_distance_sq, segment_distance_sq, TileGrid
 
@@ -84,15 +84,15 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
         anchor = widths.sum() + colors.sum() + stacked.sum()
         return plain + 0 * anchor
-    layers = _Layers(grid, pieces, pairs, n)
+    layers = _Layers(pieces, pairs, n)
     base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
     coverage = _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample,
                          target)
 
     alpha = coverage * colors[layers.stroke, 3:]
     composite = composite_multiply if black_ink else composite_over
-    tiles = composite(alpha, colors[layers.stroke, :3], layers.layout, background, grid.count,
-                      grid.pixels, samples * samples)
+    tiles = composite(alpha, colors[layers.stroke, :3], layers.layer_tile, background,
+                      grid.count, grid.pixels, samples * samples)
     t = grid.tile
     image = tiles.view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
     return image.reshape(3, grid.rows * t, grid.cols * t)[:, :height, :width]
@@ -103,18 +103,17 @@ class _Layers:
 
     Per pair: ``piece``, ``tile``, ``near_a``, ``near_b``, ``pair_stroke``, ``pair_layer``;
     per layer, sorted by tile, then stroke (in each tile the bottom stroke first):
-    ``stroke`` and ``layout`` (:class:`~dream_clipdraw.raster_composite.TileLayers`).
+    ``stroke`` and ``layer_tile``.
     """
 
-    def __init__(self, grid, pieces, pairs, n):
+    def __init__(self, pieces, pairs, n):
         self.piece, self.tile, self.near_a, self.near_b = pairs
         self.pair_stroke = pieces.stroke[self.piece]
         key, self.pair_layer = torch.unique(self.tile * n + self.pair_stroke,
                                             return_inverse=True)
-        tile = torch.div(key, n, rounding_mode='floor')
+        self.layer_tile = torch.div(key, n, rounding_mode='floor')
         self.count = key.shape[0]
-        self.stroke = key - tile * n
-        self.layout = TileLayers(tile, self.stroke, grid.count)
+        self.stroke = key - self.layer_tile * n
 
 
 def _classify(grid, layers, widths, samples):
