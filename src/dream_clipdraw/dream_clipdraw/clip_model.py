@@ -101,7 +101,7 @@ class ClipModel:
 
         On a GPU a CLIPDraw iteration is launch-bound: hundreds of small kernels. There
         compile='auto' means torch.compile with CUDA graphs ('reduce-overhead': CLIP's
-        forward and backward replayed as graphs; on an H100 a faithful drawing took 21-27 s
+        forward and backward replayed as graphs; on an H100 a faithful drawing took 21-28 s
         instead of 37-39 s); on the CPU it means eager, which measured faster there.
         compile: 'auto', 'off' or a torch.compile mode ('default', 'reduce-overhead',
         'max-autotune'); ``compiled`` is None when not compiled. precision: 'float32' or
