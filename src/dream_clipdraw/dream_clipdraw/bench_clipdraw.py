@@ -116,8 +116,7 @@ class ClipDrawBench:
             run.step()
             cpu.append(time.process_time() - started)
             laps.append(dict(run.timings))
-        compiled = getattr(clip.model.visual, 'compiled_with', None)
-        operators = None if compiled else _operators_per_step(run)
+        operators = None if clip.compiled else _operators_per_step(run)
         medians = {k: statistics.median(lap.get(k, 0.0) for lap in laps) for k in PHASES}
         per_iteration = statistics.median(sum(lap.values()) for lap in laps)
         score_start = time.perf_counter()

@@ -126,11 +126,16 @@ class ClipModel:
             compiled = self.compile_image_encoder(None if compile == 'default' else compile)
         return precision, compiled
 
+    @property
+    def compiled(self):
+        """How the image tower is compiled ('backend:mode'), or None when it runs eagerly."""
+        return getattr(self.model.visual, 'compiled_with', None)
+
     def warm_up(self, batch_size):
         """Compile now, not in a drawing's first steps: one forward+backward of a batch
         (CLIPDraw's augmented copies) and one forward of a single image (its score).
         Does nothing unless the image tower is compiled."""
-        if getattr(self.model.visual, 'compiled_with', None) is None:
+        if self.compiled is None:
             return
         size = (3, self.image_size, self.image_size)
         images = torch.ones((batch_size,) + size, device=self.device, requires_grad=True)
@@ -146,7 +151,7 @@ class ClipModel:
         instead of failing the drawing.
         """
         visual = self.model.visual
-        if getattr(visual, 'compiled_with', None) is None:
+        if self.compiled is None:
             eager = visual.forward
             compiled = torch.compile(eager, mode=mode, backend=backend)
 
@@ -166,7 +171,7 @@ class ClipModel:
 
             visual.forward = forward
             visual.compiled_with = f'{backend}:{mode or "default"}'
-        return visual.compiled_with
+        return self.compiled
 
     def describe(self):
         """A short label for logs and drawing records."""

@@ -268,7 +268,7 @@ def test_a_compiled_image_tower_computes_what_the_eager_one_computes(files):
 def test_accelerate_on_the_cpu_stays_eager_float32_and_rejects_what_cannot_run(files):
     clip = load_clip(**files.load_kwargs())
     assert clip.accelerate() == ('float32', None)
-    assert getattr(clip.model.visual, 'compiled_with', None) is None
+    assert clip.compiled is None
     with pytest.raises(InvalidOptions, match='bfloat16 CLIP needs a CUDA device'):
         clip.accelerate('bfloat16')
     with pytest.raises(InvalidOptions, match='precision must be one of float32, bfloat16'):
@@ -300,7 +300,7 @@ def test_a_compiler_that_fails_falls_back_to_the_eager_tower(files, caplog):
     assert torch.allclose(features, eager.encode_image(images), atol=1e-6)
     assert 'running it eagerly' in caplog.text and 'no C compiler here' in caplog.text
     assert "['" not in caplog.text
-    assert clip.model.visual.compiled_with is None            # and it stays eager
+    assert clip.compiled is None            # and it stays eager
     assert torch.allclose(clip.encode_image(images), features)
 
 
