@@ -35,11 +35,16 @@ class Spinners:
     def add_node(self, node):
         executor = SingleThreadedExecutor(context=self.context)
         executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        self.executors[node] = executor
+        thread = threading.Thread(target=executor.spin, daemon=True)
+        thread.start()
+        self.executors[node] = executor, thread
 
     def remove_node(self, node):
-        self.executors.pop(node).shutdown(timeout_sec=5)
+        # Wait for the callback in progress (a VAD feed on a loaded machine can outlast the
+        # shutdown's wait): a node destroyed under it fails the callback's publish.
+        executor, thread = self.executors.pop(node)
+        executor.shutdown(timeout_sec=5)
+        thread.join(timeout=30)
 
     def shutdown(self):
         for node in list(self.executors):
