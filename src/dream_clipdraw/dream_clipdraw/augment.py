@@ -4,8 +4,10 @@ Without them the optimisation finds adversarial scribbles that CLIP scores highl
 look like nothing. Only the random parameters are drawn here, from a caller's
 torch.Generator and with the same distributions as ``RandomPerspective`` and
 ``RandomResizedCrop``, so that a seed reproduces a drawing without touching (or depending on)
-the global RNG that other threads share. The white border is made by warping
-``image - 1`` with zero padding and adding 1 back.
+the global RNG that other threads share. Each copy's parameters come from one block of
+uniforms, drawn in one torch call (not thirty), so the generator's state before a call
+still determines its copies. The white border is made by warping ``image - 1`` with zero
+padding and adding 1 back.
 
 The warps compute what torchvision's ``perspective`` and ``resized_crop`` (bilinear,
 antialiased) compute, but for all copies at once: one ``grid_sample`` per warp for the whole
@@ -23,6 +25,10 @@ from torch.nn import functional as F
 from torchvision.transforms import functional as TF
 
 
+# Uniforms one copy may need: 8 corner moves, 10 tries of (scale, ratio), a crop position.
+_PER_COPY = 8 + 2 * 10 + 2
+
+
 class Augmenter:
     """Makes n differently warped copies of one rendered canvas, sized for CLIP."""
 
@@ -38,6 +44,7 @@ class Augmenter:
         self.crop_ratio = tuple(crop_ratio)
         self.fill = float(fill)
         self.generator = generator
+        self._pool = []
 
     def __call__(self, image, n):
         """image (3, H, W) -> (n, 3, out_size, out_size), differentiable w.r.t. image."""
@@ -45,8 +52,9 @@ class Augmenter:
         n = int(n)
         corners, crops = [], []
         for _ in range(n):
-            corners.append(self.perspective_params(width, height))
-            crops.append(self.crop_params(width, height))
+            corner, crop = self.copy_params(width, height)
+            corners.append(corner)
+            crops.append(crop)
         coeffs = _perspective_coeffs(corners, height, width)
         crop = torch.tensor(crops, dtype=torch.float64)
         params = torch.cat([coeffs, crop], 1).to(device=image.device, dtype=image.dtype)
@@ -64,11 +72,30 @@ class Augmenter:
         return torch.stack([TF.resized_crop(copy, top, left, h, w, size, antialias=True)
                             for copy, (top, left, h, w) in zip(warped, crops)])
 
+    def copy_params(self, width, height):
+        """One copy's perspective corners and crop, from one block of uniforms."""
+        self._pool = []
+        self._fill()
+        try:
+            return self.perspective_params(width, height), self.crop_params(width, height)
+        finally:
+            self._pool = []   # the unused rest: the next copy starts a block of its own
+
+    def _fill(self):
+        self._pool = torch.rand(_PER_COPY, dtype=torch.float64,
+                                generator=self.generator).tolist()[::-1]
+
+    def _next(self):
+        """A uniform in [0, 1) from the generator (53 random bits)."""
+        if not self._pool:
+            self._fill()
+        return self._pool.pop()
+
     def _randint(self, low, high):
-        return int(torch.randint(low, high, (1,), generator=self.generator))
+        return low + min(int(self._next() * (high - low)), high - low - 1)
 
     def _uniform(self, low, high):
-        return low + (high - low) * float(torch.rand(1, generator=self.generator))
+        return low + (high - low) * self._next()
 
     def perspective_params(self, width, height):
         """Corners moved inwards by up to distortion x half the side (RandomPerspective)."""

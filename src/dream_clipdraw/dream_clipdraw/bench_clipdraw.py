@@ -134,7 +134,9 @@ class ClipDrawBench:
                 'augment_render_backward': _ms(medians['backward']),
                 'step': _ms(medians['step']), 'total': _ms(per_iteration)},
             'per_iteration_cpu_ms': _ms(statistics.median(cpu)),
-            'operators_per_iteration': operators,
+            'operators_per_iteration': operators and operators['all'],
+            'operators_outside_clip': operators and operators['outside_clip'],
+            'host_syncs_per_iteration': operators and operators['host_syncs'],
             'breakdown_iterations': args.iterations,
             # Compiling happens in the first steps: once per process (the node's preload).
             'warmup_s': round(warmup_s, 1), 'warmup_iterations': args.warmup,
@@ -156,24 +158,61 @@ class ClipDrawBench:
         return entry
 
 
-def _operators_per_step(run):
-    """torch operators one step dispatches, forward, backward and Adam (views included).
+# Operators whose output size depends on the data, or that return a value to Python: on a
+# GPU each makes the host wait for the device, and none can be captured in a CUDA graph.
+_HOST_SYNCS = frozenset({'nonzero', '_unique2', 'unique_dim', 'unique_consecutive',
+                         '_local_scalar_dense', 'masked_select', 'is_nonzero', 'equal'})
 
-    A GPU step is launch-bound: its time follows this count far more than the arithmetic,
-    and unlike a time it is the same on any machine, so a CPU run can show progress.
+
+def _operators_per_step(run):
+    """Counts of the torch operators one step dispatches (forward, backward and Adam, views
+    included): all of them, those outside CLIP's image tower (its forward and backward), and
+    the host synchronisations among them.
+
+    A GPU step is launch-bound: its time follows these counts far more than the arithmetic,
+    and unlike a time they are the same on any machine, so a CPU run can show progress.
+    Compiled, CLIP's operators become CUDA graph replays: what is left is the rest.
+    Synchronisations are counted in the rendering, CLIP and backward phases: the
+    augmentations draw their parameters on the host by design (a CPU generator) and Adam is
+    fused on a GPU, so neither phase waits for the device there.
     """
+    from unittest import mock
+
+    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
+
+    from dream_clipdraw import optimizer
 
     class Counter(TorchDispatchMode):
         count = 0
+        syncs = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             self.count += 1
+            name = func.overloadpacket.__name__
+            if name in _HOST_SYNCS or (name == 'repeat_interleave' and isinstance(
+                    args[0], torch.Tensor) and (kwargs or {}).get('output_size') is None):
+                self.syncs += 1
             return func(*args, **(kwargs or {}))
 
-    with Counter() as counter:
+    counter = Counter()
+    marks = {'start': (0, 0)}
+    lap = optimizer._Clock.lap
+
+    def marking_lap(clock, name):
+        marks[name] = (counter.count, counter.syncs)
+        lap(clock, name)
+
+    # The step's clock marks the end of each phase (render, augment, clip, backward, step).
+    with mock.patch.object(optimizer._Clock, 'lap', marking_lap), counter:
         run.step()
-    return counter.count
+    phases = list(marks)
+    spent = {name: [end - begin for begin, end in zip(marks[before], marks[name])]
+             for before, name in zip(phases, phases[1:])}
+    host_syncs = sum(spent.get(name, (0, 0))[1] for name in ('render', 'clip', 'backward'))
+    return {'all': counter.count,
+            'outside_clip': counter.count - spent.get('clip', (0, 0))[0],
+            'host_syncs': host_syncs}
 
 
 def _ms(seconds):

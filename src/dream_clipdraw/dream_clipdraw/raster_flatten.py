@@ -1,10 +1,15 @@
-"""Cubic Bezier strokes to line pieces, differentiably.
+"""Cubic Bezier strokes to line pieces, and the few pieces that need a gradient.
 
 The rasterizer measures distances to straight pieces because the exact distance to a cubic
 needs a root solve per sample. Each segment is cut into as many equal-parameter pieces as
 its flatness bound asks for, so the polyline stays within ``FLATNESS_TOLERANCE`` pixels of
-the curve whatever the stroke's size; the piece count is chosen without gradient, the
-piece end points carry the gradient back to the control points.
+the curve whatever the stroke's size.
+
+All pieces are made without gradient: they only decide which samples a stroke reaches.
+The pieces that actually shape a coverage (one per sample on a stroke's edge) are then
+recomputed with gradient, straight from their segment's control points
+(:meth:`Pieces.ends`): two operators with a gradient instead of a chain of gathers over
+every piece, which is what a GPU pays for, per operator, in the backward pass.
 """
 import collections.abc
 import functools
@@ -40,21 +45,38 @@ class PackedPoints(collections.abc.Sequence):
 
 
 class Pieces:
-    """Line pieces of all strokes: end points ``a``, ``b`` (P, 2) and owning ``stroke`` (P,)."""
+    """Line pieces of all strokes, without gradient.
 
-    def __init__(self, a, b, stroke):
-        self.a = a
-        self.b = b
+    ``ends`` (P, 2, 2): each piece's end points (``a``, ``b``: its (P, 2) views);
+    ``stroke`` (P,): owning stroke; and where each piece lies on its curve: ``rows``
+    (P, 4), its segment's rows in the stacked points, and ``knots`` (P, 2), the rows of
+    its ends' curve parameters in the table of Bernstein polynomials.
+    """
+
+    def __init__(self, ends, stroke, rows, knots):
+        self.ends = ends
+        self.a = ends[:, 0]
+        self.b = ends[:, 1]
         self.stroke = stroke
+        self.rows = rows
+        self.knots = knots
+
+    def ends_with_gradient(self, stacked, which):
+        """(len(which), 2, 2) ends of the chosen pieces, differentiable w.r.t. ``stacked``.
+
+        Equal to ``ends[which]``, but a function of the points.
+        """
+        basis = _bernstein_table(stacked.dtype, stacked.device)[self.knots[which]]
+        return torch.bmm(basis, stacked[self.rows[which]])
 
 
 def packed_segment_controls(stacked, lengths):
-    """Every stroke's cubic segments: (controls (S, 4, 2), stroke of each (S,)).
+    """Every stroke's cubic segments: (rows (S, 4) into ``stacked``, stroke of each (S,)).
 
     stacked: the strokes' points concatenated, (sum(lengths), 2); lengths: points per stroke.
+    ``stacked[rows]`` are the segments' (S, 4, 2) control points.
     """
-    index, stroke = _segment_layout(tuple(int(n) for n in lengths), stacked.device)
-    return stacked[index], stroke
+    return _segment_layout(tuple(int(n) for n in lengths), stacked.device)
 
 
 @functools.lru_cache(maxsize=8)
@@ -76,6 +98,22 @@ def _segment_layout(lengths, device):
     return index.to(device), stroke.to(device)
 
 
+@functools.lru_cache(maxsize=8)
+def _bernstein_table(dtype, device):
+    """(n, i) -> the cubic Bernstein polynomials at t = i / n, in row n * (MAX_PIECES + 1) + i.
+
+    Pieces split segments at t = i / n, n <= MAX_PIECES: a gather from this table is the
+    cheapest way to the basis (pow is slow on a CPU, four multiplications are four kernels
+    on a GPU), and it gives a joint's two pieces the very same basis.
+    """
+    n = torch.arange(MAX_PIECES + 1, dtype=torch.float64)[:, None]
+    i = torch.arange(MAX_PIECES + 1, dtype=torch.float64)[None, :]
+    t = (i / n.clamp_min(1)).clamp(max=1).reshape(-1, 1)
+    s = 1 - t
+    basis = torch.cat([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=1)
+    return basis.to(dtype=dtype, device=device)
+
+
 def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
     """Pieces needed so that a uniform split is within ``tolerance`` of the curve.
 
@@ -83,10 +121,14 @@ def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
     |B''| <= 6 max(|P0 - 2P1 + P2|, |P1 - 2P2 + P3|).
     """
     with torch.no_grad():
-        p0, p1, p2, p3 = controls.unbind(1)
-        second = torch.maximum((p0 - 2 * p1 + p2).norm(dim=1), (p1 - 2 * p2 + p3).norm(dim=1))
-        count = torch.ceil(torch.sqrt(0.75 * second / tolerance))
-        return count.clamp(1, max_pieces).long()
+        second = torch.matmul(_second_differences(controls.dtype, controls.device), controls)
+        bound = second.norm(dim=2).amax(1).mul_(0.75 / tolerance).sqrt_().ceil_()
+        return bound.clamp_(1, max_pieces).long()
+
+
+@functools.lru_cache(maxsize=8)
+def _second_differences(dtype, device):
+    return torch.tensor([[1, -2, 1, 0], [0, 1, -2, 1]], dtype=dtype, device=device)
 
 
 def flatten(points, tolerance=None):
@@ -96,24 +138,22 @@ def flatten(points, tolerance=None):
 
 def flatten_packed(stacked, lengths, tolerance=None):
     """:func:`flatten` of strokes given concatenated (see :func:`packed_segment_controls`)."""
-    controls, seg_stroke = packed_segment_controls(stacked, lengths)
+    with torch.no_grad():
+        return _flatten(stacked.detach(), lengths, tolerance)
+
+
+def _flatten(stacked, lengths, tolerance):
+    rows, seg_stroke = packed_segment_controls(stacked, lengths)
+    controls = stacked[rows]
     count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
     device = controls.device
-    # One host sync for both expansions below: their sizes are P and P + segments.
-    total = int(count.sum())
-    # Vertices j = 0..n of each segment at t = j / n, evaluated in one batch.
-    vertex_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device),
-                                             count + 1, output_size=total + count.shape[0])
-    first_vertex = torch.cumsum(count + 1, 0) - (count + 1)
-    j = torch.arange(vertex_segment.shape[0], device=device) - first_vertex[vertex_segment]
-    t = (j.to(controls.dtype) / count[vertex_segment].to(controls.dtype))[:, None]
-    s = 1 - t
-    bernstein = torch.cat([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=1)
-    vertices = torch.einsum('vk,vkd->vd', bernstein, controls[vertex_segment])
-    # Piece i of segment g joins vertices first_vertex[g] + i and + i + 1.
-    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count,
-                                            output_size=total)
+    # Piece i of a segment cut in n runs from t = i / n to (i + 1) / n; the joints are
+    # computed twice, identically, which is cheaper than listing vertices.
+    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
     first_piece = torch.cumsum(count, 0) - count
-    i = torch.arange(piece_segment.shape[0], device=device) - first_piece[piece_segment]
-    start = first_vertex[piece_segment] + i
-    return Pieces(vertices[start], vertices[start + 1], seg_stroke[piece_segment])
+    knot = (count * (MAX_PIECES + 1) - first_piece)[piece_segment]
+    knot += torch.arange(piece_segment.shape[0], device=device)   # n * (MAX + 1) + i
+    knots = torch.stack([knot, knot + 1], dim=1)
+    basis = _bernstein_table(controls.dtype, device)[knots]
+    ends = torch.bmm(basis, controls[piece_segment])
+    return Pieces(ends, seg_stroke[piece_segment], rows[piece_segment], knots)

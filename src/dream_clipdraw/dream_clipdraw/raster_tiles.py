@@ -7,41 +7,40 @@ piece's reach; the pair lists are built from per-piece counts (repeat_interleave
 from a strokes x tiles table.
 """
 import functools
-import math
 
 import torch
 
 
-def segment_distance_sq(px, py, ax, ay, bx, by):
-    """Squared distance from points (px, py) to segments a-b; broadcasts; safe when a == b."""
-    abx = bx - ax
-    aby = by - ay
-    apx = px - ax
-    apy = py - ay
-    length_sq = (abx * abx + aby * aby).clamp_min(1e-12)
-    t = ((apx * abx + apy * aby) / length_sq).clamp(0, 1)
-    dx = apx - t * abx
-    dy = apy - t * aby
-    return dx * dx + dy * dy
+class PairSegments:
+    """Segments a-b (Q, 2), laid out once for the distance from every tile sample to each.
 
-
-def pair_distance_sq(a, b, offsets):
-    """(Q, S) squared distances from S offsets (S, 2) to Q segments a-b (Q, 2), no gradient.
-
-    The same computation as :func:`segment_distance_sq`, done in place on two (Q, S)
-    buffers: this runs on every (piece, tile, sample) triple, the largest set of all.
+    The (segment, sample) distances are the largest computation of all, made in chunks of
+    segments: what does not depend on the samples is computed here once for all chunks.
+    No gradient.
     """
-    ab = (b - a).T.contiguous()  # contiguous columns: strided operands are ~3x slower
-    inverse = 1 / (ab * ab).sum(0).clamp_min(1e-12)
-    abx, aby = ab[0][:, None], ab[1][:, None]
-    a = a.T.contiguous()
-    offsets = offsets.T.contiguous()
-    dx = offsets[0] - a[0][:, None]
-    dy = offsets[1] - a[1][:, None]
-    t = (dx * (abx * inverse[:, None])).addcmul_(dy, aby * inverse[:, None]).clamp_(0, 1)
-    dx.addcmul_(t, abx, value=-1)
-    dy.addcmul_(t, aby, value=-1)
-    return dx.mul_(dx).addcmul_(dy, dy)
+
+    def __init__(self, a, b):
+        ab = (b - a).T.contiguous()  # contiguous columns: strided operands are ~3x slower
+        inverse = 1 / (ab * ab).sum(0).clamp_min(1e-12)
+        # Six (Q, 1) columns, each sliced per chunk with a single view.
+        self.ax, self.ay = a.T.contiguous()[:, :, None]
+        self.abx, self.aby = ab[:, :, None]
+        self.sx, self.sy = (ab * inverse)[:, :, None]
+        self.count = a.shape[0]
+
+    def distance_sq(self, chunk, offsets):
+        """(len(chunk), S) squared distances from S offsets (2, S) to a slice of the segments.
+
+        Computed in place on two buffers: a point's projection onto the segment, clamped to
+        its ends, as in the exact segment distance.
+        """
+        ox, oy = offsets
+        dx = ox - self.ax[chunk]
+        dy = oy - self.ay[chunk]
+        t = (dx * self.sx[chunk]).addcmul_(dy, self.sy[chunk]).clamp_(0, 1)
+        dx.addcmul_(t, self.abx[chunk], value=-1)
+        dy.addcmul_(t, self.aby[chunk], value=-1)
+        return dx.mul_(dx).addcmul_(dy, dy)
 
 
 class TileGrid:
@@ -66,10 +65,7 @@ class TileGrid:
 
     def sample_offsets(self, dtype, device):
         """(per_tile, 2) pixel offsets of a tile's samples from the tile's corner."""
-        pixel = torch.arange(self.tile, dtype=dtype, device=device)
-        sub = (torch.arange(self.samples, dtype=dtype, device=device) + 0.5) / self.samples
-        py, px, sy, sx = torch.meshgrid(pixel, pixel, sub, sub, indexing='ij')
-        return torch.stack([(px + sx).reshape(-1), (py + sy).reshape(-1)], dim=1)
+        return _sample_offsets(self.tile, self.samples, dtype, device)
 
     def corners(self, tile_ids, dtype):
         """(T, 2) pixel coordinates of the top-left corner of the given tiles."""
@@ -77,38 +73,46 @@ class TileGrid:
         row = torch.div(tile_ids, self.cols, rounding_mode='floor')
         return torch.stack([col, row], dim=1).to(dtype) * self.tile
 
-    def pairs(self, a, b, radius):
-        """(piece, tile) pairs where piece a-b, padded by ``radius``, may cover samples.
+    def pairs(self, ends, radius):
+        """(piece, tile) pairs where a piece, padded by ``radius``, may cover samples.
 
-        a, b: (P, 2) piece ends (no gradient), radius: (P,) reach in pixels.
+        ends: (P, 2, 2) piece end points (no gradient), radius: (P,) reach in pixels.
         Returns (pair_piece, pair_tile, start, end): indices (Q,) grouped by piece, and the
         part of each piece inside its tile padded by the reach, relative to the tile's
         corner (Q, 2): exactly as near to every sample within reach as the whole piece,
         and with small coordinates however long the piece is.
         """
-        device = a.device
-        extent = _extent(self.width, self.height, device, a.dtype)
-        lo = torch.minimum(a, b) - radius[:, None]
-        hi = torch.maximum(a, b) + radius[:, None]
-        valid = ((hi >= 0) & (lo <= extent)).all(dim=1)
+        device = ends.device
+        extent = _extent(self.width, self.height, device, ends.dtype)
+        pad = radius[:, None]
+        box = torch.stack([ends.amin(1) - pad, ends.amax(1) + pad])   # (2, P, 2): lo, hi
+        valid = ((box[1] >= 0) & (box[0] <= extent)).all(dim=1)
         # Clamped before the conversion so that far-away points stay finite integers.
-        first = torch.floor(lo.clamp(0, None).minimum(extent - 1) / self.tile).long()
-        last = torch.floor(hi.clamp(0, None).minimum(extent - 1) / self.tile).long()
+        first, last = box.clamp_(min=0).clamp_(max=extent - 1).div_(self.tile).floor_().long()
         span = last - first + 1
-        count = torch.where(valid, span[:, 0] * span[:, 1], 0)
-        pair_piece = torch.repeat_interleave(torch.arange(a.shape[0], device=device), count)
+        count = torch.where(valid, span.prod(1), 0)
+        pair_piece = torch.repeat_interleave(torch.arange(ends.shape[0], device=device), count)
         local = (torch.arange(pair_piece.shape[0], device=device)
                  - (torch.cumsum(count, 0) - count)[pair_piece])
         span_x = span[pair_piece, 0]
-        col = first[pair_piece, 0] + torch.remainder(local, span_x)
-        row = first[pair_piece, 1] + torch.div(local, span_x, rounding_mode='floor')
-        tile = row * self.cols + col
-        corner = torch.stack([col, row], dim=1).to(a.dtype) * self.tile
+        place = first[pair_piece]
+        place[:, 0] += torch.remainder(local, span_x)
+        place[:, 1] += torch.div(local, span_x, rounding_mode='floor')
+        tile = place[:, 1] * self.cols + place[:, 0]
+        local_ends = ends[pair_piece] - (place * self.tile).to(ends.dtype)[:, None]
         pad = radius[pair_piece, None]
-        start, end, keep = clip_segments(a[pair_piece] - corner, b[pair_piece] - corner,
-                                         -pad, self.tile + pad)
+        start, end, keep = clip_segments(local_ends, -pad, self.tile + pad)
         kept = keep.nonzero().squeeze(1)   # one host sync for the four selections
         return pair_piece[kept], tile[kept], start[kept], end[kept]
+
+
+@functools.lru_cache(maxsize=16)
+def _sample_offsets(tile, samples, dtype, device):
+    """Made once per layout: an optimisation renders thousands of times with the same one."""
+    pixel = torch.arange(tile, dtype=dtype, device=device)
+    sub = (torch.arange(samples, dtype=dtype, device=device) + 0.5) / samples
+    py, px, sy, sx = torch.meshgrid(pixel, pixel, sub, sub, indexing='ij')
+    return torch.stack([(px + sx).reshape(-1), (py + sy).reshape(-1)], dim=1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -117,23 +121,24 @@ def _extent(width, height, device, dtype):
     return torch.tensor([width, height], device=device, dtype=dtype)
 
 
-def clip_segments(a, b, lo, hi):
-    """Clip segments a-b (Q, 2) to boxes [lo, hi] (Q, 1 or 2); Liang-Barsky, vectorised.
+def clip_segments(ends, lo, hi):
+    """Clip segments ``ends`` (Q, 2, 2) to boxes [lo, hi] (Q, 1 or 2); Liang-Barsky.
 
     Returns (start, end, keep): the clipped ends, and which segments meet their box.
     """
-    direction = b - a
-    flat = direction == 0
-    safe = torch.where(flat, torch.ones_like(direction), direction)
+    a = ends[:, 0]
+    direction = ends[:, 1] - a
+    # Along an axis where the segment does not move, a tiny step stands in: its bounds on t
+    # become -huge/+huge (no constraint) when a lies within the box, +-huge past it
+    # (nothing kept), as the exact limits would.
+    safe = torch.where(direction == 0, _TINY_STEP, direction)
     t_lo = (lo - a) / safe
     t_hi = (hi - a) / safe
-    enter = torch.minimum(t_lo, t_hi)
-    leave = torch.maximum(t_lo, t_hi)
-    # An axis along which the segment does not move constrains nothing, or everything.
-    inside = (a >= lo) & (a <= hi)
-    enter = torch.where(flat, torch.where(inside, -math.inf, math.inf), enter)
-    leave = torch.where(flat, torch.where(inside, math.inf, -math.inf), leave)
-    t0 = enter.amax(dim=1).clamp_min(0)
-    t1 = leave.amin(dim=1).clamp_max(1)
-    keep = t0 <= t1
-    return a + t0[:, None] * direction, a + t1[:, None] * direction, keep
+    t0 = torch.minimum(t_lo, t_hi).amax(dim=1).clamp_min_(0)[:, None]
+    t1 = torch.maximum(t_lo, t_hi).amin(dim=1).clamp_max_(1)[:, None]
+    return (torch.addcmul(a, t0, direction), torch.addcmul(a, t1, direction),
+            (t0 <= t1).squeeze(1))
+
+
+# Small enough that any coordinate difference over it is beyond [0, 1] (or infinite).
+_TINY_STEP = 1e-30

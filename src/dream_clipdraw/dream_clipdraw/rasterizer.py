@@ -1,22 +1,26 @@
 """Differentiable rasterizer of open cubic Bezier strokes, in plain PyTorch.
 
 pydiffvg cannot be installed everywhere; this renders the same kind of scene (CLIPDraw's
-strokes with round caps, composited in order on a background) with autograd alone, at a cost
+strokes with round caps, composited in order on a background) with torch operators alone, at a cost
 that follows the area the strokes cover rather than strokes x pixels.
 
 How, and why:
 
-- strokes are flattened into line pieces within 0.2 px of the curves (``raster_flatten``);
+- strokes are flattened into line pieces within 0.2 px of the curves (``raster_flatten``),
+  without gradient;
 - a sample's coverage by a stroke is ``clamp((w / 2 - d) * samples + 0.5, 0, 1)``, d its
   distance to the stroke's nearest piece: a linear ramp one sample wide across the edge (so
   each sample approximates its own box filter and the pixel average converges to the exact
-  area), through which gradients reach points and widths;
+  area), through which gradients reach points and widths (``raster_ramp``, whose gradient
+  is written out: on a GPU, where each operator is a kernel launch, autograd's version of
+  the distance cost two dozen);
 - pieces are binned to 4 x 4 pixel tiles (``raster_tiles``): only (piece, tile) pairs that
   can touch are listed, each piece clipped to its tile's neighbourhood;
 - those (piece, tile, sample) triples, the largest set, are only classified, without
   gradient and in chunks: inside a piece (coverage 1, no gradient: most of a wide stroke),
   on its ramp, or out of reach. The distance is recomputed with gradient once per ramp
-  sample and stroke (from its nearest piece), so autograd sees only the strokes' edges;
+  sample and stroke, from its nearest piece rebuilt from the control points, so autograd
+  sees only the strokes' edges;
 - a (tile, stroke) pair is a layer; layers are composited per tile (``raster_composite``)
   in log space, with one cumulative sum whatever the tiles' depth.
 """
@@ -24,15 +28,18 @@ import torch
 
 from dream_clipdraw.raster_composite import composite_multiply, composite_over
 from dream_clipdraw.raster_flatten import flatten_packed, PackedPoints
-from dream_clipdraw.raster_tiles import pair_distance_sq, segment_distance_sq, TileGrid
+from dream_clipdraw.raster_ramp import ramp_coverage
+from dream_clipdraw.raster_tiles import PairSegments, TileGrid
 
 # Tile side in pixels (measured fastest among 2, 4 and 8 on CLIPDraw scenes).
 TILE_PIXELS = 4
 # Slack (pixels) of the float32 classification: samples this close to a class boundary are
 # treated as on the ramp, where coverage is computed exactly.
 _MARGIN = 1e-3
-# (piece, tile, sample) triples classified at once: bounds the memory of the widest pass.
-_CHUNK = 1 << 20
+# (piece, tile, sample) triples classified at once: bounds the memory of the widest pass
+# (about 25 bytes a triple). On a GPU, where each chunk costs a dozen kernel launches and a
+# wait for the device, wide strokes' 10-30 million triples fit in one chunk.
+_CHUNK = {'cpu': 1 << 20, 'cuda': 1 << 25}
 _NO_HIT = torch.iinfo(torch.int64).max
 
 
@@ -79,19 +86,19 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     grid = TileGrid(height, width, samples, TILE_PIXELS)
     pieces = flatten_packed(stacked, counts)
     reach = widths.detach() / 2 + 0.5 / samples
-    pairs = grid.pairs(pieces.a.detach(), pieces.b.detach(), reach[pieces.stroke] + _MARGIN)
+    pairs = grid.pairs(pieces.ends, reach[pieces.stroke] + _MARGIN)
     if pairs[0].numel() == 0:
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
         anchor = widths.sum() + colors.sum() + stacked.sum()
         return plain + 0 * anchor
     layers = _Layers(pieces, pairs, n)
     base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
-    coverage = _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample,
-                         target)
+    coverage = _coverage(grid, layers, pieces, stacked, widths, samples, base, hit_pair,
+                         hit_sample, target)
 
-    alpha = coverage * colors[layers.stroke, 3:]
+    rgba = colors[layers.stroke]
     composite = composite_multiply if black_ink else composite_over
-    tiles = composite(alpha, colors[layers.stroke, :3], layers.layer_tile, background,
+    tiles = composite(coverage * rgba[:, 3:], rgba[:, :3], layers.layer_tile, background,
                       grid.count, grid.pixels, samples * samples)
     t = grid.tile
     image = tiles.view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
@@ -133,13 +140,13 @@ def _classify(grid, layers, widths, samples):
         inner = torch.where(inner > 0, inner * inner, -1.0)[:, None]  # -1: no interior
         outer = half + 0.5 / samples + _MARGIN
         outer = (outer * outer)[:, None]
-        near_a, near_b = layers.near_a.float(), layers.near_b.float()
-        offsets = grid.sample_offsets(torch.float32, device)
+        near = PairSegments(layers.near_a.float(), layers.near_b.float())
+        offsets = grid.sample_offsets(torch.float32, device).T.contiguous()
         found, found_dist = [], []
-        step = max(1, _CHUNK // spt)
-        for first in range(0, near_a.shape[0], step):
+        step = max(1, _CHUNK.get(device.type, _CHUNK['cpu']) // spt)
+        for first in range(0, near.count, step):
             chunk = slice(first, first + step)
-            dist_sq = pair_distance_sq(near_a[chunk], near_b[chunk], offsets)
+            dist_sq = near.distance_sq(chunk, offsets)
             interior = torch.empty_like(dist_sq)
             torch.le(dist_sq, inner[chunk], out=interior)
             base.index_add_(0, layers.pair_layer[chunk], interior.to(base.dtype))
@@ -167,19 +174,17 @@ def _classify(grid, layers, widths, samples):
     return base, hit_pair[winner], hit_sample[winner], target[winner]
 
 
-def _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample, target):
+def _coverage(grid, layers, pieces, stacked, widths, samples, base, hit_pair, hit_sample,
+              target):
     """(layers, samples per tile) coverage: ``base``, with the ramp samples computed exactly.
 
-    On the ramp, ((w / 2 - d) * samples + 0.5) clamped to [0, 1], with gradient.
+    On the ramp, ((w / 2 - d) * samples + 0.5) clamped to [0, 1], with gradient: the
+    distance to the nearest piece, made again from the points (see ``Pieces.ends_with_gradient``).
     """
     where = (grid.sample_offsets(widths.dtype, widths.device)[hit_sample]
              + grid.corners(layers.tile[hit_pair], widths.dtype))
-    piece = layers.piece[hit_pair]
-    a = pieces.a[piece]
-    b = pieces.b[piece]
-    dist = segment_distance_sq(where[:, 0], where[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-    dist = dist.clamp_min(1e-12).sqrt()
-    ramp = ((widths[layers.pair_stroke[hit_pair]] / 2 - dist) * samples + 0.5).clamp(0, 1)
+    ends = pieces.ends_with_gradient(stacked, layers.piece[hit_pair])
+    ramp = ramp_coverage(where, ends, widths[layers.pair_stroke[hit_pair]], samples)
     return base.view(-1).index_put((target,), ramp).view(base.shape)
 
 
@@ -270,8 +275,12 @@ def _check_strokes(n, stacked, widths, colors, dtype, device):
         raise ValueError(f'widths must have shape ({n},), got {tuple(widths.shape)}')
     if colors.shape != (n, 4):
         raise ValueError(f'colors must have shape ({n}, 4) (RGBA), got {tuple(colors.shape)}')
-    # One device sync for all checks: a GPU render waits on it once, not three times.
+    # One device sync for all checks, in few operators: a sum is finite only if every term
+    # is (NaN and infinity propagate); one that overflows is looked at term by term.
     with torch.no_grad():
+        total = stacked.sum() + widths.sum() + colors.sum()
+        if bool(torch.isfinite(total) & (widths.amin() >= 0)) if n else True:
+            return widths, colors
         if bool(torch.isfinite(stacked).all() & torch.isfinite(widths).all()
                 & (widths >= 0).all() & torch.isfinite(colors).all()):
             return widths, colors

@@ -59,9 +59,8 @@ def _torchvision_copies(aug, image, n):
     height, width = image.shape[-2:]
     copies = []
     for _ in range(n):
-        start, end = aug.perspective_params(width, height)
+        (start, end), (top, left, h, w) = aug.copy_params(width, height)
         warped = TF.perspective(image - aug.fill, start, end) + aug.fill
-        top, left, h, w = aug.crop_params(width, height)
         copies.append(TF.resized_crop(warped, top, left, h, w, [aug.out_size] * 2,
                                       antialias=True))
     return torch.stack(copies)

@@ -271,12 +271,12 @@ def test_work_follows_the_strokes_not_the_canvas():
     reach = (widths / 2 + 0.25)[pieces.stroke]
     counts = []
     for side in (128, 4096):
-        pair_piece = TileGrid(side, side, 2, 4).pairs(pieces.a, pieces.b, reach)[0]
+        pair_piece = TileGrid(side, side, 2, 4).pairs(pieces.ends, reach)[0]
         counts.append(pair_piece.shape[0])
     assert counts[0] == counts[1]
     assert counts[0] < 4 * pieces.a.shape[0]  # a few tiles per piece, not all 256 of them
     more = flatten(points + [p + 1.5 for p in points])
-    doubled = TileGrid(128, 128, 2, 4).pairs(more.a, more.b, torch.cat([reach, reach]))
+    doubled = TileGrid(128, 128, 2, 4).pairs(more.ends, torch.cat([reach, reach]))
     assert doubled[0].shape[0] == pytest.approx(2 * counts[0], rel=0.1)
 
 
