@@ -44,7 +44,13 @@ def peer():
     assert proc.stdout.readline().strip() == 'peer ready'
     yield proc
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        # The peer is test scaffolding: on a starved machine (seen with half the CPU time
+        # stolen from the VM) its DDS teardown can outlast the wait; it must not linger.
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope='module')
