@@ -74,7 +74,6 @@ class Augmenter:
 
     def copy_params(self, width, height):
         """One copy's perspective corners and crop, from one block of uniforms."""
-        self._pool = []
         self._fill()
         try:
             return self.perspective_params(width, height), self.crop_params(width, height)

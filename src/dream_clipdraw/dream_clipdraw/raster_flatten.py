@@ -8,8 +8,8 @@ the curve whatever the stroke's size.
 All pieces are made without gradient: they only decide which samples a stroke reaches.
 The pieces that actually shape a coverage (one per sample on a stroke's edge) are then
 recomputed with gradient, straight from their segment's control points
-(:meth:`Pieces.ends`): two operators with a gradient instead of a chain of gathers over
-every piece, which is what a GPU pays for, per operator, in the backward pass.
+(:meth:`Pieces.ends_with_gradient`): two operators with a gradient instead of a chain of
+gathers over every piece, which is what a GPU pays for, per operator, in the backward pass.
 """
 import collections.abc
 import functools
@@ -128,6 +128,7 @@ def pieces_per_segment(controls, tolerance, max_pieces=MAX_PIECES):
 
 @functools.lru_cache(maxsize=8)
 def _second_differences(dtype, device):
+    """P0 - 2 P1 + P2 and P1 - 2 P2 + P3 as one matrix product, made once per device."""
     return torch.tensor([[1, -2, 1, 0], [0, 1, -2, 1]], dtype=dtype, device=device)
 
 

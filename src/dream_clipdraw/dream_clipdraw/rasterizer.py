@@ -279,7 +279,7 @@ def _check_strokes(n, stacked, widths, colors, dtype, device):
     # is (NaN and infinity propagate); one that overflows is looked at term by term.
     with torch.no_grad():
         total = stacked.sum() + widths.sum() + colors.sum()
-        if bool(torch.isfinite(total) & (widths.amin() >= 0)) if n else True:
+        if bool(torch.isfinite(total) & (widths.amin() >= 0)):
             return widths, colors
         if bool(torch.isfinite(stacked).all() & torch.isfinite(widths).all()
                 & (widths >= 0).all() & torch.isfinite(colors).all()):

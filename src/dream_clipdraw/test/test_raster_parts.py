@@ -139,3 +139,17 @@ def test_classification_in_chunks_gives_the_same_render(monkeypatch):
         results.append((image.detach(), stacked.grad, w.grad))
     for one, many in zip(*results):
         assert torch.equal(one, many)
+
+
+def test_finite_inputs_whose_sum_overflows_are_accepted():
+    """The input check sums everything once; an overflow alone is not a NaN in the input."""
+    from dream_clipdraw.rasterizer import render
+
+    far = torch.full((4, 2), 3e38)
+    near = torch.tensor([[2.0, 2.0], [4.0, 2.0], [6.0, 2.0], [8.0, 2.0]])
+    image = render([far, far, near], torch.tensor([2.0, 2.0, 2.0]),
+                   torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 3), (8, 12))
+    assert float(image.min()) < 1e-6 and float(image.max()) == 1.0   # the near stroke drawn
+    with pytest.raises(ValueError, match='NaN or infinity'):
+        render([far.clone().fill_(float('nan')), near], torch.tensor([2.0, 2.0]),
+               torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2), (8, 12))
