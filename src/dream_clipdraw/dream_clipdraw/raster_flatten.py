@@ -1,15 +1,12 @@
-"""Cubic Bezier strokes to line pieces, and the few pieces that need a gradient.
+"""Cubic Bezier strokes to line pieces, differentiably.
 
 The rasterizer measures distances to straight pieces because the exact distance to a cubic
 needs a root solve per sample. Each segment is cut into as many equal-parameter pieces as
 its flatness bound asks for, so the polyline stays within ``FLATNESS_TOLERANCE`` pixels of
-the curve whatever the stroke's size.
-
-All pieces are made without gradient: they only decide which samples a stroke reaches.
-The pieces that actually shape a coverage (one per sample on a stroke's edge) are then
-recomputed with gradient, straight from their segment's control points
-(:meth:`Pieces.ends_with_gradient`): two operators with a gradient instead of a chain of
-gathers over every piece, which is what a GPU pays for, per operator, in the backward pass.
+the curve whatever the stroke's size; the piece count is chosen without gradient, the
+piece end points carry the gradient back to the control points. Every piece is one batched
+product of its segment's control points with a row of a table of Bernstein weights: two
+operators with a gradient, which is what a GPU pays for, per operator, in the backward pass.
 """
 import collections.abc
 import functools
@@ -45,29 +42,15 @@ class PackedPoints(collections.abc.Sequence):
 
 
 class Pieces:
-    """Line pieces of all strokes, without gradient.
-
-    ``ends`` (P, 2, 2): each piece's end points (``a``, ``b``: its (P, 2) views);
-    ``stroke`` (P,): owning stroke; and where each piece lies on its curve: ``rows``
-    (P, 4), its segment's rows in the stacked points, and ``knots`` (P, 2), the rows of
-    its ends' curve parameters in the table of Bernstein polynomials.
+    """Line pieces of all strokes: ``ends`` (P, 2, 2), each piece's end points, with the
+    points' gradient; ``a``, ``b`` (P, 2), the same without gradient; owning ``stroke`` (P,).
     """
 
-    def __init__(self, ends, stroke, rows, knots):
+    def __init__(self, ends, stroke):
         self.ends = ends
-        self.a = ends[:, 0]
-        self.b = ends[:, 1]
+        self.a = ends.detach()[:, 0]
+        self.b = ends.detach()[:, 1]
         self.stroke = stroke
-        self.rows = rows
-        self.knots = knots
-
-    def ends_with_gradient(self, stacked, which):
-        """(len(which), 2, 2) ends of the chosen pieces, differentiable w.r.t. ``stacked``.
-
-        Equal to ``ends[which]``, but a function of the points.
-        """
-        basis = _bernstein_table(stacked.dtype, stacked.device)[self.knots[which]]
-        return torch.bmm(basis, stacked[self.rows[which]])
 
 
 def packed_segment_controls(stacked, lengths):
@@ -139,11 +122,6 @@ def flatten(points, tolerance=None):
 
 def flatten_packed(stacked, lengths, tolerance=None):
     """:func:`flatten` of strokes given concatenated (see :func:`packed_segment_controls`)."""
-    with torch.no_grad():
-        return _flatten(stacked.detach(), lengths, tolerance)
-
-
-def _flatten(stacked, lengths, tolerance):
     rows, seg_stroke = packed_segment_controls(stacked, lengths)
     controls = stacked[rows]
     count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
@@ -154,7 +132,5 @@ def _flatten(stacked, lengths, tolerance):
     first_piece = torch.cumsum(count, 0) - count
     knot = (count * (MAX_PIECES + 1) - first_piece)[piece_segment]
     knot += torch.arange(piece_segment.shape[0], device=device)   # n * (MAX + 1) + i
-    knots = torch.stack([knot, knot + 1], dim=1)
-    basis = _bernstein_table(controls.dtype, device)[knots]
-    ends = torch.bmm(basis, controls[piece_segment])
-    return Pieces(ends, seg_stroke[piece_segment], rows[piece_segment], knots)
+    basis = _bernstein_table(controls.dtype, device)[torch.stack([knot, knot + 1], dim=1)]
+    return Pieces(torch.bmm(basis, controls[piece_segment]), seg_stroke[piece_segment])

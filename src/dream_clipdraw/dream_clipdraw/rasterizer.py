@@ -6,8 +6,7 @@ that follows the area the strokes cover rather than strokes x pixels.
 
 How, and why:
 
-- strokes are flattened into line pieces within 0.2 px of the curves (``raster_flatten``),
-  without gradient;
+- strokes are flattened into line pieces within 0.2 px of the curves (``raster_flatten``);
 - a sample's coverage by a stroke is ``clamp((w / 2 - d) * samples + 0.5, 0, 1)``, d its
   distance to the stroke's nearest piece: a linear ramp one sample wide across the edge (so
   each sample approximates its own box filter and the pixel average converges to the exact
@@ -19,8 +18,7 @@ How, and why:
 - those (piece, tile, sample) triples, the largest set, are only classified, without
   gradient and in chunks: inside a piece (coverage 1, no gradient: most of a wide stroke),
   on its ramp, or out of reach. The distance is recomputed with gradient once per ramp
-  sample and stroke, from its nearest piece rebuilt from the control points, so autograd
-  sees only the strokes' edges;
+  sample and stroke (from its nearest piece), so autograd sees only the strokes' edges;
 - a (tile, stroke) pair is a layer; layers are composited per tile (``raster_composite``)
   in log space, with one cumulative sum whatever the tiles' depth.
 """
@@ -86,15 +84,15 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     grid = TileGrid(height, width, samples, TILE_PIXELS)
     pieces = flatten_packed(stacked, counts)
     reach = widths.detach() / 2 + 0.5 / samples
-    pairs = grid.pairs(pieces.ends, reach[pieces.stroke] + _MARGIN)
+    pairs = grid.pairs(pieces.ends.detach(), reach[pieces.stroke] + _MARGIN)
     if pairs[0].numel() == 0:
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
         anchor = widths.sum() + colors.sum() + stacked.sum()
         return plain + 0 * anchor
     layers = _Layers(pieces, pairs, n)
     base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
-    coverage = _coverage(grid, layers, pieces, stacked, widths, samples, base, hit_pair,
-                         hit_sample, target)
+    coverage = _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample,
+                         target)
 
     rgba = colors[layers.stroke]
     composite = composite_multiply if black_ink else composite_over
@@ -174,16 +172,14 @@ def _classify(grid, layers, widths, samples):
     return base, hit_pair[winner], hit_sample[winner], target[winner]
 
 
-def _coverage(grid, layers, pieces, stacked, widths, samples, base, hit_pair, hit_sample,
-              target):
+def _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample, target):
     """(layers, samples per tile) coverage: ``base``, with the ramp samples computed exactly.
 
-    On the ramp, ((w / 2 - d) * samples + 0.5) clamped to [0, 1], with gradient: the
-    distance to the nearest piece, made again from the points (see ``Pieces.ends_with_gradient``).
+    On the ramp, ((w / 2 - d) * samples + 0.5) clamped to [0, 1], with gradient.
     """
     where = (grid.sample_offsets(widths.dtype, widths.device)[hit_sample]
              + grid.corners(layers.tile[hit_pair], widths.dtype))
-    ends = pieces.ends_with_gradient(stacked, layers.piece[hit_pair])
+    ends = pieces.ends[layers.piece[hit_pair]]
     ramp = ramp_coverage(where, ends, widths[layers.pair_stroke[hit_pair]], samples)
     return base.view(-1).index_put((target,), ramp).view(base.shape)
 
