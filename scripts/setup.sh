@@ -62,8 +62,18 @@ if [ "$(cat "$STAMPS/requirements" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages (torch and the ROS wheels take a few minutes the first time)"
   args=()
   for r in "${reqs[@]}"; do args+=(-r "$r"); done
+  # pip's own status decides (the filter only hides a harmless warning): a failed install
+  # must stop here, before the stamp below marks the packages as installed.
+  set +e
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}" 2>&1 \
-    | grep -v "^WARNING: Location 'file:" || true
+    | grep -v "^WARNING: Location 'file:"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    echo "[setup] pip could not install the Python packages (exit $status; its message is" \
+      "above). Nothing was marked installed: fix the cause and run 'make setup' again." >&2
+    exit 1
+  fi
   "$VENV/bin/python" -m pip check >/dev/null 2>&1 || "$VENV/bin/python" -m pip check | head -20 || true
   if [ "$MODE" = wheels ]; then
     say "rewriting the include paths hard-coded in the ROS wheels' CMake exports"
