@@ -48,9 +48,15 @@ class Pieces:
 
     def __init__(self, ends, stroke):
         self.ends = ends
-        self.a = ends.detach()[:, 0]
-        self.b = ends.detach()[:, 1]
         self.stroke = stroke
+
+    @property
+    def a(self):
+        return self.ends.detach()[:, 0]
+
+    @property
+    def b(self):
+        return self.ends.detach()[:, 1]
 
 
 def packed_segment_controls(stacked, lengths):

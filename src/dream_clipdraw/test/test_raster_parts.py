@@ -10,15 +10,23 @@ from dream_clipdraw.scene_init import clipdraw_init
 pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
 
 
-def autograd_ramp(where, ends, widths, samples):
-    """The same coverage left to autograd: the formula the hand-written gradient replaces."""
+def projection(where, ends):
+    """Parameter t in [0, 1] of the point of each segment nearest to each sample."""
     a, b = ends[:, 0], ends[:, 1]
     ab = b - a
-    ap = where - a
-    t = ((ap * ab).sum(1) / (ab * ab).sum(1).clamp_min(1e-12)).clamp(0, 1)
-    d = ap - t[:, None] * ab
-    dist = (d * d).sum(1).clamp_min(1e-12).sqrt()
-    return ((widths / 2 - dist) * samples + 0.5).clamp(0, 1)
+    return (((where - a) * ab).sum(1) / (ab * ab).sum(1).clamp_min(1e-12)).clamp(0, 1)
+
+
+def distance(where, ends):
+    """Distance from each sample to its segment, as autograd differentiates it."""
+    a, b = ends[:, 0], ends[:, 1]
+    d = where - a - projection(where, ends)[:, None] * (b - a)
+    return (d * d).sum(1).clamp_min(1e-12).sqrt()
+
+
+def autograd_ramp(where, ends, widths, samples):
+    """The same coverage left to autograd: the formula the hand-written gradient replaces."""
+    return ((widths / 2 - distance(where, ends)) * samples + 0.5).clamp(0, 1)
 
 
 def ramp_inputs(count, seed, dtype=torch.float64):
@@ -31,7 +39,7 @@ def ramp_inputs(count, seed, dtype=torch.float64):
 
 def test_edge_coverage_gradient_matches_finite_differences():
     where, ends, widths = ramp_inputs(1500, 0)
-    value = (widths / 2 - _distance(where, ends)) * 2 + 0.5
+    value = (widths / 2 - distance(where, ends)) * 2 + 0.5
     # Samples away from the clamp's kinks, where finite differences straddle them: all those
     # on the ramp, and 60 covered or out of reach (no gradient), for a short check.
     ramp = (value > 0.05) & (value < 0.95)
@@ -42,21 +50,9 @@ def test_edge_coverage_gradient_matches_finite_differences():
     widths.requires_grad_()
     assert torch.autograd.gradcheck(lambda e, w: ramp_coverage(where, e, w, 2), (ends, widths))
     # Both clamped and unclamped projections onto the segments were exercised.
-    t = _projection(where, ends.detach())
+    t = projection(where, ends.detach())
     assert bool((t == 0).any() & (t == 1).any() & ((t > 0) & (t < 1)).any())
     assert int(((value[keep] > 0) & (value[keep] < 1)).sum()) > 50
-
-
-def _projection(where, ends):
-    a, b = ends[:, 0], ends[:, 1]
-    ab = b - a
-    return (((where - a) * ab).sum(1) / (ab * ab).sum(1).clamp_min(1e-12)).clamp(0, 1)
-
-
-def _distance(where, ends):
-    t = _projection(where, ends)
-    a, b = ends[:, 0], ends[:, 1]
-    return (where - a - t[:, None] * (b - a)).norm(dim=1)
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
