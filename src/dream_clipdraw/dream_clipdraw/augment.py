@@ -49,28 +49,45 @@ class Augmenter:
     def __call__(self, image, n):
         """image (3, H, W) -> (n, 3, out_size, out_size), differentiable w.r.t. image."""
         height, width = image.shape[-2:]
-        n = int(n)
+        params, crops = self.draw(n, height, width)
+        params = params.to(device=image.device, dtype=image.dtype)
+        if all(h <= self.out_size and w <= self.out_size for _, _, h, w in crops):
+            return self.warp(image, params)
+        size = [self.out_size, self.out_size]
+        return torch.stack([TF.resized_crop(copy, top, left, h, w, size, antialias=True)
+                            for copy, (top, left, h, w) in zip(self._perspective(image, params),
+                                                               crops)])
+
+    def draw(self, n, height, width):
+        """Random parameters of ``n`` copies of an image of ``height`` x ``width``: a (n, 12)
+        float64 CPU tensor (8 perspective coefficients, then the crop's top, left, h, w) for
+        :meth:`warp`, and the crops as integers."""
         corners, crops = [], []
-        for _ in range(n):
+        for _ in range(int(n)):
             corner, crop = self.copy_params(width, height)
             corners.append(corner)
             crops.append(crop)
         coeffs = _perspective_coeffs(corners, height, width)
-        crop = torch.tensor(crops, dtype=torch.float64)
-        params = torch.cat([coeffs, crop], 1).to(device=image.device, dtype=image.dtype)
+        return torch.cat([coeffs, torch.tensor(crops, dtype=torch.float64)], 1), crops
+
+    def warp(self, image, params):
+        """The copies of ``image`` (3, H, W) that ``params`` (n, 12, on the image's device,
+        from :meth:`draw`) describe, for crops no larger than ``out_size``: two
+        ``grid_sample`` calls whatever n, and nothing that waits for the device."""
+        height, width = image.shape[-2:]
+        warped = self._perspective(image, params)
+        return F.grid_sample(warped, _crop_grid(params[:, 8:], height, width, self.out_size),
+                             mode='bilinear', padding_mode='border', align_corners=False)
+
+    def _perspective(self, image, params):
         # Warp (image - fill) with zero padding, then add fill back: the revealed border is
         # exactly ``fill``. torchvision's own fill blends bilinear edge samples twice and
         # leaves a grey seam along the border, a line CLIP would see.
+        height, width = image.shape[-2:]
         grid = _perspective_grid(params[:, :8], height, width)
-        shifted = (image - self.fill).unsqueeze(0).expand(n, -1, -1, -1)
-        warped = F.grid_sample(shifted, grid, mode='bilinear', padding_mode='zeros',
-                               align_corners=False) + self.fill
-        if all(h <= self.out_size and w <= self.out_size for _, _, h, w in crops):
-            return F.grid_sample(warped, _crop_grid(params[:, 8:], height, width, self.out_size),
-                                 mode='bilinear', padding_mode='border', align_corners=False)
-        size = [self.out_size, self.out_size]
-        return torch.stack([TF.resized_crop(copy, top, left, h, w, size, antialias=True)
-                            for copy, (top, left, h, w) in zip(warped, crops)])
+        shifted = (image - self.fill).unsqueeze(0).expand(params.shape[0], -1, -1, -1)
+        return F.grid_sample(shifted, grid, mode='bilinear', padding_mode='zeros',
+                             align_corners=False) + self.fill
 
     def copy_params(self, width, height):
         """One copy's perspective corners and crop, from one block of uniforms."""

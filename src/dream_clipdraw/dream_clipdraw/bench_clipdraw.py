@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments
+from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments, clip_compile_mode
 
 PROMPT = ('a red whale flying over a city at night, with my grandmother waving from a '
           'lighthouse')
@@ -79,14 +79,15 @@ class ClipDrawBench:
                          config_file=args.clip_model_config, device=args.device,
                          random_weights=True)
         load_s = time.perf_counter() - started
-        precision, compiled = clip.accelerate(args.clip_precision, args.clip_compile)
+        precision, compiled = clip.accelerate(
+            args.clip_precision, clip_compile_mode(args.clip_compile, args.step_graph))
         report = {
             'benchmark': 'clipdraw',
             'weights': 'random: timings only (same cost as trained weights; the drawings '
                        'made here are meaningless)',
             'model': clip.name, 'device': str(clip.device),
             'torch_threads': torch.get_num_threads(), 'renderer': args.renderer,
-            'clip_precision': precision, 'compiled': compiled,
+            'clip_precision': precision, 'compiled': compiled, 'step_graph': args.step_graph,
             'omp_wait_policy': self.omp_wait_policy,
             'model_load_s': round(load_s, 2), 'prompt': PROMPT,
             # Other work on the machine inflates wall times; CPU times (this process, all
@@ -103,7 +104,8 @@ class ClipDrawBench:
         from dream_clipdraw.optimizer import ClipDrawRun, generate_drawing
 
         setup_start = time.perf_counter()
-        run = ClipDrawRun(clip, PROMPT, preset=preset, seed=0, renderer=args.renderer)
+        run = ClipDrawRun(clip, PROMPT, preset=preset, seed=0, renderer=args.renderer,
+                          step_graph=args.step_graph)
         run.time_phases = True
         setup_s = time.perf_counter() - setup_start
         warmup_start = time.perf_counter()
@@ -146,7 +148,7 @@ class ClipDrawBench:
                   file=sys.stderr)
             start, start_cpu = time.perf_counter(), time.process_time()
             drawing = generate_drawing(clip, PROMPT, preset=preset, seed=0,
-                                       renderer=args.renderer)
+                                       renderer=args.renderer, step_graph=args.step_graph)
             entry['time_to_drawing_s'] = round(time.perf_counter() - start, 1)
             entry['time_to_drawing_cpu_s'] = round(time.process_time() - start_cpu, 1)
             entry['time_to_drawing'] = 'measured'
@@ -171,7 +173,10 @@ def _operators_per_step(run):
 
     A GPU step is launch-bound: its time follows these counts far more than the arithmetic,
     and unlike a time they are the same on any machine, so a CPU run can show progress.
-    Compiled, CLIP's operators become CUDA graph replays: what is left is the rest.
+    Compiled, CLIP's operators become CUDA graph replays: what is left is the rest. With
+    ``--step-graph on`` the "CLIP" phase is the whole recorded half of the step (drawing,
+    warps, CLIP, backward), so the rest is what stays eager: the render plan, the
+    augmentations' parameters, the finiteness check and Adam.
     Synchronisations are counted in the rendering, CLIP and backward phases: the
     augmentations draw their parameters on the host by design (a CPU generator) and Adam is
     fused on a GPU, so neither phase waits for the device there.

@@ -1,17 +1,33 @@
-"""How CLIP's image tower may run for CLIPDraw: the choices, shared by commands and node.
+"""How CLIP's image tower and a CLIPDraw step may run: the choices, shared by commands and
+node.
 
 Kept free of torch so that ``dream --help`` builds its parsers without importing it; the
-choices are applied by :meth:`dream_clipdraw.clip_model.ClipModel.accelerate`.
+choices are applied by :meth:`dream_clipdraw.clip_model.ClipModel.accelerate` and
+:class:`dream_clipdraw.optimizer.ClipDrawRun`.
 """
 PRECISIONS = ('float32', 'bfloat16')
 COMPILE_MODES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune')
+STEP_GRAPH_MODES = ('off', 'on')
+
+
+def clip_compile_mode(compile, step_graph):
+    """The CLIP compile mode to apply: 'auto' is 'off' under a step graph, which records
+    CLIP's kernels itself (a compiled tower's own graphs cannot be recorded in it)."""
+    return 'off' if compile == 'auto' and step_graph == 'on' else compile
 
 
 def add_clip_acceleration_arguments(parser):
-    """--clip-precision and --clip-compile, as ``dream draw`` and ``dream bench`` take them."""
+    """--clip-precision, --clip-compile and --step-graph, as ``dream draw`` and ``dream
+    bench`` take them."""
     parser.add_argument('--clip-precision', default='float32', choices=PRECISIONS,
                         help='CLIP image tower arithmetic (bfloat16: autocast, GPUs only; '
                         'measured no faster for ViT-B/32 on an H100)')
     parser.add_argument('--clip-compile', default='auto', choices=COMPILE_MODES,
                         help="torch.compile CLIP's image tower; auto: reduce-overhead (CUDA "
-                        'graphs) on a GPU, off on the CPU; the first steps compile')
+                        'graphs) on a GPU, off on the CPU (and with --step-graph on); the '
+                        'first steps compile')
+    parser.add_argument('--step-graph', default='off', choices=STEP_GRAPH_MODES,
+                        help='on: replay each step\'s drawing, warps, CLIP and backward as one '
+                        'CUDA graph, recorded again when the strokes outgrow its buffers '
+                        '(experimental, not yet timed on a GPU; on the CPU the same step runs '
+                        'eagerly)')

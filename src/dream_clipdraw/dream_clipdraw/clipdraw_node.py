@@ -42,6 +42,7 @@ from dream_interfaces.action import GenerateDrawing
 from dream_interfaces.msg import Drawing as DrawingMsg, GenerationFeedback, GenerationResult
 
 from dream_clipdraw.bezier import cubic_chain_points
+from dream_clipdraw.clip_acceleration import clip_compile_mode
 from dream_clipdraw.errors import (
     ClipModelError, InvalidOptions, InvalidPrompt, NumericalError)
 from dream_clipdraw.offloaded_execution import offloaded
@@ -95,6 +96,9 @@ PARAMETERS = {
     'clip_compile': ('auto', 'torch.compile mode of CLIP\'s image tower: auto '
                      '(reduce-overhead = CUDA graphs on a GPU, off on the CPU), off, default, '
                      'reduce-overhead or max-autotune', None),
+    'step_graph': ('off', 'on: replay each step\'s drawing, warps, CLIP and backward as one '
+                   'CUDA graph (experimental, not yet timed on a GPU; CLIP then runs '
+                   'uncompiled under clip_compile auto); off: eager steps', None),
     'preview_every': (10, 'publish drawing/preview every N iterations; 0 = never',
                       _int_range(0, MAX_ITERATIONS)),
     'preload_model': (True, 'load CLIP at start rather than on the first goal', None),
@@ -104,7 +108,7 @@ PARAMETERS = {
     'threads': (0, 'torch intra-op threads; 0 = torch\'s default', _int_range(0, 256)),
 }
 MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_cache_dir',
-                    'device', 'clip_precision', 'clip_compile')
+                    'device', 'clip_precision', 'clip_compile', 'step_graph')
 
 
 class ClipDrawNode(Node):
@@ -166,12 +170,13 @@ class ClipDrawNode(Node):
         key = tuple(self._param(n) for n in MODEL_PARAMETERS)
         with self._model_lock:
             if self._clip is None or key != self._clip_key:
-                model, pretrained, config, cache, device, precision, compile_mode = key
+                model, pretrained, config, cache, device, precision, compile_mode, graph = key
                 started = time.perf_counter()
                 self._clip = None
                 clip = load_clip(model or None, pretrained or None, config_file=config or None,
                                  cache_dir=cache or None, device=device)
-                precision, compiled = clip.accelerate(precision, compile_mode)
+                precision, compiled = clip.accelerate(precision,
+                                                      clip_compile_mode(compile_mode, graph))
                 clip.warm_up(make_preset(self._param('preset')).augmentations)
                 self._clip, self._clip_key = clip, key
                 self.get_logger().info(
@@ -230,7 +235,8 @@ class ClipDrawNode(Node):
         try:
             drawing = generate_drawing(clip, goal.prompt, negatives=list(goal.negative_prompts),
                                        preset=preset, seed=seed,
-                                       renderer=self._param('renderer'), progress=progress,
+                                       renderer=self._param('renderer'),
+                                       step_graph=self._param('step_graph'), progress=progress,
                                        cancel=cancelled, session_id=session)
         except InvalidPrompt as exc:
             return self._finish(handle, codes.ERROR_INVALID_PROMPT, str(exc))

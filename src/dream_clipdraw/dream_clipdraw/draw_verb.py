@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments
+from dream_clipdraw.clip_acceleration import add_clip_acceleration_arguments, clip_compile_mode
 from dream_clipdraw.presets import MARKER_PALETTE, preset_names
 
 DESCRIPTION = """\
@@ -89,7 +89,8 @@ class DrawVerb:
         clip = load_clip(args.clip_model, args.clip_pretrained,
                          config_file=args.clip_model_config, cache_dir=args.clip_cache_dir,
                          device=args.device)
-        precision, compiled = clip.accelerate(args.clip_precision, args.clip_compile)
+        precision, compiled = clip.accelerate(
+            args.clip_precision, clip_compile_mode(args.clip_compile, args.step_graph))
         print(f'dream draw: CLIP {clip.describe()} on {clip.device}, {precision}'
               f'{", compiling it (once per run, ~30 s on a GPU)" if compiled else ""}',
               file=sys.stderr)
@@ -109,6 +110,7 @@ class DrawVerb:
         try:
             drawing = generate_drawing(clip, args.prompt, negatives=args.negative,
                                        preset=preset, seed=args.seed, renderer=args.renderer,
+                                       step_graph=args.step_graph,
                                        progress=progress, cancel=cancel)
         finally:
             bar.close()

@@ -21,11 +21,13 @@ import torch
 
 from dream_clipdraw.augment import Augmenter
 from dream_clipdraw.bezier import stroke_lengths
+from dream_clipdraw.clip_acceleration import STEP_GRAPH_MODES
 from dream_clipdraw.drawing import Drawing, Stroke
 from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
 from dream_clipdraw.prompt_embedding import embed_prompt
 from dream_clipdraw.raster_flatten import PackedPoints
+from dream_clipdraw.rasterizer import draw_plan, plan_strokes
 
 # Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
 # a scale of ~1, colours of ~0.01, so they get their own rate.
@@ -46,16 +48,18 @@ class Progress:
 
 
 def generate_drawing(clip, prompt, *, negatives=(), preset='cpu', seed=None, renderer='torch',
-                     progress=None, cancel=None, session_id='', **overrides):
+                     progress=None, cancel=None, session_id='', step_graph='off', **overrides):
     """Run CLIPDraw for ``prompt`` with ``clip`` (a ClipModel); return a Drawing.
 
     preset: a name or Preset; overrides: Preset fields (None = the preset's value).
     seed: None or negative draws one (reported in the drawing). progress: called with a
     Progress after each iteration. cancel: threading.Event or callable, checked every
     iteration; a cancelled run returns the current strokes with ``cancelled=True``.
+    step_graph: 'on' replays each step's differentiable half as one CUDA graph (see
+    ``step_graph``), 'off' runs it eagerly.
     """
     run = ClipDrawRun(clip, prompt, negatives=negatives, preset=preset, seed=seed,
-                      renderer=renderer, **overrides)
+                      renderer=renderer, step_graph=step_graph, **overrides)
     return run.run(progress=progress, cancel=cancel, session_id=session_id)
 
 
@@ -74,7 +78,7 @@ class ClipDrawRun:
     time_phases = False
 
     def __init__(self, clip, prompt, *, negatives=(), preset='cpu', seed=None,
-                 renderer='torch', **overrides):
+                 renderer='torch', step_graph='off', **overrides):
         self.started = time.perf_counter()
         self.preset = make_preset(preset, **overrides)
         p = self.preset
@@ -102,6 +106,7 @@ class ClipDrawRun:
         self.augment = Augmenter(clip.image_size, distortion=p.distortion,
                                  crop_scale=p.crop_scale, generator=self.generator)
         self._init_scene()
+        self.step_graph = self._make_step_graph(step_graph)
         self.iteration = 0
         self.nonfinite_steps = 0
         self._nonfinite_run = 0
@@ -176,46 +181,69 @@ class ClipDrawRun:
     def render(self, size=None, samples=None):
         """(3, S, S) image of the current strokes at ``size`` (default: the render size)."""
         size = size or self.render_size
-        scale = size / self.canvas
-        data = self.point_data if scale == 1 else self.point_data * scale
-        points = PackedPoints(data, self.point_counts)
-        widths = self.widths if scale == 1 else self.widths * scale
+        points, widths = self._scaled(size)
         # One black pen: the torch renderer's multiplicative mode is exact for black, cheaper.
         black = self.preset.plotter and self.preset.num_pens == 1 and \
             self.renderer_name == 'torch'
         return self.render_fn(points, widths, self.current_colors(), (size, size),
                               samples=samples or self.preset.samples, black_ink=black)
 
+    def _scaled(self, size):
+        """The strokes' points (PackedPoints) and widths at a render ``size``."""
+        scale = size / self.canvas
+        data = self.point_data if scale == 1 else self.point_data * scale
+        widths = self.widths if scale == 1 else self.widths * scale
+        return PackedPoints(data, self.point_counts), widths
+
+    def _make_step_graph(self, mode):
+        """The StepGraph for ``step_graph='on'``, or None; checks that it can run here."""
+        if mode not in STEP_GRAPH_MODES:
+            raise InvalidOptions(f'step graph must be one of {", ".join(STEP_GRAPH_MODES)}, '
+                                 f'got {mode!r}')
+        if mode == 'off':
+            return None
+        p, clip = self.preset, self.clip
+        why = None
+        if p.plotter:
+            why = 'the plotter preset (pens, snapping, fine-tuning) runs eagerly'
+        elif self.renderer_name != 'torch':
+            why = f'it draws with the torch renderer, not {self.renderer_name!r}'
+        elif self.render_size > clip.image_size:
+            why = (f'it needs a render size no larger than CLIP\'s input ({clip.image_size}; '
+                   f'the crops of a {self.render_size} px render are filtered per copy)')
+        elif clip.compiled is not None:
+            why = ('CLIP\'s image tower is compiled (its own CUDA graphs): run with '
+                   '--clip-compile off (auto does so with --step-graph on)')
+        elif clip.precision != 'float32':
+            why = f'it records CLIP in float32, not {clip.precision}'
+        if why:
+            raise InvalidOptions(f'--step-graph on: {why}')
+        from dream_clipdraw.step_graph import StepGraph
+        self._background = torch.ones(3, device=self.device)
+        return StepGraph(self._differentiate_plan, self._trainable(),
+                         record=self.device.type == 'cuda')
+
     # -- one step -------------------------------------------------------------------------
     def step(self, points_only=False):
         """One optimisation step; returns the mean augmented cosine (NaN if skipped)."""
         p = self.preset
         clock = _Clock(self.device, sync=self.time_phases)
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=True)
         self.point_optimizer.param_groups[0]['lr'] = lr_at(p, self.iteration) \
             if not points_only else p.lr_schedule[-1][1] if p.lr_schedule else p.lr_points
-        image = self.render()
-        clock.lap('render')
-        batch = self.augment(image, p.augmentations)
-        clock.lap('augment')
-        leaf = batch.detach().requires_grad_(True)
-        features = self.clip.encode_image(leaf, normalize_input=p.normalize_input)
-        cosines = features @ self.text
-        loss = -cosines.sum()
-        if self.negative_features is not None and p.negative_weight > 0:
-            loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
-        loss.backward()
-        clock.lap('clip')
-        surrogate = (batch * leaf.grad).sum()
-        if p.path_length_budget > 0 and p.length_penalty > 0:
-            total = stroke_lengths(self.points).sum()
-            over = torch.relu(total / p.path_length_budget - 1)
-            surrogate = surrogate + p.length_penalty * p.augmentations * over
-        surrogate.backward()
+        if self.step_graph is not None:
+            image, loss, cosines, clip_grad = self._graph_step(clock)
+            image = image.clone()     # the graph's own buffer changes at the next replay
+        else:
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            image = self.render()
+            clock.lap('render')
+            batch = self.augment(image, p.augmentations)
+            clock.lap('augment')
+            loss, cosines, clip_grad = self._differentiate(batch, clock)
         # The loss, CLIP's gradient and the strokes' gradients, checked with one device sync
         # (a NaN in CLIP's gradient where no stroke is drawn leaves the strokes' finite).
-        finite = _all_finite([loss.detach(), leaf.grad]
+        finite = _all_finite([loss, clip_grad]
                              + [t.grad for t in self._trainable() if t.grad is not None])
         clock.lap('backward')
         self.last_image = image.detach()
@@ -238,6 +266,53 @@ class ClipDrawRun:
         clock.lap('step')
         self.timings = clock.laps
         return float(cosines.detach().mean())
+
+    def _differentiate(self, batch, clock=None):
+        """The loss of the augmented ``batch`` and its backward pass, split at the batch
+        (CLIP's part, then the warps' and the renderer's); returns (loss, cosines, CLIP's
+        gradient w.r.t. the batch), detached."""
+        p = self.preset
+        leaf = batch.detach().requires_grad_(True)
+        features = self.clip.encode_image(leaf, normalize_input=p.normalize_input)
+        cosines = features @ self.text
+        loss = -cosines.sum()
+        if self.negative_features is not None and p.negative_weight > 0:
+            loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
+        loss.backward()
+        if clock is not None:
+            clock.lap('clip')
+        surrogate = (batch * leaf.grad).sum()
+        if p.path_length_budget > 0 and p.length_penalty > 0:
+            total = stroke_lengths(self.points).sum()
+            over = torch.relu(total / p.path_length_budget - 1)
+            surrogate = surrogate + p.length_penalty * p.augmentations * over
+        surrogate.backward()
+        return loss.detach(), cosines.detach(), leaf.grad
+
+    def _graph_step(self, clock):
+        """The render plan and the augmentations' parameters eagerly, then the rest of the
+        step (drawing, warps, CLIP, backward) replayed; returns what ``_differentiate_plan``
+        does."""
+        p = self.preset
+        size = self.render_size
+        with torch.no_grad():
+            points, widths = self._scaled(size)
+            plan = plan_strokes(points, widths, self.current_colors(), (size, size),
+                                samples=p.samples)
+        clock.lap('render')
+        params, _ = self.augment.draw(p.augmentations, size, size)
+        params = params.to(device=self.device, dtype=torch.float32)
+        clock.lap('augment')
+        outputs = self.step_graph(plan, params)
+        clock.lap('clip')
+        return outputs
+
+    def _differentiate_plan(self, plan, params):
+        """What the step graph records: draw ``plan``, warp the copies ``params`` describes,
+        then ``_differentiate``; returns (image, loss, cosines, CLIP's gradient)."""
+        points, widths = self._scaled(self.render_size)
+        image = draw_plan(plan, points.data, widths, self.current_colors(), self._background)
+        return (image.detach(),) + self._differentiate(self.augment.warp(image, params))
 
     def _trainable(self):
         tensors = [self.point_data]

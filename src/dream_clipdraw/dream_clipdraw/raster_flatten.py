@@ -121,6 +121,49 @@ def _second_differences(dtype, device):
     return torch.tensor([[1, -2, 1, 0], [0, 1, -2, 1]], dtype=dtype, device=device)
 
 
+class PieceLayout:
+    """Where each line piece comes from, without gradient: its segment's control points
+    (``rows`` (P, 4) into the stacked points), its parameter interval (``knots`` (P, 2), rows
+    of the Bernstein table) and its ``stroke`` (P,); ``ends`` (P, 2, 2) its end points now.
+
+    Choosing the pieces (how many per segment) is not differentiable; :func:`piece_ends`
+    rebuilds any subset of them with the points' gradient.
+    """
+
+    def __init__(self, rows, knots, stroke, ends):
+        self.rows = rows
+        self.knots = knots
+        self.stroke = stroke
+        self.ends = ends
+
+
+def piece_layout(stacked, lengths, tolerance=None):
+    """The pieces of strokes given concatenated (see :func:`packed_segment_controls`)."""
+    rows, seg_stroke = packed_segment_controls(stacked, lengths)
+    with torch.no_grad():
+        controls = stacked.detach()[rows]
+        count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
+        device = controls.device
+        # Piece i of a segment cut in n runs from t = i / n to (i + 1) / n; the joints are
+        # computed twice, identically, which is cheaper than listing vertices.
+        segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
+        first_piece = torch.cumsum(count, 0) - count
+        knot = (count * (MAX_PIECES + 1) - first_piece)[segment]
+        knot += torch.arange(segment.shape[0], device=device)   # n * (MAX + 1) + i
+        knots = torch.stack([knot, knot + 1], dim=1)
+        basis = _bernstein_table(controls.dtype, device)[knots]
+        ends = torch.bmm(basis, controls[segment])
+    return PieceLayout(rows[segment], knots, seg_stroke[segment], ends)
+
+
+def piece_ends(stacked, rows, knots):
+    """(Q, 2, 2) end points of pieces (their ``rows`` (Q, 4) and ``knots`` (Q, 2), see
+    :class:`PieceLayout`), with the gradient of the stacked points: a gather and a batched
+    product."""
+    basis = _bernstein_table(stacked.dtype, stacked.device)[knots]
+    return torch.bmm(basis, stacked[rows])
+
+
 def flatten(points, tolerance=None):
     """Flatten a list of strokes (each (3k+1, 2)) into :class:`Pieces`."""
     return flatten_packed(torch.cat(points), [p.shape[0] for p in points], tolerance)
@@ -128,15 +171,5 @@ def flatten(points, tolerance=None):
 
 def flatten_packed(stacked, lengths, tolerance=None):
     """:func:`flatten` of strokes given concatenated (see :func:`packed_segment_controls`)."""
-    rows, seg_stroke = packed_segment_controls(stacked, lengths)
-    controls = stacked[rows]
-    count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
-    device = controls.device
-    # Piece i of a segment cut in n runs from t = i / n to (i + 1) / n; the joints are
-    # computed twice, identically, which is cheaper than listing vertices.
-    piece_segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
-    first_piece = torch.cumsum(count, 0) - count
-    knot = (count * (MAX_PIECES + 1) - first_piece)[piece_segment]
-    knot += torch.arange(piece_segment.shape[0], device=device)   # n * (MAX + 1) + i
-    basis = _bernstein_table(controls.dtype, device)[torch.stack([knot, knot + 1], dim=1)]
-    return Pieces(torch.bmm(basis, controls[piece_segment]), seg_stroke[piece_segment])
+    layout = piece_layout(stacked, lengths, tolerance)
+    return Pieces(piece_ends(stacked, layout.rows, layout.knots), layout.stroke)

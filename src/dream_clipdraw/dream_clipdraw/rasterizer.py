@@ -20,12 +20,15 @@ How, and why:
   on its ramp, or out of reach. The distance is recomputed with gradient once per ramp
   sample and stroke (from its nearest piece), so autograd sees only the strokes' edges;
 - a (tile, stroke) pair is a layer; layers are composited per tile (``raster_composite``)
-  in log space, with one cumulative sum whatever the tiles' depth.
+  in log space, with one cumulative sum whatever the tiles' depth;
+- all of the work without gradient is a :class:`RenderPlan` (:func:`plan_render`); drawing a
+  plan (:func:`draw_plan`) is all that autograd sees, and it never waits for the device, so
+  that a plan copied into fixed buffers (``raster_static_plan``) can be drawn by a CUDA graph.
 """
 import torch
 
 from dream_clipdraw.raster_composite import composite_multiply, composite_over
-from dream_clipdraw.raster_flatten import flatten_packed, PackedPoints
+from dream_clipdraw.raster_flatten import PackedPoints, piece_ends, piece_layout
 from dream_clipdraw.raster_ramp import ramp_coverage
 from dream_clipdraw.raster_tiles import PairSegments, TileGrid
 
@@ -65,42 +68,149 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     Differentiable with respect to points, widths, colors (and background); runs on the
     device of the inputs; N = 0 gives the background.
     """
-    height, width = _check_size(size)
-    samples = _check_samples(samples)
-    stacked, counts = _packed(points)
-    n = len(counts)
-    reference = stacked if n else widths
-    device = reference.device
-    dtype = reference.dtype if n or reference.is_floating_point() else torch.float32
-    if background is None:
-        background = torch.ones(3, dtype=dtype, device=device)
-    background = _check_background(background, dtype, device)
-    plain = background.view(3, 1, 1).expand(3, height, width)
-    if n == 0:
+    strokes = _Checked(points, widths, colors, size, samples, background)
+    plain = strokes.background.view(3, 1, 1).expand(3, *strokes.size)
+    if not strokes.counts:
         return plain.clone()
-    stacked = stacked.to(dtype)
-    widths, colors = _check_strokes(n, stacked, widths, colors, dtype, device)
-
-    grid = TileGrid(height, width, samples, TILE_PIXELS)
-    pieces = flatten_packed(stacked, counts)
-    reach = widths.detach() / 2 + 0.5 / samples
-    pairs = grid.pairs(pieces.ends.detach(), reach[pieces.stroke] + _MARGIN)
-    if pairs[0].numel() == 0:
+    stacked, widths, colors = strokes.stacked, strokes.widths, strokes.colors
+    plan = plan_render(stacked, strokes.counts, widths, strokes.size, strokes.samples)
+    image = draw_plan(plan, stacked, widths, colors, strokes.background, black_ink=black_ink)
+    if plan.layer_count == 0:
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
-        anchor = widths.sum() + colors.sum() + stacked.sum()
-        return plain + 0 * anchor
-    layers = _Layers(pieces, pairs, n)
-    base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
-    coverage = _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample,
-                         target)
+        image = image + 0 * (widths.sum() + colors.sum() + stacked.sum())
+    return image
 
-    rgba = colors[layers.stroke]
+
+def plan_strokes(points, widths, colors, size, *, samples=2):
+    """The :class:`RenderPlan` of :func:`render`'s strokes, checked as it checks them."""
+    strokes = _Checked(points, widths, colors, size, samples, None)
+    if not strokes.counts:
+        return RenderPlan.empty(TileGrid(*strokes.size, strokes.samples, TILE_PIXELS),
+                                strokes.samples, strokes.widths.dtype, strokes.widths.device)
+    return plan_render(strokes.stacked, strokes.counts, strokes.widths, strokes.size,
+                       strokes.samples)
+
+
+class _Checked:
+    """:func:`render`'s arguments, checked and converted to one dtype and device."""
+
+    def __init__(self, points, widths, colors, size, samples, background):
+        self.size = _check_size(size)
+        self.samples = _check_samples(samples)
+        stacked, self.counts = _packed(points)
+        n = len(self.counts)
+        reference = stacked if n else torch.as_tensor(widths)
+        device = reference.device
+        dtype = reference.dtype if n or reference.is_floating_point() else torch.float32
+        if background is None:
+            background = torch.ones(3, dtype=dtype, device=device)
+        self.background = _check_background(background, dtype, device)
+        self.stacked = stacked.to(dtype) if n else None
+        self.widths, self.colors = _check_strokes(n, self.stacked, widths, colors, dtype,
+                                                  device) if n else (reference, colors)
+
+
+class RenderPlan:
+    """What a render computes without gradient: which samples each (tile, stroke) layer
+    covers fully (``base`` (L, S)), the line pieces, and the samples on the strokes' edges
+    whose coverage is computed with gradient, one per (layer, sample).
+
+    Per layer, sorted by tile, then stroke: ``base``, ``layer_tile``, ``layer_stroke``. Per
+    piece (P,): ``piece_rows`` (P, 4), ``piece_knots`` (P, 2) (see
+    :class:`~dream_clipdraw.raster_flatten.PieceLayout`). Per edge sample (H,):
+    ``hit_target`` (flat index into ``base``), ``hit_where`` (H, 2) its position,
+    ``hit_piece`` its stroke's nearest piece and ``hit_stroke``. A layer whose tile is
+    ``grid.count`` (past the last tile) is padding, and so is an edge sample that targets one:
+    :func:`draw_plan` draws them in a tile that is not part of the image.
+    """
+
+    # The tensors, by what their first axis counts.
+    GROUPS = {'layers': ('base', 'layer_tile', 'layer_stroke'),
+              'pieces': ('piece_rows', 'piece_knots'),
+              'hits': ('hit_target', 'hit_where', 'hit_piece', 'hit_stroke')}
+
+    def __init__(self, grid, samples, **tensors):
+        self.grid = grid
+        self.samples = samples
+        for names in self.GROUPS.values():
+            for name in names:
+                setattr(self, name, tensors[name])
+
+    @classmethod
+    def empty(cls, grid, samples, dtype, device):
+        """A plan that draws nothing."""
+        return cls.zeros(grid, samples, dtype, device, layers=0, pieces=0, hits=0)
+
+    @classmethod
+    def zeros(cls, grid, samples, dtype, device, **counts):
+        """A plan of ``layers``, ``pieces`` and ``hits`` entries, all zero."""
+        def index(group, *shape):
+            return torch.zeros((counts[group],) + shape, dtype=torch.long, device=device)
+
+        def real(group, *shape):
+            return torch.zeros((counts[group],) + shape, dtype=dtype, device=device)
+        return cls(grid, samples, base=real('layers', grid.per_tile),
+                   layer_tile=index('layers'), layer_stroke=index('layers'),
+                   piece_rows=index('pieces', 4), piece_knots=index('pieces', 2),
+                   hit_target=index('hits'), hit_where=real('hits', 2),
+                   hit_piece=index('hits'), hit_stroke=index('hits'))
+
+    def count(self, group):
+        """Entries of a group ('layers', 'pieces' or 'hits')."""
+        return getattr(self, self.GROUPS[group][0]).shape[0]
+
+    @property
+    def layer_count(self):
+        return self.count('layers')
+
+    @property
+    def hit_count(self):
+        return self.count('hits')
+
+
+def plan_render(stacked, counts, widths, size, samples):
+    """The :class:`RenderPlan` of strokes (``stacked`` points, ``counts`` per stroke) for an
+    image of ``size`` (height, width); inputs as :func:`render` checks them."""
+    grid = TileGrid(size[0], size[1], samples, TILE_PIXELS)
+    n = len(counts)
+    with torch.no_grad():
+        widths = widths.detach()
+        layout = piece_layout(stacked, counts)
+        reach = widths / 2 + 0.5 / samples
+        pairs = grid.pairs(layout.ends, reach[layout.stroke] + _MARGIN)
+        if pairs[0].numel() == 0:
+            return RenderPlan.empty(grid, samples, widths.dtype, widths.device)
+        layers = _Layers(layout.stroke, pairs, n)
+        base, hit_pair, hit_sample, target = _classify(grid, layers, widths, samples)
+        where = (grid.sample_offsets(widths.dtype, widths.device)[hit_sample]
+                 + grid.corners(layers.tile[hit_pair], widths.dtype))
+    return RenderPlan(grid, samples, base=base, layer_tile=layers.layer_tile,
+                      layer_stroke=layers.stroke, piece_rows=layout.rows,
+                      piece_knots=layout.knots, hit_target=target, hit_where=where,
+                      hit_piece=layers.piece[hit_pair], hit_stroke=layers.pair_stroke[hit_pair])
+
+
+def draw_plan(plan, stacked, widths, colors, background, *, black_ink=False):
+    """The (3, H, W) image of a :class:`RenderPlan`, differentiable w.r.t. the stacked
+    points, widths, colours and background (checked as :func:`render` checks them).
+
+    Its operators' shapes are the plan's, and none of them waits for the device ("over"
+    compositing): with a plan of fixed size, a CUDA graph can replay it.
+    On the edge samples, coverage is ((w / 2 - d) * samples + 0.5) clamped to [0, 1], d the
+    distance to the stroke's nearest piece.
+    """
+    grid, samples = plan.grid, plan.samples
+    ends = piece_ends(stacked, plan.piece_rows, plan.piece_knots)[plan.hit_piece]
+    ramp = ramp_coverage(plan.hit_where, ends, widths[plan.hit_stroke], samples)
+    coverage = plan.base.view(-1).index_put((plan.hit_target,), ramp).view(plan.base.shape)
+    rgba = colors[plan.layer_stroke]
     composite = composite_multiply if black_ink else composite_over
-    tiles = composite(coverage * rgba[:, 3:], rgba[:, :3], layers.layer_tile, background,
-                      grid.count, grid.pixels, samples * samples)
+    # One tile more than the grid's: padding layers are drawn there.
+    tiles = composite(coverage * rgba[:, 3:], rgba[:, :3], plan.layer_tile, background,
+                      grid.count + 1, grid.pixels, samples * samples)
     t = grid.tile
-    image = tiles.view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
-    return image.reshape(3, grid.rows * t, grid.cols * t)[:, :height, :width]
+    image = tiles[:grid.count].view(grid.rows, grid.cols, 3, t, t).permute(2, 0, 3, 1, 4)
+    return image.reshape(3, grid.rows * t, grid.cols * t)[:, :grid.height, :grid.width]
 
 
 class _Layers:
@@ -111,9 +221,9 @@ class _Layers:
     ``stroke`` and ``layer_tile``.
     """
 
-    def __init__(self, pieces, pairs, n):
+    def __init__(self, piece_stroke, pairs, n):
         self.piece, self.tile, self.near_a, self.near_b = pairs
-        self.pair_stroke = pieces.stroke[self.piece]
+        self.pair_stroke = piece_stroke[self.piece]
         key, self.pair_layer = torch.unique(self.tile * n + self.pair_stroke,
                                             return_inverse=True)
         self.layer_tile = torch.div(key, n, rounding_mode='floor')
@@ -170,18 +280,6 @@ def _classify(grid, layers, widths, samples):
         nearest.scatter_reduce_(0, kept_target, packed, 'amin')
         winner = keep[(nearest[kept_target] & 0xFFFFFFFF).unique()]
     return base, hit_pair[winner], hit_sample[winner], target[winner]
-
-
-def _coverage(grid, layers, pieces, widths, samples, base, hit_pair, hit_sample, target):
-    """(layers, samples per tile) coverage: ``base``, with the ramp samples computed exactly.
-
-    On the ramp, ((w / 2 - d) * samples + 0.5) clamped to [0, 1], with gradient.
-    """
-    where = (grid.sample_offsets(widths.dtype, widths.device)[hit_sample]
-             + grid.corners(layers.tile[hit_pair], widths.dtype))
-    ends = pieces.ends[layers.piece[hit_pair]]
-    ramp = ramp_coverage(where, ends, widths[layers.pair_stroke[hit_pair]], samples)
-    return base.view(-1).index_put((target,), ramp).view(base.shape)
 
 
 def available_renderers():

@@ -144,3 +144,32 @@ def test_bench_measures_a_drawing_when_it_is_short(tiny, capsys):
     assert entry['time_to_drawing'] == 'measured' and entry['time_to_drawing_s'] > 0
     assert json.loads(out)['torch_threads'] == 1
     assert torch.get_num_threads() == 1   # the module's setting, restored by the bench
+
+
+def test_draw_with_a_step_graph_and_its_refusals(tiny, tmp_path, capsys):
+    out_file = tmp_path / 'whale.json'
+    status = dream('draw', 'a red whale', '--out', out_file, '--seed', 4, '--step-graph', 'on',
+                   '--preset', 'faithful', *tiny_args(tiny))
+    _, err = capsys.readouterr()
+    assert status == 0, err
+    assert len(load_json(out_file).strokes) == 6
+    status = dream('draw', 'a red whale', '--out', out_file, '--step-graph', 'on',
+                   '--preset', 'plotter', *tiny_args(tiny))
+    _, err = capsys.readouterr()
+    assert status != 0 and '--step-graph on: the plotter preset' in err
+    assert 'Traceback' not in err
+
+
+def test_bench_counts_the_operators_left_outside_a_step_graph(tiny, capsys):
+    outside = {}
+    for mode in ('off', 'on'):
+        status = dream('bench', 'clipdraw', '--clip-model-config', tiny.config,
+                       '--presets', 'faithful', '--iterations', 1, '--warmup', 0,
+                       '--canvas-size', 64, '--full-limit', 0, '--step-graph', mode)
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        report = json.loads(out)
+        assert report['step_graph'] == mode and report['compiled'] is None
+        outside[mode] = report['presets']['faithful']['operators_outside_clip']
+    # What stays eager is the render plan, the augmentations' parameters, the check, Adam.
+    assert 100 < outside['on'] < 0.7 * outside['off']

@@ -1,0 +1,113 @@
+"""A CLIPDraw step's differentiable half recorded once as a CUDA graph, then replayed.
+
+On a GPU a step is launch-bound: hundreds of small kernels, each costing the host ~20 us
+whatever its size. Compiling CLIP's image tower into graphs left the renderer's, the warps'
+and the backward's kernels launched one by one. Here everything with a gradient is one graph:
+drawing a render plan, warping the augmented copies, CLIP, the loss and the whole backward
+pass. What stays eager is what cannot be replayed: the render plan (its sizes change every
+step; it has no gradient), drawing the augmentations' random parameters (host), and Adam
+with the finiteness check (a skipped step must not move Adam's state).
+
+The plan and the parameters are copied into fixed buffers (see ``raster_static_plan``);
+when a plan outgrows its buffers the graph is recorded again. Elsewhere than on CUDA the same
+function runs eagerly on the same buffers, which is how the tests check what a replay computes.
+"""
+import logging
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from dream_clipdraw.raster_static_plan import StaticPlan
+
+_LOG = logging.getLogger(__name__)
+
+# Eager runs before recording (on a side stream, as CUDA graphs require): they also make
+# the cached tensors (tables, grids) that a recording must not create.
+WARMUP_RUNS = 2
+
+
+class StepGraph:
+    """Runs ``differentiate(plan, params)`` on fixed buffers; recorded as a CUDA graph when
+    ``record`` (on CUDA), re-recorded when the plan outgrows its buffers.
+
+    ``differentiate`` must leave the gradients in ``.grad`` of ``tensors`` (the trainable
+    leaves) and return the tensors the caller reads; after a replay they hold that replay's
+    values (the same tensors every time, so read them before the next call).
+    """
+
+    def __init__(self, differentiate, tensors, record):
+        self.differentiate = differentiate
+        self.tensors = tensors
+        self.record = record
+        self.static = StaticPlan()
+        self.params = None
+        self.graph = None
+        self.outputs = None
+        self._read = {}
+        self.recordings = 0
+
+    def __call__(self, plan, params):
+        grown = self.static.load(plan)
+        if self.params is None or self.params.shape != params.shape:
+            self.params = torch.empty_like(params)
+            grown = True
+        self.params.copy_(params)
+        if not self.record:
+            self._clear_gradients()
+            return self.differentiate(self.static.plan, self.params)
+        if grown or self.graph is None:
+            try:
+                self._record()
+            except RuntimeError as exc:
+                # torch reports what a graph cannot hold (an operator, memory) as a
+                # RuntimeError; run eagerly from now on, where a real error shows again.
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                _LOG.warning('recording the step as a CUDA graph failed, running it eagerly: '
+                             '%s: %s', type(exc).__name__, ' '.join(lines[:2]))
+                self.record = False
+                self.graph = self.outputs = None
+                self._read = {}
+                return self(plan, params)
+        self.graph.replay()
+        return self.outputs
+
+    def _clear_gradients(self):
+        for tensor in self.tensors:
+            tensor.grad = None
+
+    def _record(self):
+        # The old graph's memory goes back to the allocator.
+        self.graph = self.outputs = None
+        self._read = {}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_RUNS):
+                self._clear_gradients()
+                self.differentiate(self.static.plan, self.params)
+        torch.cuda.current_stream().wait_stream(side)
+        # Gradients made during the recording belong to the graph: each replay rewrites them.
+        self._clear_gradients()
+        graph = torch.cuda.CUDAGraph()
+        reads = _Reads()
+        with torch.cuda.graph(graph), reads:
+            self.outputs = self.differentiate(self.static.plan, self.params)
+        # A graph replays on addresses: every tensor it reads must outlive it, including
+        # those only a cache holds (tables made once per device), which a cache may drop.
+        self.graph, self._read = graph, reads.tensors
+        self.recordings += 1
+
+
+class _Reads(TorchDispatchMode):
+    """Collects the tensors that the operators run under it read."""
+
+    def __init__(self):
+        super().__init__()
+        self.tensors = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        for value in tree_flatten((args, kwargs or {}))[0]:
+            if isinstance(value, torch.Tensor):
+                self.tensors[id(value)] = value
+        return func(*args, **(kwargs or {}))

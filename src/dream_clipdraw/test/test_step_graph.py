@@ -1,0 +1,193 @@
+"""Render plans in fixed buffers and the step graph built on them: the same images,
+gradients and drawings as the eager step, and nothing a CUDA graph could not replay."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from dream_clipdraw.bench_clipdraw import _HOST_SYNCS
+from dream_clipdraw.clip_acceleration import clip_compile_mode
+from dream_clipdraw.clip_model import load_clip
+from dream_clipdraw.errors import InvalidOptions
+from dream_clipdraw.optimizer import ClipDrawRun, generate_drawing
+from dream_clipdraw.raster_flatten import PackedPoints
+from dream_clipdraw.raster_static_plan import StaticPlan
+from dream_clipdraw.rasterizer import draw_plan, plan_strokes
+from dream_clipdraw.scene_init import clipdraw_init
+from dream_clipdraw.tiny_clip import shared_tiny_clip
+
+SMALL = dict(canvas_size=64, render_size=0, num_paths=8, iterations=6)
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')   # conftest.py
+
+
+@pytest.fixture(scope='module')
+def clip():
+    return load_clip(**shared_tiny_clip().load_kwargs())
+
+
+def scene(count, seed, widest, shift=0.0, size=48):
+    generator = torch.Generator().manual_seed(seed)
+    points, _, colors = clipdraw_init(count, (size, size), generator=generator)
+    widths = 1 + torch.rand(count, generator=generator) * (widest - 1)
+    data = torch.cat(points) + shift
+    return [t.clone().requires_grad_(True) for t in (data, widths, colors)], \
+        [p.shape[0] for p in points]
+
+
+def draw_with_gradients(plan, leaves, seed=0):
+    """The image of ``plan`` and the gradients of a fixed random weighting of it."""
+    data, widths, colors = leaves
+    for leaf in leaves:
+        leaf.grad = None
+    image = draw_plan(plan, data, widths, colors, torch.ones(3))
+    weights = torch.rand(image.shape, generator=torch.Generator().manual_seed(seed))
+    (image * weights).sum().backward()
+    return image.detach(), [leaf.grad.clone() for leaf in leaves]
+
+
+def assert_same_drawing(static_plan, plan, leaves):
+    padded_image, padded_grads = draw_with_gradients(static_plan, leaves)
+    image, grads = draw_with_gradients(plan, leaves)
+    assert torch.allclose(padded_image, image, atol=1e-6, rtol=0)
+    for padded, plain in zip(padded_grads, grads):
+        assert torch.allclose(padded, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_a_plan_in_fixed_buffers_draws_the_same_image_and_gradients():
+    static = StaticPlan()
+    plans = []
+    # Wide strokes, then thin ones in the same buffers (their padding holds the wide
+    # strokes' leftovers), then more strokes than the buffers hold.
+    for count, seed, widest in ((40, 1, 12.0), (12, 2, 3.0), (160, 3, 20.0)):
+        leaves, counts = scene(count, seed, widest)
+        plan = plan_strokes(PackedPoints(leaves[0], counts), leaves[1], leaves[2], (48, 48))
+        plans.append(plan)
+        grown = static.load(plan)
+        assert static.plan.layer_count > plan.layer_count
+        assert static.plan.hit_count >= plan.hit_count
+        assert_same_drawing(static.plan, plan, leaves)
+        if count == 12:
+            assert not grown and static.generation == 1      # the old buffers, reused
+            assert static.plan.hit_count > 2 * plan.hit_count
+    assert grown and static.generation == 2
+    assert plans[2].hit_count > plans[0].hit_count > 0
+
+
+def test_a_fixed_plan_of_nothing_on_the_canvas_draws_the_background():
+    leaves, counts = scene(6, 4, 3.0, shift=500.0)       # every stroke far off the canvas
+    plan = plan_strokes(PackedPoints(leaves[0], counts), leaves[1], leaves[2], (48, 48))
+    assert plan.layer_count == 0 and plan.hit_count == 0
+    static = StaticPlan()
+    static.load(plan)
+    image, grads = draw_with_gradients(static.plan, leaves)
+    assert torch.equal(image, torch.ones(3, 48, 48))
+    assert all(not bool(g.any()) for g in grads)
+
+
+def test_a_step_graph_run_follows_the_eager_run(clip):
+    """On the CPU the step graph runs eagerly on its buffers: what a replay computes."""
+    runs = [ClipDrawRun(clip, 'a red whale', negatives=['a ship'], preset='faithful', seed=7,
+                        step_graph=mode, **SMALL) for mode in ('off', 'on')]
+    scores = [[run.step() for _ in range(6)] for run in runs]
+    eager, graph = runs
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    for a, b in ((eager.point_data, graph.point_data), (eager.widths, graph.widths),
+                 (eager.colors, graph.colors), (eager.last_image, graph.last_image)):
+        assert torch.allclose(a, b, atol=1e-5, rtol=0)
+    assert not torch.equal(graph.point_data, ClipDrawRun(
+        clip, 'a red whale', preset='faithful', seed=7, **SMALL).point_data)   # it moved
+    assert graph.step_graph.static.generation >= 1
+
+
+def test_a_drawing_made_with_the_step_graph(clip):
+    drawing = generate_drawing(clip, 'a red whale', preset='cpu', seed=2, step_graph='on',
+                               **SMALL)
+    eager = generate_drawing(clip, 'a red whale', preset='cpu', seed=2, **SMALL)
+    assert drawing.iterations == 6 and len(drawing.strokes) == 8
+    assert drawing.score == pytest.approx(eager.score, abs=1e-5)
+
+
+class _Watch(TorchDispatchMode):
+    """Operators that a CUDA graph cannot replay: a wait for the device, or host data."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.refused = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        name = func.overloadpacket.__name__
+        if name in _HOST_SYNCS or name in ('lift_fresh', 'lift_fresh_copy') or (
+                name == 'repeat_interleave' and (kwargs or {}).get('output_size') is None):
+            self.refused.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_recorded_half_of_a_step_neither_waits_for_the_device_nor_reads_the_host(clip):
+    run = ClipDrawRun(clip, 'a red whale', negatives=['a ship'], preset='faithful', seed=7,
+                      step_graph='on', **SMALL)
+    run.step()                     # as the warm-up runs before recording: caches filled
+    graph = run.step_graph
+    watch = _Watch()
+    with watch:
+        graph.differentiate(graph.static.plan, graph.params)
+    assert watch.refused == []
+    assert watch.count > 100       # it saw the drawing, CLIP and the backward pass
+    # The eager render, for contrast, does wait (sizes of its lists).
+    watch = _Watch()
+    with watch:
+        run.render()
+    assert 'nonzero' in watch.refused
+
+
+@pytest.mark.parametrize('options, why', [
+    (dict(preset='plotter'), 'plotter preset'),
+    (dict(canvas_size=128), 'render size no larger'),
+    (dict(renderer=lambda *a, **k: None), 'torch renderer'),
+    (dict(step_graph='maybe'), 'must be one of off, on'),
+])
+def test_a_step_graph_refuses_what_it_cannot_record(clip, options, why):
+    options = {**SMALL, 'step_graph': 'on', **options}
+    with pytest.raises(InvalidOptions, match=why):
+        ClipDrawRun(clip, 'a whale', **options)
+
+
+def test_a_step_graph_needs_an_uncompiled_clip():
+    compiled = load_clip(**shared_tiny_clip().load_kwargs())
+    compiled.compile_image_encoder(backend='aot_eager')
+    with pytest.raises(InvalidOptions, match='--clip-compile off'):
+        ClipDrawRun(compiled, 'a whale', step_graph='on', **SMALL)
+    assert clip_compile_mode('auto', 'on') == 'off'
+    assert clip_compile_mode('auto', 'off') == 'auto'
+    assert clip_compile_mode('reduce-overhead', 'on') == 'reduce-overhead'
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+def test_a_recorded_step_graph_on_cuda_follows_the_eager_run():
+    clip = load_clip(**shared_tiny_clip().load_kwargs(), device='cuda')
+    runs = [ClipDrawRun(clip, 'a red whale', preset='faithful', seed=5, step_graph=mode,
+                        **{**SMALL, 'num_paths': 32}) for mode in ('off', 'on')]
+    for _ in range(8):
+        scores = [run.step() for run in runs]
+        assert scores[0] == pytest.approx(scores[1], abs=1e-4)
+    eager, graph = runs
+    assert graph.step_graph.recordings >= 1
+    assert torch.allclose(eager.point_data, graph.point_data, atol=1e-3, rtol=0)
+    assert torch.allclose(eager.widths, graph.widths, atol=1e-3, rtol=0)
+
+
+def test_a_step_graph_that_cannot_be_recorded_runs_eagerly(clip, monkeypatch, caplog):
+    run = ClipDrawRun(clip, 'a red whale', preset='faithful', seed=7, step_graph='on',
+                      **SMALL)
+    graph = run.step_graph
+
+    def refuse():
+        raise RuntimeError('operation not permitted when stream is capturing\nmore')
+    monkeypatch.setattr(graph, '_record', refuse)
+    graph.record = True                       # as on CUDA
+    eager = ClipDrawRun(clip, 'a red whale', preset='faithful', seed=7, **SMALL)
+    assert run.step() == pytest.approx(eager.step(), abs=1e-6)
+    assert 'running it eagerly' in caplog.text and 'not permitted' in caplog.text
+    assert not graph.record and graph.graph is None
+    assert run.step() == pytest.approx(eager.step(), abs=1e-6)     # and goes on
