@@ -1,8 +1,11 @@
 """Render plans in fixed buffers and the step graph built on them: the same images,
 gradients and drawings as the eager step, and nothing a CUDA graph could not replay."""
+import contextlib
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from dream_clipdraw.bench_clipdraw import _HOST_SYNCS
 from dream_clipdraw.clip_acceleration import clip_compile_mode
@@ -161,6 +164,76 @@ def test_a_step_graph_needs_an_uncompiled_clip():
     assert clip_compile_mode('auto', 'on') == 'off'
     assert clip_compile_mode('auto', 'off') == 'auto'
     assert clip_compile_mode('reduce-overhead', 'on') == 'reduce-overhead'
+
+
+class _EmulatedGraph(TorchDispatchMode):
+    """torch.cuda.CUDAGraph's contract, on the CPU: a replay runs the recorded operators
+    again on the very tensors they ran on when recorded, and leaves each result where the
+    recording left it. A step that reads anything but those tensors (a tensor made anew,
+    a value fixed in Python) replays stale values here, as on a GPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.operators = []
+        self.replays = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        self.operators.append((func, args, kwargs or {}, result))
+        return result
+
+    def replay(self):
+        self.replays += 1
+        # Kernels only, as a graph replays them: below autograd, which recorded its part.
+        with torch._C._AutoDispatchBelowAutograd():
+            for func, args, kwargs, recorded in self.operators:
+                fresh = func(*args, **kwargs)
+                for old, new in zip(tree_flatten(recorded)[0], tree_flatten(fresh)[0]):
+                    if isinstance(old, torch.Tensor) and (old.untyped_storage().data_ptr()
+                                                          != new.untyped_storage().data_ptr()):
+                        old.copy_(new)     # not a view or an in-place result: copy it back
+
+
+class _Stream:
+    def wait_stream(self, other):
+        pass
+
+
+@pytest.fixture
+def emulated_cuda_graphs(monkeypatch):
+    """StepGraph's CUDA calls, served on the CPU by :class:`_EmulatedGraph`."""
+    graphs = []
+
+    def make_graph():
+        graphs.append(_EmulatedGraph())
+        return graphs[-1]
+    monkeypatch.setattr(torch.cuda, 'CUDAGraph', make_graph)
+    monkeypatch.setattr(torch.cuda, 'graph', lambda graph: graph)   # records while entered
+    monkeypatch.setattr(torch.cuda, 'Stream', _Stream)
+    monkeypatch.setattr(torch.cuda, 'current_stream', _Stream)
+    monkeypatch.setattr(torch.cuda, 'stream', lambda stream: contextlib.nullcontext())
+    return graphs
+
+
+def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulated_cuda_graphs):
+    runs = [ClipDrawRun(clip, 'a red whale', negatives=['a ship'], preset='faithful', seed=7,
+                        step_graph=mode, **SMALL) for mode in ('off', 'on')]
+    eager, graph = runs
+    graph.step_graph.record = True            # as on CUDA
+    for step in range(8):
+        if step == 4:                         # wider strokes: the plan outgrows its buffers
+            for run in runs:
+                with torch.no_grad():
+                    run.widths.fill_(20.0)
+        scores = [run.step() for run in runs]
+        assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    for a, b in ((eager.point_data, graph.point_data), (eager.widths, graph.widths),
+                 (eager.colors, graph.colors), (eager.last_image, graph.last_image)):
+        assert torch.allclose(a, b, atol=1e-5, rtol=0)
+    recorded = emulated_cuda_graphs
+    assert graph.step_graph.recordings == len(recorded) == 2
+    assert [g.replays for g in recorded] == [4, 4]     # every step but none eager
+    assert len(recorded[1].operators) > 200
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
