@@ -139,6 +139,8 @@ class ClipDrawBench:
             'operators_per_iteration': operators and operators['all'],
             'operators_outside_clip': operators and operators['outside_clip'],
             'host_syncs_per_iteration': operators and operators['host_syncs'],
+            # Recordings of the step graph in the breakdown's steps (1 + the growths).
+            'step_graph_recordings': run.step_graph and run.step_graph.recordings,
             'breakdown_iterations': args.iterations,
             # Compiling happens in the first steps: once per process (the node's preload).
             'warmup_s': round(warmup_s, 1), 'warmup_iterations': args.warmup,

@@ -194,3 +194,21 @@ def test_plotter_goals_fill_the_palette_and_pens(graph):
     drawing = outcome.drawing
     assert len(drawing.palette) == 3 and drawing.preset == 'plotter'
     assert all(s.pen < 3 and s.color.a == 1.0 for s in drawing.strokes)
+
+
+def test_a_step_graph_draws_and_refuses_the_plotter_preset(graph):
+    graph.server.set_parameters([Parameter('step_graph', value='on')])
+    try:
+        handle, _ = graph.send('a whale', session='s-graph', preset='faithful', iterations=2)
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_SUCCEEDED, outcome.message
+        assert outcome.drawing.iterations == 2
+        handle, _ = graph.send('a whale', session='s-graph-pens', preset='plotter')
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_ABORTED
+        assert outcome.error_code == GenerationResult.ERROR_INVALID_OPTIONS
+        assert 'step-graph on: the plotter preset' in outcome.message
+    finally:
+        graph.server.set_parameters([Parameter('step_graph', value='off')])
+    handle, _ = graph.send('a whale', session='s-graph-after', preset='plotter', iterations=1)
+    assert graph.result(handle)[0] == GoalStatus.STATUS_SUCCEEDED
