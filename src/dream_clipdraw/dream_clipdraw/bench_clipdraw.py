@@ -176,9 +176,9 @@ def _operators_per_step(run):
     A GPU step is launch-bound: its time follows these counts far more than the arithmetic,
     and unlike a time they are the same on any machine, so a CPU run can show progress.
     Compiled, CLIP's operators become CUDA graph replays: what is left is the rest. With
-    ``--step-graph on`` the "CLIP" phase is the whole recorded half of the step (drawing,
-    warps, CLIP, backward), so the rest is what stays eager: the render plan, the
-    augmentations' parameters, the finiteness check and Adam.
+    ``--step-graph on`` the "CLIP" phase is the whole recorded step but Adam (render plan,
+    drawing, warps, CLIP, backward, checks), so the rest is what stays eager: drawing the
+    augmentations' parameters, reading the checks and Adam.
     Synchronisations are counted in the rendering, CLIP and backward phases: the
     augmentations draw their parameters on the host by design (a CPU generator) and Adam is
     fused on a GPU, so neither phase waits for the device there.

@@ -27,7 +27,7 @@ def add_clip_acceleration_arguments(parser):
                         'graphs) on a GPU, off on the CPU (and with --step-graph on); the '
                         'first steps compile')
     parser.add_argument('--step-graph', default='off', choices=STEP_GRAPH_MODES,
-                        help='on: replay each step\'s drawing, warps, CLIP and backward as one '
-                        'CUDA graph, recorded again when the strokes outgrow its buffers '
-                        '(experimental, not yet timed on a GPU; on the CPU the same step runs '
-                        'eagerly)')
+                        help='on: record each step but Adam (render plan, drawing, warps, '
+                        'CLIP, backward) as one CUDA graph and replay it, recorded again '
+                        'when the strokes outgrow its room (experimental, not yet timed on a '
+                        'GPU; on the CPU the same step runs eagerly)')

@@ -96,9 +96,9 @@ PARAMETERS = {
     'clip_compile': ('auto', 'torch.compile mode of CLIP\'s image tower: auto '
                      '(reduce-overhead = CUDA graphs on a GPU, off on the CPU), off, default, '
                      'reduce-overhead or max-autotune', None),
-    'step_graph': ('off', 'on: replay each step\'s drawing, warps, CLIP and backward as one '
-                   'CUDA graph (experimental, not yet timed on a GPU; CLIP then runs '
-                   'uncompiled under clip_compile auto); off: eager steps', None),
+    'step_graph': ('off', 'on: replay each step but Adam as one CUDA graph (experimental, '
+                   'not yet timed on a GPU; CLIP then runs uncompiled under clip_compile '
+                   'auto); off: eager steps', None),
     'preview_every': (10, 'publish drawing/preview every N iterations; 0 = never',
                       _int_range(0, MAX_ITERATIONS)),
     'preload_model': (True, 'load CLIP at start rather than on the first goal', None),

@@ -27,7 +27,9 @@ from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
 from dream_clipdraw.prompt_embedding import embed_prompt
 from dream_clipdraw.raster_flatten import PackedPoints
-from dream_clipdraw.rasterizer import draw_plan, plan_strokes
+from dream_clipdraw.raster_fixed_plan import Capacity, plan_render_fixed
+from dream_clipdraw.raster_tiles import TileGrid
+from dream_clipdraw.rasterizer import draw_plan, TILE_PIXELS
 
 # Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
 # a scale of ~1, colours of ~0.01, so they get their own rate.
@@ -220,7 +222,9 @@ class ClipDrawRun:
             raise InvalidOptions(f'--step-graph on: {why}')
         from dream_clipdraw.step_graph import StepGraph
         self._background = torch.ones(3, device=self.device)
-        return StepGraph(self._differentiate_plan, self._trainable(),
+        self._grid = TileGrid(self.render_size, self.render_size, p.samples, TILE_PIXELS)
+        self.capacity = Capacity.least()
+        return StepGraph(self._differentiate_step, self._trainable(),
                          record=self.device.type == 'cuda')
 
     # -- one step -------------------------------------------------------------------------
@@ -231,7 +235,7 @@ class ClipDrawRun:
         self.point_optimizer.param_groups[0]['lr'] = lr_at(p, self.iteration) \
             if not points_only else p.lr_schedule[-1][1] if p.lr_schedule else p.lr_points
         if self.step_graph is not None:
-            image, loss, cosines, clip_grad = self._graph_step(clock)
+            image, cosines, finite = self._graph_step(clock)
             image = image.clone()     # the graph's own buffer changes at the next replay
         else:
             for opt in self.optimizers:
@@ -241,10 +245,7 @@ class ClipDrawRun:
             batch = self.augment(image, p.augmentations)
             clock.lap('augment')
             loss, cosines, clip_grad = self._differentiate(batch, clock)
-        # The loss, CLIP's gradient and the strokes' gradients, checked with one device sync
-        # (a NaN in CLIP's gradient where no stroke is drawn leaves the strokes' finite).
-        finite = _all_finite([loss, clip_grad]
-                             + [t.grad for t in self._trainable() if t.grad is not None])
+            finite = bool(self._finite(loss, clip_grad))
         clock.lap('backward')
         self.last_image = image.detach()
         self.iteration += 1
@@ -289,30 +290,51 @@ class ClipDrawRun:
         surrogate.backward()
         return loss.detach(), cosines.detach(), leaf.grad
 
+    def _finite(self, loss, clip_grad):
+        """Whether the loss, CLIP's gradient and the strokes' gradients are finite: a tensor,
+        one device sync to read (a NaN in CLIP's gradient where no stroke is drawn leaves
+        the strokes' finite)."""
+        tensors = [loss, clip_grad] + [t.grad for t in self._trainable() if t.grad is not None]
+        return torch.isfinite(torch.cat([t.reshape(-1) for t in tensors])).all()
+
     def _graph_step(self, clock):
-        """The render plan and the augmentations' parameters eagerly, then the rest of the
-        step (drawing, warps, CLIP, backward) replayed; returns what ``_differentiate_plan``
-        does."""
+        """The augmentations' parameters on the host, then the rest of the step (plan,
+        drawing, warps, CLIP, backward, checks) replayed, redone with more room until the
+        plan fits; returns (image, cosines, whether the loss and gradients are finite)."""
         p = self.preset
-        size = self.render_size
-        with torch.no_grad():
-            points, widths = self._scaled(size)
-            plan = plan_strokes(points, widths, self.current_colors(), (size, size),
-                                samples=p.samples)
-        clock.lap('render')
-        params, _ = self.augment.draw(p.augmentations, size, size)
+        clock.lap('render')                 # nothing of it is left outside the graph
+        params, _ = self.augment.draw(p.augmentations, self.render_size, self.render_size)
         params = params.to(device=self.device, dtype=torch.float32)
         clock.lap('augment')
-        outputs = self.step_graph(plan, params)
+        while True:
+            image, cosines, needs = self.step_graph(params)
+            needs = needs.tolist()           # the step's one wait for the device
+            *sizes, invalid, nonfinite = needs
+            if invalid:
+                raise ValueError('the strokes contain NaN or infinity, or a negative width')
+            if self.capacity.fits(sizes):
+                break
+            self.capacity = self.capacity.grown(sizes)
+            self.step_graph.invalidate()
         clock.lap('clip')
-        return outputs
+        return image, cosines, not nonfinite
 
-    def _differentiate_plan(self, plan, params):
-        """What the step graph records: draw ``plan``, warp the copies ``params`` describes,
-        then ``_differentiate``; returns (image, loss, cosines, CLIP's gradient)."""
+    def _differentiate_step(self, params):
+        """What the step graph records: plan and draw the strokes, warp the copies ``params``
+        describes, then ``_differentiate`` and the checks; returns (image, cosines, needs:
+        the plan's true sizes, then 1 if the inputs are invalid, 1 if the loss or a gradient
+        is not finite)."""
         points, widths = self._scaled(self.render_size)
-        image = draw_plan(plan, points.data, widths, self.current_colors(), self._background)
-        return (image.detach(),) + self._differentiate(self.augment.warp(image, params))
+        colors = self.current_colors()
+        plan, needs = plan_render_fixed(points.data, self.point_counts, widths, self._grid,
+                                        self.capacity)
+        image = draw_plan(plan, points.data, widths, colors, self._background)
+        loss, cosines, clip_grad = self._differentiate(self.augment.warp(image, params))
+        with torch.no_grad():
+            valid = (torch.isfinite(points.data).all() & torch.isfinite(widths).all()
+                     & torch.isfinite(colors).all() & (widths >= 0).all())
+            flags = torch.stack([~valid, ~self._finite(loss, clip_grad)]).long()
+        return image.detach(), cosines, torch.cat([needs, flags])
 
     def _trainable(self):
         tensors = [self.point_data]
@@ -445,13 +467,6 @@ def _adam_for(device):
     """Adam; on CUDA the fused kernel (one launch for all 256 stroke tensors, not ~10 each)."""
     fused = device.type == 'cuda'
     return lambda params, **kw: torch.optim.Adam(params, fused=fused or None, **kw)
-
-
-def _all_finite(tensors):
-    """One device sync for many tensors (a GPU step must not wait once per stroke)."""
-    if not tensors:
-        return True
-    return bool(torch.isfinite(torch.cat([t.reshape(-1) for t in tensors])).all())
 
 
 def _renderer(renderer):

@@ -73,6 +73,10 @@ class TileGrid:
         row = torch.div(tile_ids, self.cols, rounding_mode='floor')
         return torch.stack([col, row], dim=1).to(dtype) * self.tile
 
+    def extent(self, device, dtype):
+        """The canvas's (width, height) as a tensor (made once per device)."""
+        return _extent(self.width, self.height, device, dtype)
+
     def pairs(self, ends, radius):
         """(piece, tile) pairs where a piece, padded by ``radius``, may cover samples.
 
@@ -83,7 +87,7 @@ class TileGrid:
         and with small coordinates however long the piece is.
         """
         device = ends.device
-        extent = _extent(self.width, self.height, device, ends.dtype)
+        extent = self.extent(device, ends.dtype)
         pad = radius[:, None]
         box = torch.stack([ends.amin(1) - pad, ends.amax(1) + pad])   # (2, P, 2): lo, hi
         valid = ((box[1] >= 0) & (box[0] <= extent)).all(dim=1)

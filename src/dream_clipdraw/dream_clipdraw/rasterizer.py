@@ -23,7 +23,7 @@ How, and why:
   in log space, with one cumulative sum whatever the tiles' depth;
 - all of the work without gradient is a :class:`RenderPlan` (:func:`plan_render`); drawing a
   plan (:func:`draw_plan`) is all that autograd sees, and it never waits for the device, so
-  that a plan copied into fixed buffers (``raster_static_plan``) can be drawn by a CUDA graph.
+  that a plan of fixed size (``raster_fixed_plan``) can be drawn in a CUDA graph.
 """
 import torch
 
@@ -36,12 +36,12 @@ from dream_clipdraw.raster_tiles import PairSegments, TileGrid
 TILE_PIXELS = 4
 # Slack (pixels) of the float32 classification: samples this close to a class boundary are
 # treated as on the ramp, where coverage is computed exactly.
-_MARGIN = 1e-3
+MARGIN = 1e-3
 # (piece, tile, sample) triples classified at once: bounds the memory of the widest pass
 # (about 25 bytes a triple). On a GPU, where each chunk costs a dozen kernel launches and a
 # wait for the device, wide strokes' 10-30 million triples fit in one chunk.
 _CHUNK = {'cpu': 1 << 20, 'cuda': 1 << 25}
-_NO_HIT = torch.iinfo(torch.int64).max
+NO_HIT = torch.iinfo(torch.int64).max
 
 
 def render(points, widths, colors, size, *, samples=2, background=None, black_ink=False):
@@ -81,16 +81,6 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     return image
 
 
-def plan_strokes(points, widths, colors, size, *, samples=2):
-    """The :class:`RenderPlan` of :func:`render`'s strokes, checked as it checks them."""
-    strokes = _Checked(points, widths, colors, size, samples, None)
-    if not strokes.counts:
-        return RenderPlan.empty(TileGrid(*strokes.size, strokes.samples, TILE_PIXELS),
-                                strokes.samples, strokes.widths.dtype, strokes.widths.device)
-    return plan_render(strokes.stacked, strokes.counts, strokes.widths, strokes.size,
-                       strokes.samples)
-
-
 class _Checked:
     """:func:`render`'s arguments, checked and converted to one dtype and device."""
 
@@ -124,48 +114,37 @@ class RenderPlan:
     :func:`draw_plan` draws them in a tile that is not part of the image.
     """
 
-    # The tensors, by what their first axis counts.
-    GROUPS = {'layers': ('base', 'layer_tile', 'layer_stroke'),
-              'pieces': ('piece_rows', 'piece_knots'),
-              'hits': ('hit_target', 'hit_where', 'hit_piece', 'hit_stroke')}
+    FIELDS = ('base', 'layer_tile', 'layer_stroke', 'piece_rows', 'piece_knots', 'hit_target',
+              'hit_where', 'hit_piece', 'hit_stroke')
 
     def __init__(self, grid, samples, **tensors):
         self.grid = grid
         self.samples = samples
-        for names in self.GROUPS.values():
-            for name in names:
-                setattr(self, name, tensors[name])
+        for name in self.FIELDS:
+            setattr(self, name, tensors[name])
 
     @classmethod
     def empty(cls, grid, samples, dtype, device):
         """A plan that draws nothing."""
-        return cls.zeros(grid, samples, dtype, device, layers=0, pieces=0, hits=0)
-
-    @classmethod
-    def zeros(cls, grid, samples, dtype, device, **counts):
-        """A plan of ``layers``, ``pieces`` and ``hits`` entries, all zero."""
-        def index(group, *shape):
-            return torch.zeros((counts[group],) + shape, dtype=torch.long, device=device)
-
-        def real(group, *shape):
-            return torch.zeros((counts[group],) + shape, dtype=dtype, device=device)
-        return cls(grid, samples, base=real('layers', grid.per_tile),
-                   layer_tile=index('layers'), layer_stroke=index('layers'),
-                   piece_rows=index('pieces', 4), piece_knots=index('pieces', 2),
-                   hit_target=index('hits'), hit_where=real('hits', 2),
-                   hit_piece=index('hits'), hit_stroke=index('hits'))
-
-    def count(self, group):
-        """Entries of a group ('layers', 'pieces' or 'hits')."""
-        return getattr(self, self.GROUPS[group][0]).shape[0]
+        def index(*shape):
+            return torch.zeros(shape, dtype=torch.long, device=device)
+        return cls(grid, samples, base=torch.zeros(0, grid.per_tile, dtype=dtype, device=device),
+                   layer_tile=index(0), layer_stroke=index(0), piece_rows=index(0, 4),
+                   piece_knots=index(0, 2), hit_target=index(0),
+                   hit_where=torch.zeros(0, 2, dtype=dtype, device=device), hit_piece=index(0),
+                   hit_stroke=index(0))
 
     @property
     def layer_count(self):
-        return self.count('layers')
+        return self.base.shape[0]
+
+    @property
+    def piece_count(self):
+        return self.piece_rows.shape[0]
 
     @property
     def hit_count(self):
-        return self.count('hits')
+        return self.hit_target.shape[0]
 
 
 def plan_render(stacked, counts, widths, size, samples):
@@ -177,7 +156,7 @@ def plan_render(stacked, counts, widths, size, samples):
         widths = widths.detach()
         layout = piece_layout(stacked, counts)
         reach = widths / 2 + 0.5 / samples
-        pairs = grid.pairs(layout.ends, reach[layout.stroke] + _MARGIN)
+        pairs = grid.pairs(layout.ends, reach[layout.stroke] + MARGIN)
         if pairs[0].numel() == 0:
             return RenderPlan.empty(grid, samples, widths.dtype, widths.device)
         layers = _Layers(layout.stroke, pairs, n)
@@ -244,9 +223,9 @@ def _classify(grid, layers, widths, samples):
     base = torch.zeros(layers.count, spt, dtype=widths.dtype, device=device)
     with torch.no_grad():
         half = widths.detach().float()[layers.pair_stroke] / 2
-        inner = half - 0.5 / samples - _MARGIN
+        inner = half - 0.5 / samples - MARGIN
         inner = torch.where(inner > 0, inner * inner, -1.0)[:, None]  # -1: no interior
-        outer = half + 0.5 / samples + _MARGIN
+        outer = half + 0.5 / samples + MARGIN
         outer = (outer * outer)[:, None]
         near = PairSegments(layers.near_a.float(), layers.near_b.float())
         offsets = grid.sample_offsets(torch.float32, device).T.contiguous()
@@ -276,7 +255,7 @@ def _classify(grid, layers, widths, samples):
         packed = torch.cat(found_dist)[keep].view(torch.int32).long() << 32
         packed |= torch.arange(packed.shape[0], device=device)
         kept_target = target[keep]
-        nearest = torch.full((base.numel(),), _NO_HIT, dtype=torch.int64, device=device)
+        nearest = torch.full((base.numel(),), NO_HIT, dtype=torch.int64, device=device)
         nearest.scatter_reduce_(0, kept_target, packed, 'amin')
         winner = keep[(nearest[kept_target] & 0xFFFFFFFF).unique()]
     return base, hit_pair[winner], hit_sample[winner], target[winner]

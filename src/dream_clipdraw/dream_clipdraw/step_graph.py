@@ -1,24 +1,23 @@
-"""A CLIPDraw step's differentiable half recorded once as a CUDA graph, then replayed.
+"""A whole CLIPDraw step recorded once as a CUDA graph, then replayed.
 
-On a GPU a step is launch-bound: hundreds of small kernels, each costing the host ~20 us
-whatever its size. Compiling CLIP's image tower into graphs left the renderer's, the warps'
-and the backward's kernels launched one by one. Here everything with a gradient is one graph:
-drawing a render plan, warping the augmented copies, CLIP, the loss and the whole backward
-pass. What stays eager is what cannot be replayed: the render plan (its sizes change every
-step; it has no gradient), drawing the augmentations' random parameters (host), and Adam
-with the finiteness check (a skipped step must not move Adam's state).
+On a GPU a step is launch-bound: a couple of thousand small kernels, each costing the host
+~20 us whatever its size. Compiling CLIP's image tower into graphs left the renderer's, the
+warps' and the backward's kernels launched one by one. Here everything but Adam is one graph:
+the render plan (in sizes fixed beforehand, see ``raster_fixed_plan``), drawing it, the
+augmentations' warps, CLIP, the loss and the whole backward pass. What stays on the host is
+drawing the augmentations' random parameters (copied into the graph's input), one read of
+the plan's true sizes and of the finiteness check, and Adam (a skipped step must not move
+Adam's state).
 
-The plan and the parameters are copied into fixed buffers (see ``raster_static_plan``);
-when a plan outgrows its buffers the graph is recorded again. Elsewhere than on CUDA the same
-function runs eagerly on the same buffers, which is how the tests check what a replay computes.
+When the plan outgrows its capacities the step is redone after recording again with more
+room. Elsewhere than on CUDA the same function runs eagerly, which is how the tests check
+it (and, with the graph API emulated, what a replay computes).
 """
 import logging
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
-from dream_clipdraw.raster_static_plan import StaticPlan
 
 _LOG = logging.getLogger(__name__)
 
@@ -28,8 +27,9 @@ WARMUP_RUNS = 2
 
 
 class StepGraph:
-    """Runs ``differentiate(plan, params)`` on fixed buffers; recorded as a CUDA graph when
-    ``record`` (on CUDA), re-recorded when the plan outgrows its buffers.
+    """Runs ``differentiate(params)``: recorded as a CUDA graph when ``record`` (on CUDA)
+    and replayed on a copy of ``params`` in a fixed buffer; recorded again after
+    :meth:`invalidate` (the function's Python-side choices, such as capacities, changed).
 
     ``differentiate`` must leave the gradients in ``.grad`` of ``tensors`` (the trainable
     leaves) and return the tensors the caller reads; after a replay they hold that replay's
@@ -40,23 +40,21 @@ class StepGraph:
         self.differentiate = differentiate
         self.tensors = tensors
         self.record = record
-        self.static = StaticPlan()
         self.params = None
         self.graph = None
         self.outputs = None
         self._read = {}
         self.recordings = 0
 
-    def __call__(self, plan, params):
-        grown = self.static.load(plan)
+    def __call__(self, params):
         if self.params is None or self.params.shape != params.shape:
             self.params = torch.empty_like(params)
-            grown = True
+            self.invalidate()
         self.params.copy_(params)
         if not self.record:
             self._clear_gradients()
-            return self.differentiate(self.static.plan, self.params)
-        if grown or self.graph is None:
+            return self.differentiate(self.params)
+        if self.graph is None:
             try:
                 self._record()
             except RuntimeError as exc:
@@ -66,33 +64,34 @@ class StepGraph:
                 _LOG.warning('recording the step as a CUDA graph failed, running it eagerly: '
                              '%s: %s', type(exc).__name__, ' '.join(lines[:2]))
                 self.record = False
-                self.graph = self.outputs = None
-                self._read = {}
-                return self(plan, params)
+                self.invalidate()
+                return self(params)
         self.graph.replay()
         return self.outputs
+
+    def invalidate(self):
+        """Record again at the next call (the old graph's memory is released)."""
+        self.graph = self.outputs = None
+        self._read = {}
 
     def _clear_gradients(self):
         for tensor in self.tensors:
             tensor.grad = None
 
     def _record(self):
-        # The old graph's memory goes back to the allocator.
-        self.graph = self.outputs = None
-        self._read = {}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_RUNS):
                 self._clear_gradients()
-                self.differentiate(self.static.plan, self.params)
+                self.differentiate(self.params)
         torch.cuda.current_stream().wait_stream(side)
         # Gradients made during the recording belong to the graph: each replay rewrites them.
         self._clear_gradients()
         graph = torch.cuda.CUDAGraph()
         reads = _Reads()
         with torch.cuda.graph(graph), reads:
-            self.outputs = self.differentiate(self.static.plan, self.params)
+            self.outputs = self.differentiate(self.params)
         # A graph replays on addresses: every tensor it reads must outlive it, including
         # those only a cache holds (tables made once per device), which a cache may drop.
         self.graph, self._read = graph, reads.tensors

@@ -174,5 +174,5 @@ def test_bench_counts_the_operators_left_outside_a_step_graph(tiny, capsys):
         outside[mode] = entry['operators_outside_clip']
         # On the CPU the step graph runs eagerly: nothing is recorded.
         assert entry['step_graph_recordings'] == (0 if mode == 'on' else None)
-    # What stays eager is the render plan, the augmentations' parameters, the check, Adam.
-    assert 100 < outside['on'] < 0.7 * outside['off']
+    # What stays eager: the augmentations' parameters, reading the checks, Adam.
+    assert 20 < outside['on'] < 0.2 * outside['off']

@@ -12,9 +12,10 @@ from dream_clipdraw.clip_acceleration import clip_compile_mode
 from dream_clipdraw.clip_model import load_clip
 from dream_clipdraw.errors import InvalidOptions
 from dream_clipdraw.optimizer import ClipDrawRun, generate_drawing
-from dream_clipdraw.raster_flatten import PackedPoints
-from dream_clipdraw.raster_static_plan import StaticPlan
-from dream_clipdraw.rasterizer import draw_plan, plan_strokes
+from dream_clipdraw.raster_fixed_plan import Capacity, plan_render_fixed
+from dream_clipdraw.raster_flatten import piece_ends
+from dream_clipdraw.raster_tiles import TileGrid
+from dream_clipdraw.rasterizer import draw_plan, plan_render, TILE_PIXELS
 from dream_clipdraw.scene_init import clipdraw_init
 from dream_clipdraw.tiny_clip import shared_tiny_clip
 
@@ -37,6 +38,18 @@ def scene(count, seed, widest, shift=0.0, size=48):
         [p.shape[0] for p in points]
 
 
+def fixed_plan(leaves, counts, size, capacity):
+    """The fixed plan, redone with more room until it fits; and the capacities tried."""
+    grid = TileGrid(size, size, 2, TILE_PIXELS)
+    tried = [capacity]
+    while True:
+        plan, needs = plan_render_fixed(leaves[0], counts, leaves[1], grid, capacity)
+        if capacity.fits(needs.tolist()):
+            return plan, needs.tolist(), tried
+        capacity = capacity.grown(needs.tolist())
+        tried.append(capacity)
+
+
 def draw_with_gradients(plan, leaves, seed=0):
     """The image of ``plan`` and the gradients of a fixed random weighting of it."""
     data, widths, colors = leaves
@@ -48,43 +61,56 @@ def draw_with_gradients(plan, leaves, seed=0):
     return image.detach(), [leaf.grad.clone() for leaf in leaves]
 
 
-def assert_same_drawing(static_plan, plan, leaves):
-    padded_image, padded_grads = draw_with_gradients(static_plan, leaves)
+@pytest.mark.parametrize('count, seed, widest, size', [
+    (12, 2, 3.0, 48), (40, 1, 12.0, 48), (160, 3, 20.0, 48), (256, 4, 30.0, 224)])
+def test_a_fixed_plan_is_the_plan_padded(count, seed, widest, size):
+    leaves, counts = scene(count, seed, widest, size=size)
+    plan = plan_render(leaves[0].detach(), counts, leaves[1].detach(), (size, size), 2)
+    small = Capacity(pieces=64, pairs=256, ramp=1024, layers=16, hits=256)
+    fixed, needs, tried = fixed_plan(leaves, counts, size, small)
+    assert len(tried) > 1 and tried[-1].fits(needs)    # it grew, and fits now
+    assert not small.fits(needs)
+    layers, hits = plan.layer_count, plan.hit_count
+    assert needs[0] == plan.piece_count and needs[3:] == [layers + 1, hits]
+    # The same layers in the same order, then padding layers in the tile past the grid.
+    for name in ('base', 'layer_tile', 'layer_stroke'):
+        assert torch.equal(getattr(fixed, name)[:layers], getattr(plan, name)), name
+    assert bool((fixed.layer_tile[layers:] == fixed.grid.count).all())
+    # The same edge samples, in the same order, with the same nearest pieces.
+    for name in ('hit_target', 'hit_where', 'hit_stroke'):
+        assert torch.equal(getattr(fixed, name)[:hits], getattr(plan, name)), name
+    assert torch.equal(
+        piece_ends(leaves[0], fixed.piece_rows, fixed.piece_knots)[fixed.hit_piece[:hits]],
+        piece_ends(leaves[0], plan.piece_rows, plan.piece_knots)[plan.hit_piece])
+    padded_image, padded_grads = draw_with_gradients(fixed, leaves)
     image, grads = draw_with_gradients(plan, leaves)
-    assert torch.allclose(padded_image, image, atol=1e-6, rtol=0)
+    assert torch.equal(padded_image, image)
     for padded, plain in zip(padded_grads, grads):
-        assert torch.allclose(padded, plain, atol=1e-5, rtol=1e-5)
-
-
-def test_a_plan_in_fixed_buffers_draws_the_same_image_and_gradients():
-    static = StaticPlan()
-    plans = []
-    # Wide strokes, then thin ones in the same buffers (their padding holds the wide
-    # strokes' leftovers), then more strokes than the buffers hold.
-    for count, seed, widest in ((40, 1, 12.0), (12, 2, 3.0), (160, 3, 20.0)):
-        leaves, counts = scene(count, seed, widest)
-        plan = plan_strokes(PackedPoints(leaves[0], counts), leaves[1], leaves[2], (48, 48))
-        plans.append(plan)
-        grown = static.load(plan)
-        assert static.plan.layer_count > plan.layer_count
-        assert static.plan.hit_count >= plan.hit_count
-        assert_same_drawing(static.plan, plan, leaves)
-        if count == 12:
-            assert not grown and static.generation == 1      # the old buffers, reused
-            assert static.plan.hit_count > 2 * plan.hit_count
-    assert grown and static.generation == 2
-    assert plans[2].hit_count > plans[0].hit_count > 0
+        assert torch.allclose(padded, plain, atol=1e-6, rtol=1e-5)
 
 
 def test_a_fixed_plan_of_nothing_on_the_canvas_draws_the_background():
     leaves, counts = scene(6, 4, 3.0, shift=500.0)       # every stroke far off the canvas
-    plan = plan_strokes(PackedPoints(leaves[0], counts), leaves[1], leaves[2], (48, 48))
-    assert plan.layer_count == 0 and plan.hit_count == 0
-    static = StaticPlan()
-    static.load(plan)
-    image, grads = draw_with_gradients(static.plan, leaves)
+    plan, needs, _ = fixed_plan(leaves, counts, 48, Capacity.least())
+    assert needs[3:5] == [1, 0]                          # no layer but the padding, no hit
+    image, grads = draw_with_gradients(plan, leaves)
     assert torch.equal(image, torch.ones(3, 48, 48))
     assert all(not bool(g.any()) for g in grads)
+
+
+def test_a_stroke_with_a_nan_point_is_no_error_in_a_fixed_plan(clip):
+    leaves, counts = scene(8, 5, 4.0)
+    with torch.no_grad():
+        leaves[0][2] = float('nan')                      # in stroke 0's first segment
+        leaves[0][counts[0]:counts[0] + counts[1]] = float('nan')   # stroke 1, every point
+    plan, needs, _ = fixed_plan(leaves, counts, 48, Capacity.least())
+    drawn = plan.layer_stroke[:needs[3] - 1]
+    assert 0 < drawn.numel() and not bool((drawn == 1).any())
+    run = ClipDrawRun(clip, 'a whale', preset='faithful', seed=1, step_graph='on', **SMALL)
+    with torch.no_grad():
+        run.point_data[1] = float('nan')
+    with pytest.raises(ValueError, match='NaN'):         # as the eager renderer's check
+        run.step()
 
 
 def test_a_step_graph_run_follows_the_eager_run(clip):
@@ -99,7 +125,7 @@ def test_a_step_graph_run_follows_the_eager_run(clip):
         assert torch.allclose(a, b, atol=1e-5, rtol=0)
     assert not torch.equal(graph.point_data, ClipDrawRun(
         clip, 'a red whale', preset='faithful', seed=7, **SMALL).point_data)   # it moved
-    assert graph.step_graph.static.generation >= 1
+    assert graph.step_graph.recordings == 0          # on the CPU: run eagerly
 
 
 def test_a_drawing_made_with_the_step_graph(clip):
@@ -134,7 +160,7 @@ def test_the_recorded_half_of_a_step_neither_waits_for_the_device_nor_reads_the_
     graph = run.step_graph
     watch = _Watch()
     with watch:
-        graph.differentiate(graph.static.plan, graph.params)
+        graph.differentiate(graph.params)
     assert watch.refused == []
     assert watch.count > 100       # it saw the drawing, CLIP and the backward pass
     # The eager render, for contrast, does wait (sizes of its lists).
@@ -232,7 +258,8 @@ def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulat
         assert torch.allclose(a, b, atol=1e-5, rtol=0)
     recorded = emulated_cuda_graphs
     assert graph.step_graph.recordings == len(recorded) == 2
-    assert [g.replays for g in recorded] == [4, 4]     # every step but none eager
+    # Every step replayed; the step that outgrew the first graph's plan, in both.
+    assert [g.replays for g in recorded] == [5, 4]
     assert len(recorded[1].operators) > 200
 
 
