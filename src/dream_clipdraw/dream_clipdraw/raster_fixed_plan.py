@@ -126,17 +126,11 @@ def _pieces(stacked, rows, room):
     # A segment with a NaN point has no piece count (its bound is NaN): one piece, which
     # touches no tile, rather than an index past the table (on a GPU, a fatal error).
     count = torch.where((count >= 1) & (count <= MAX_PIECES), count, 1)
-    device = stacked.device
-    last = torch.cumsum(count, 0)
-    index = torch.arange(room, device=device)
-    segment = torch.searchsorted(last, index, right=True)
-    valid = segment < count.shape[0]
-    segment.clamp_(max=count.shape[0] - 1)
-    local = index - (last - count)[segment]
+    segment, local, valid, total = _expand(count, room)
     knot = torch.where(valid, count[segment] * (MAX_PIECES + 1) + local, 0)
     knots = torch.stack([knot, knot + 1], dim=1)
     ends = piece_ends(stacked, rows[segment], knots)
-    return _Pieces(segment, knots, ends, valid, last[-1])
+    return _Pieces(segment, knots, ends, valid, total)
 
 
 class _Pairs(NamedTuple):
@@ -150,20 +144,14 @@ class _Pairs(NamedTuple):
 
 def _pairs(grid, pieces, radius, room):
     """As ``TileGrid.pairs``, with pair q found by binary search and misses masked."""
-    ends, device = pieces.ends, pieces.ends.device
-    extent = grid.extent(device, ends.dtype)
+    ends = pieces.ends
+    extent = grid.extent(ends.device, ends.dtype)
     pad = radius[:, None]
     box = torch.stack([ends.amin(1) - pad, ends.amax(1) + pad])
     valid = ((box[1] >= 0) & (box[0] <= extent)).all(dim=1) & pieces.valid
     first, last = box.clamp_(min=0).clamp_(max=extent - 1).div_(grid.tile).floor_().long()
     span = (last - first + 1).clamp_(min=1)     # >= 1 even for NaN ends: a divisor below
-    count = torch.where(valid, span.prod(1), 0)
-    cumulative = torch.cumsum(count, 0)
-    index = torch.arange(room, device=device)
-    piece = torch.searchsorted(cumulative, index, right=True)
-    exists = piece < count.shape[0]
-    piece.clamp_(max=count.shape[0] - 1)
-    local = index - (cumulative - count)[piece]
+    piece, local, exists, total = _expand(torch.where(valid, span.prod(1), 0), room)
     span_x = span[piece, 0]
     place = first[piece]
     place[:, 0] += torch.remainder(local, span_x)
@@ -177,7 +165,20 @@ def _pairs(grid, pieces, radius, room):
     keep_column = keep[:, None]
     start = torch.where(keep_column, start, -1e6)
     end = torch.where(keep_column, end, -1e6)
-    return _Pairs(piece, tile, start, end, keep, cumulative[-1])
+    return _Pairs(piece, tile, start, end, keep, total)
+
+
+def _expand(count, room):
+    """``repeat_interleave`` of fixed size: entry i of ``room`` belongs to the j with
+    sum(count[:j]) <= i < sum(count[:j + 1]), found by binary search. Returns (j, clamped to
+    a valid index; i - sum(count[:j]); whether entry i exists; sum(count), what it needed).
+    """
+    last = torch.cumsum(count, 0)
+    index = torch.arange(room, device=count.device)
+    owner = torch.searchsorted(last, index, right=True)
+    exists = owner < count.shape[0]
+    owner.clamp_(max=count.shape[0] - 1)
+    return owner, index - (last - count)[owner], exists, last[-1]
 
 
 class _LayerList(NamedTuple):
