@@ -29,12 +29,12 @@ def clip():
     return load_clip(**shared_tiny_clip().load_kwargs())
 
 
-def scene(count, seed, widest, shift=0.0, size=48):
+def scene(count, seed, widest, shift=0.0, size=48, device='cpu'):
     generator = torch.Generator().manual_seed(seed)
     points, _, colors = clipdraw_init(count, (size, size), generator=generator)
     widths = 1 + torch.rand(count, generator=generator) * (widest - 1)
     data = torch.cat(points) + shift
-    return [t.clone().requires_grad_(True) for t in (data, widths, colors)], \
+    return [t.to(device).requires_grad_(True) for t in (data, widths, colors)], \
         [p.shape[0] for p in points]
 
 
@@ -55,16 +55,22 @@ def draw_with_gradients(plan, leaves, seed=0):
     data, widths, colors = leaves
     for leaf in leaves:
         leaf.grad = None
-    image = draw_plan(plan, data, widths, colors, torch.ones(3))
+    image = draw_plan(plan, data, widths, colors, torch.ones(3, device=data.device))
     weights = torch.rand(image.shape, generator=torch.Generator().manual_seed(seed))
+    weights = weights.to(data.device)
     (image * weights).sum().backward()
     return image.detach(), [leaf.grad.clone() for leaf in leaves]
 
 
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+CUDA = pytest.param('cuda', marks=NO_CUDA)
+
+
+@pytest.mark.parametrize('device', ['cpu', CUDA])
 @pytest.mark.parametrize('count, seed, widest, size', [
     (12, 2, 3.0, 48), (40, 1, 12.0, 48), (160, 3, 20.0, 48), (256, 4, 30.0, 224)])
-def test_a_fixed_plan_is_the_plan_padded(count, seed, widest, size):
-    leaves, counts = scene(count, seed, widest, size=size)
+def test_a_fixed_plan_is_the_plan_padded(count, seed, widest, size, device):
+    leaves, counts = scene(count, seed, widest, size=size, device=device)
     plan = plan_render(leaves[0].detach(), counts, leaves[1].detach(), (size, size), 2)
     small = Capacity(pieces=64, pairs=256, ramp=1024, layers=16, hits=256)
     fixed, needs, tried = fixed_plan(leaves, counts, size, small)
@@ -263,7 +269,7 @@ def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulat
     assert len(recorded[1].operators) > 200
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+@NO_CUDA
 def test_a_recorded_step_graph_on_cuda_follows_the_eager_run():
     clip = load_clip(**shared_tiny_clip().load_kwargs(), device='cuda')
     runs = [ClipDrawRun(clip, 'a red whale', preset='faithful', seed=5, step_graph=mode,
