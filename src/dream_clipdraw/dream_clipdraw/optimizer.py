@@ -6,6 +6,8 @@ widths, colours). Everything random comes from one CPU torch.Generator seeded by
 caller, so a seed reproduces a drawing on the CPU. The backward pass is split at the
 augmented batch (CLIP's part, then the renderer's and the warps'), so the benchmark times the
 two halves apart; the loss and every gradient are checked before anything reaches the strokes.
+With ``step_graph='on'`` everything in a step but Adam is recorded once as a CUDA graph and
+replayed (``step_graph``), the render plan computed in fixed sizes (``raster_fixed_plan``).
 
 A NaN or infinite loss or gradient skips the step (counted in ``nonfinite_steps``);
 ``max_nonfinite`` of them in a row raise NumericalError. Cancellation (a threading.Event or
