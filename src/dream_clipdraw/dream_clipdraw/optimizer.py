@@ -37,6 +37,8 @@ from dream_clipdraw.rasterizer import draw_plan, TILE_PIXELS
 # a scale of ~1, colours of ~0.01, so they get their own rate.
 PEN_LOGIT_LR = 0.1
 MAX_NEGATIVES = 16
+# Tries of a step graph's render plan with more room before giving up (a defect, if ever).
+_PLAN_ROUNDS = 12
 
 
 @dataclass
@@ -308,7 +310,9 @@ class ClipDrawRun:
         params, _ = self.augment.draw(p.augmentations, self.render_size, self.render_size)
         params = params.to(device=self.device, dtype=torch.float32)
         clock.lap('augment')
-        while True:
+        # Each list's room, once grown, holds what it needs; a list's need can grow with the
+        # room of the lists before it (pieces, then pairs, ...): a handful of rounds at most.
+        for round_ in range(_PLAN_ROUNDS):
             image, cosines, needs = self.step_graph(params)
             needs = needs.tolist()           # the step's one wait for the device
             *sizes, invalid, nonfinite = needs
@@ -316,6 +320,9 @@ class ClipDrawRun:
                 raise ValueError('the strokes contain NaN or infinity, or a negative width')
             if self.capacity.fits(sizes):
                 break
+            if round_ == _PLAN_ROUNDS - 1:
+                raise RuntimeError(f'the render plan still needs {sizes}, more than its room '
+                                   f'{tuple(self.capacity)}, after {_PLAN_ROUNDS} rounds')
             self.capacity = self.capacity.grown(sizes)
             self.step_graph.invalidate()
         clock.lap('clip')
