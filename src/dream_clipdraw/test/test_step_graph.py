@@ -297,3 +297,11 @@ def test_a_step_graph_that_cannot_be_recorded_runs_eagerly(clip, monkeypatch, ca
     assert 'running it eagerly' in caplog.text and 'not permitted' in caplog.text
     assert not graph.record and graph.graph is None
     assert run.step() == pytest.approx(eager.step(), abs=1e-6)     # and goes on
+
+
+def test_a_plan_that_never_fits_ends_the_run_with_an_error(clip, monkeypatch):
+    run = ClipDrawRun(clip, 'a whale', preset='faithful', seed=1, step_graph='on', **SMALL)
+    run.capacity = Capacity(pieces=2, pairs=2, ramp=2, layers=2, hits=2)
+    monkeypatch.setattr(Capacity, 'grown', lambda self, needs: self)   # a broken growth
+    with pytest.raises(RuntimeError, match='after 12 rounds'):
+        run.step()
