@@ -141,9 +141,9 @@ def piece_layout(stacked, lengths, tolerance=None):
     """The pieces of strokes given concatenated (see :func:`packed_segment_controls`)."""
     rows, seg_stroke = packed_segment_controls(stacked, lengths)
     with torch.no_grad():
-        controls = stacked.detach()[rows]
-        count = pieces_per_segment(controls, tolerance or FLATNESS_TOLERANCE)
-        device = controls.device
+        stacked = stacked.detach()
+        count = pieces_per_segment(stacked[rows], tolerance or FLATNESS_TOLERANCE)
+        device = stacked.device
         # Piece i of a segment cut in n runs from t = i / n to (i + 1) / n; the joints are
         # computed twice, identically, which is cheaper than listing vertices.
         segment = torch.repeat_interleave(torch.arange(count.shape[0], device=device), count)
@@ -151,9 +151,9 @@ def piece_layout(stacked, lengths, tolerance=None):
         knot = (count * (MAX_PIECES + 1) - first_piece)[segment]
         knot += torch.arange(segment.shape[0], device=device)   # n * (MAX + 1) + i
         knots = torch.stack([knot, knot + 1], dim=1)
-        basis = _bernstein_table(controls.dtype, device)[knots]
-        ends = torch.bmm(basis, controls[segment])
-    return PieceLayout(rows[segment], knots, seg_stroke[segment], ends)
+        piece_rows = rows[segment]
+        ends = piece_ends(stacked, piece_rows, knots)
+    return PieceLayout(piece_rows, knots, seg_stroke[segment], ends)
 
 
 def piece_ends(stacked, rows, knots):

@@ -68,36 +68,27 @@ def render(points, widths, colors, size, *, samples=2, background=None, black_in
     Differentiable with respect to points, widths, colors (and background); runs on the
     device of the inputs; N = 0 gives the background.
     """
-    strokes = _Checked(points, widths, colors, size, samples, background)
-    plain = strokes.background.view(3, 1, 1).expand(3, *strokes.size)
-    if not strokes.counts:
-        return plain.clone()
-    stacked, widths, colors = strokes.stacked, strokes.widths, strokes.colors
-    plan = plan_render(stacked, strokes.counts, widths, strokes.size, strokes.samples)
-    image = draw_plan(plan, stacked, widths, colors, strokes.background, black_ink=black_ink)
+    height, width = _check_size(size)
+    samples = _check_samples(samples)
+    stacked, counts = _packed(points)
+    n = len(counts)
+    reference = stacked if n else widths
+    device = reference.device
+    dtype = reference.dtype if n or reference.is_floating_point() else torch.float32
+    if background is None:
+        background = torch.ones(3, dtype=dtype, device=device)
+    background = _check_background(background, dtype, device)
+    if n == 0:
+        return background.view(3, 1, 1).expand(3, height, width).clone()
+    stacked = stacked.to(dtype)
+    widths, colors = _check_strokes(n, stacked, widths, colors, dtype, device)
+
+    plan = plan_render(stacked, counts, widths, (height, width), samples)
+    image = draw_plan(plan, stacked, widths, colors, background, black_ink=black_ink)
     if plan.layer_count == 0:
         # Nothing on the canvas: keep the graph so that backward() still runs (zero grads).
         image = image + 0 * (widths.sum() + colors.sum() + stacked.sum())
     return image
-
-
-class _Checked:
-    """:func:`render`'s arguments, checked and converted to one dtype and device."""
-
-    def __init__(self, points, widths, colors, size, samples, background):
-        self.size = _check_size(size)
-        self.samples = _check_samples(samples)
-        stacked, self.counts = _packed(points)
-        n = len(self.counts)
-        reference = stacked if n else torch.as_tensor(widths)
-        device = reference.device
-        dtype = reference.dtype if n or reference.is_floating_point() else torch.float32
-        if background is None:
-            background = torch.ones(3, dtype=dtype, device=device)
-        self.background = _check_background(background, dtype, device)
-        self.stacked = stacked.to(dtype) if n else None
-        self.widths, self.colors = _check_strokes(n, self.stacked, widths, colors, dtype,
-                                                  device) if n else (reference, colors)
 
 
 class RenderPlan:
