@@ -41,24 +41,6 @@ class PackedPoints(collections.abc.Sequence):
         return self._strokes[index]
 
 
-class Pieces:
-    """Line pieces of all strokes: ``ends`` (P, 2, 2), each piece's end points, with the
-    points' gradient; ``a``, ``b`` (P, 2), the same without gradient; owning ``stroke`` (P,).
-    """
-
-    def __init__(self, ends, stroke):
-        self.ends = ends
-        self.stroke = stroke
-
-    @property
-    def a(self):
-        return self.ends.detach()[:, 0]
-
-    @property
-    def b(self):
-        return self.ends.detach()[:, 1]
-
-
 def packed_segment_controls(stacked, lengths):
     """Every stroke's cubic segments: (rows (S, 4) into ``stacked``, stroke of each (S,)).
 
@@ -162,14 +144,3 @@ def piece_ends(stacked, rows, knots):
     product."""
     basis = _bernstein_table(stacked.dtype, stacked.device)[knots]
     return torch.bmm(basis, stacked[rows])
-
-
-def flatten(points, tolerance=None):
-    """Flatten a list of strokes (each (3k+1, 2)) into :class:`Pieces`."""
-    return flatten_packed(torch.cat(points), [p.shape[0] for p in points], tolerance)
-
-
-def flatten_packed(stacked, lengths, tolerance=None):
-    """:func:`flatten` of strokes given concatenated (see :func:`packed_segment_controls`)."""
-    layout = piece_layout(stacked, lengths, tolerance)
-    return Pieces(piece_ends(stacked, layout.rows, layout.knots), layout.stroke)

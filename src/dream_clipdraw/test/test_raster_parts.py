@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dream_clipdraw.raster_flatten import flatten_packed
+from dream_clipdraw.raster_flatten import piece_ends, piece_layout
 from dream_clipdraw.raster_ramp import ramp_coverage
 from dream_clipdraw.raster_tiles import clip_segments
 from dream_clipdraw.scene_init import clipdraw_init
@@ -78,17 +78,21 @@ def test_edge_coverage_equals_autograd_including_degenerate_cases(dtype):
 def test_pieces_join_and_carry_the_points_gradient():
     points, _, _ = clipdraw_init(30, (64, 64), generator=torch.Generator().manual_seed(3))
     stacked = torch.cat(points).requires_grad_()
-    pieces = flatten_packed(stacked, [p.shape[0] for p in points])
+    layout = piece_layout(stacked, [p.shape[0] for p in points])
+    a, b = layout.ends.unbind(1)
     # Each stroke's pieces join end to start (the same Bernstein row gives the same point),
     # and run from the stroke's first point to its last.
-    same_stroke = pieces.stroke[1:] == pieces.stroke[:-1]
-    assert torch.equal(pieces.b[:-1][same_stroke], pieces.a[1:][same_stroke])
+    same_stroke = layout.stroke[1:] == layout.stroke[:-1]
+    assert torch.equal(b[:-1][same_stroke], a[1:][same_stroke])
     first = torch.cat([torch.tensor([True]), ~same_stroke])
     last = torch.cat([~same_stroke, torch.tensor([True])])
-    assert torch.allclose(pieces.a[first], torch.stack([p[0] for p in points]), atol=1e-5)
-    assert torch.allclose(pieces.b[last], torch.stack([p[-1] for p in points]), atol=1e-5)
-    assert pieces.ends.requires_grad and not pieces.a.requires_grad
-    pieces.ends.sum().backward()
+    assert torch.allclose(a[first], torch.stack([p[0] for p in points]), atol=1e-5)
+    assert torch.allclose(b[last], torch.stack([p[-1] for p in points]), atol=1e-5)
+    # The layout has no gradient; the same pieces rebuilt by piece_ends have it.
+    ends = piece_ends(stacked, layout.rows, layout.knots)
+    assert torch.equal(ends.detach(), layout.ends)
+    assert ends.requires_grad and not layout.ends.requires_grad
+    ends.sum().backward()
     # Every control point moves some piece end (the Bernstein weights sum to one per end).
     assert bool((stacked.grad != 0).all())
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from dream_clipdraw.raster_flatten import flatten
+from dream_clipdraw.raster_flatten import piece_layout
 from dream_clipdraw.raster_reference import reference_render
 from dream_clipdraw.raster_tiles import TileGrid
 from dream_clipdraw.rasterizer import render
@@ -262,20 +262,24 @@ def test_stroke_thinner_than_a_sample_is_never_fully_covering():
     assert ink(image) == pytest.approx(28 * 0.4, rel=0.15)
 
 
+def layout(points):
+    return piece_layout(torch.cat(points), [p.shape[0] for p in points])
+
+
 def test_work_follows_the_strokes_not_the_canvas():
     """The (piece, tile) pairs, which size every later step, ignore the canvas's extent."""
     generator = torch.Generator().manual_seed(4)
     points, widths, _ = clipdraw_init(40, (64, 64), generator=generator)
     points = [p + 32 for p in points]  # at most 9 steps of 3.2 px from [0, 64): inside 128
-    pieces = flatten(points)
+    pieces = layout(points)
     reach = (widths / 2 + 0.25)[pieces.stroke]
     counts = []
     for side in (128, 4096):
         pair_piece = TileGrid(side, side, 2, 4).pairs(pieces.ends, reach)[0]
         counts.append(pair_piece.shape[0])
     assert counts[0] == counts[1]
-    assert counts[0] < 4 * pieces.a.shape[0]  # a few tiles per piece, not all 256 of them
-    more = flatten(points + [p + 1.5 for p in points])
+    assert counts[0] < 4 * pieces.ends.shape[0]  # a few tiles per piece, not all 256 of them
+    more = layout(points + [p + 1.5 for p in points])
     doubled = TileGrid(128, 128, 2, 4).pairs(more.ends, torch.cat([reach, reach]))
     assert doubled[0].shape[0] == pytest.approx(2 * counts[0], rel=0.1)
 
