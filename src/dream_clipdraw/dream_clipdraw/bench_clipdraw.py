@@ -168,6 +168,16 @@ _HOST_SYNCS = frozenset({'nonzero', '_unique2', 'unique_dim', 'unique_consecutiv
                          '_local_scalar_dense', 'masked_select', 'is_nonzero', 'equal'})
 
 
+def waits_for_device(func, args, kwargs):
+    """Whether a dispatched operator makes the host wait for the device (on a GPU): a size
+    that depends on the data, or a value returned to Python."""
+    import torch
+
+    name = func.overloadpacket.__name__
+    return name in _HOST_SYNCS or (name == 'repeat_interleave' and isinstance(
+        args[0], torch.Tensor) and (kwargs or {}).get('output_size') is None)
+
+
 def _operators_per_step(run):
     """Counts of the torch operators one step dispatches (forward, backward and Adam, views
     included): all of them, those outside CLIP's image tower (its forward and backward), and
@@ -185,7 +195,6 @@ def _operators_per_step(run):
     """
     from unittest import mock
 
-    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from dream_clipdraw import optimizer
@@ -196,9 +205,7 @@ def _operators_per_step(run):
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             self.count += 1
-            name = func.overloadpacket.__name__
-            if name in _HOST_SYNCS or (name == 'repeat_interleave' and isinstance(
-                    args[0], torch.Tensor) and (kwargs or {}).get('output_size') is None):
+            if waits_for_device(func, args, kwargs):
                 self.syncs += 1
             return func(*args, **(kwargs or {}))
 

@@ -7,7 +7,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from dream_clipdraw.bench_clipdraw import _HOST_SYNCS
+from dream_clipdraw.bench_clipdraw import waits_for_device
 from dream_clipdraw.clip_acceleration import clip_compile_mode
 from dream_clipdraw.clip_model import load_clip
 from dream_clipdraw.errors import InvalidOptions
@@ -153,8 +153,7 @@ class _Watch(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += 1
         name = func.overloadpacket.__name__
-        if name in _HOST_SYNCS or name in ('lift_fresh', 'lift_fresh_copy') or (
-                name == 'repeat_interleave' and (kwargs or {}).get('output_size') is None):
+        if waits_for_device(func, args, kwargs) or name in ('lift_fresh', 'lift_fresh_copy'):
             self.refused.append(name)
         return func(*args, **(kwargs or {}))
 
