@@ -311,8 +311,11 @@ class ClipDrawRun:
         params = params.to(device=self.device, dtype=torch.float32)
         clock.lap('augment')
         # Each list's room, once grown, holds what it needs; a list's need can grow with the
-        # room of the lists before it (pieces, then pairs, ...): a handful of rounds at most.
+        # room of the lists before it (pieces, then pairs, ...): a handful of rounds at most,
+        # planned alone before recording (one recording per growth).
         for round_ in range(_PLAN_ROUNDS):
+            if self.step_graph.will_record:
+                self._fit_plan()
             image, cosines, needs = self.step_graph(params)
             needs = needs.tolist()           # the step's one wait for the device
             *sizes, invalid, nonfinite = needs
@@ -327,6 +330,18 @@ class ClipDrawRun:
             self.step_graph.invalidate()
         clock.lap('clip')
         return image, cosines, not nonfinite
+
+    def _fit_plan(self):
+        """Grow the capacity until the strokes' plan fits, planning eagerly (a few device
+        reads): found by replays, each round would cost a recording."""
+        points, widths = self._scaled(self.render_size)
+        for _ in range(_PLAN_ROUNDS):
+            _, needs = plan_render_fixed(points.data, self.point_counts, widths, self._grid,
+                                         self.capacity)
+            sizes = needs.tolist()
+            if self.capacity.fits(sizes):
+                return
+            self.capacity = self.capacity.grown(sizes)
 
     def _differentiate_step(self, params):
         """What the step graph records: plan and draw the strokes, warp the copies ``params``

@@ -44,8 +44,10 @@ class Capacity(NamedTuple):
         return all(int(need) <= room for need, room in zip(needs, self))
 
     def grown(self, needs):
-        """Room for ``needs`` with a quarter to spare, in powers of two; never smaller."""
-        return Capacity(*(room if int(need) <= room else
+        """Room for ``needs`` with a quarter to spare in every list, in powers of two; never
+        smaller. Lists near their end grow with the one that overflowed: each growth costs
+        a recording, and strokes that widen fill all lists at once."""
+        return Capacity(*(room if int(need) * GROWTH <= room else
                           1 << math.ceil(math.log2(int(need) * GROWTH))
                           for need, room in zip(needs, self)))
 

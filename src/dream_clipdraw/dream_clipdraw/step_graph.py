@@ -10,8 +10,9 @@ the plan's true sizes and of the finiteness check, and Adam (a skipped step must
 Adam's state).
 
 When the plan outgrows its capacities the step is redone after recording again with more
-room. Elsewhere than on CUDA the same function runs eagerly, which is how the tests check
-it (and, with the graph API emulated, what a replay computes).
+room (which the caller finds by planning alone, so that a growth costs one recording).
+Elsewhere than on CUDA the same function runs eagerly, which is how the tests check it
+(and, with the graph API emulated, what a replay computes).
 """
 import logging
 
@@ -68,6 +69,11 @@ class StepGraph:
                 return self(params)
         self.graph.replay()
         return self.outputs
+
+    @property
+    def will_record(self):
+        """Whether the next call records (a recording costs as much as a few eager steps)."""
+        return self.record and self.graph is None
 
     def invalidate(self):
         """Record again at the next call (the old graph's memory is released)."""

@@ -50,6 +50,14 @@ def fixed_plan(leaves, counts, size, capacity):
         tried.append(capacity)
 
 
+def test_room_grows_in_powers_of_two_with_a_quarter_to_spare_in_every_list():
+    room = Capacity(pieces=8, pairs=8, ramp=8, layers=8, hits=8)
+    assert room.fits([8, 8, 8, 8, 8]) and not room.fits([8, 9, 1, 1, 1])
+    # The overflowing list, and those with less than a quarter to spare, grow together.
+    assert room.grown([9, 7, 6, 2, 8]) == Capacity(16, 16, 8, 8, 16)
+    assert room.grown([40, 1, 1, 1, 1]) == Capacity(64, 8, 8, 8, 8)   # never smaller
+
+
 def draw_with_gradients(plan, leaves, seed=0):
     """The image of ``plan`` and the gradients of a fixed random weighting of it."""
     data, widths, colors = leaves
@@ -266,6 +274,20 @@ def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulat
     # Every step replayed; the step that outgrew the first graph's plan, in both.
     assert [g.replays for g in recorded] == [5, 4]
     assert len(recorded[1].operators) > 200
+
+
+def test_room_is_found_by_planning_before_recording(clip, emulated_cuda_graphs):
+    runs = [ClipDrawRun(clip, 'a red whale', preset='faithful', seed=3, step_graph=mode,
+                        **SMALL) for mode in ('off', 'on')]
+    eager, graph = runs
+    graph.step_graph.record = True            # as on CUDA
+    graph.capacity = Capacity(pieces=8, pairs=8, ramp=8, layers=2, hits=8)   # far too small
+    assert graph.step() == pytest.approx(eager.step(), abs=1e-6)
+    # Found by replays, each of the rounds the room took to grow would be a recording.
+    assert graph.step_graph.recordings == len(emulated_cuda_graphs) == 1
+    assert emulated_cuda_graphs[0].replays == 1
+    assert graph.capacity.pieces > 8 and graph.capacity.hits > 8
+    assert torch.allclose(eager.point_data, graph.point_data, atol=1e-5, rtol=0)
 
 
 @NO_CUDA
