@@ -290,6 +290,19 @@ def test_room_is_found_by_planning_before_recording(clip, emulated_cuda_graphs):
     assert torch.allclose(eager.point_data, graph.point_data, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+def test_bad_points_neither_grow_the_room_nor_reach_the_strokes(clip, emulated_cuda_graphs, bad):
+    run = ClipDrawRun(clip, 'a whale', preset='faithful', seed=1, step_graph='on', **SMALL)
+    run.step_graph.record = True              # as on CUDA: planned before recording
+    with torch.no_grad():
+        run.point_data[1] = bad
+    before = run.point_data.detach().clone()
+    with pytest.raises(ValueError, match='NaN or infinity'):
+        run.step()
+    assert run.capacity == Capacity.least() and run.step_graph.recordings == 1
+    assert torch.allclose(run.point_data, before, rtol=0, atol=0, equal_nan=True)
+
+
 @NO_CUDA
 def test_a_recorded_step_graph_on_cuda_follows_the_eager_run():
     clip = load_clip(**shared_tiny_clip().load_kwargs(), device='cuda')
