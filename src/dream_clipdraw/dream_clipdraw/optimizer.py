@@ -29,7 +29,7 @@ from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
 from dream_clipdraw.prompt_embedding import embed_prompt
 from dream_clipdraw.raster_flatten import PackedPoints
-from dream_clipdraw.raster_fixed_plan import Capacity, plan_render_fixed
+from dream_clipdraw.raster_fixed_plan import Capacity, fit_plan, plan_render_fixed
 from dream_clipdraw.raster_tiles import TileGrid
 from dream_clipdraw.rasterizer import draw_plan, TILE_PIXELS
 
@@ -335,13 +335,8 @@ class ClipDrawRun:
         """Grow the capacity until the strokes' plan fits, planning eagerly (a few device
         reads): found by replays, each round would cost a recording."""
         points, widths = self._scaled(self.render_size)
-        for _ in range(_PLAN_ROUNDS):
-            _, needs = plan_render_fixed(points.data, self.point_counts, widths, self._grid,
-                                         self.capacity)
-            sizes = needs.tolist()
-            if self.capacity.fits(sizes):
-                return
-            self.capacity = self.capacity.grown(sizes)
+        _, _, self.capacity = fit_plan(points.data, self.point_counts, widths, self._grid,
+                                       self.capacity, _PLAN_ROUNDS)
 
     def _differentiate_step(self, params):
         """What the step graph records: plan and draw the strokes, warp the copies ``params``

@@ -52,6 +52,18 @@ class Capacity(NamedTuple):
                           for need, room in zip(needs, self)))
 
 
+def fit_plan(stacked, counts, widths, grid, capacity, rounds):
+    """(plan, needs as a list, capacity): the fixed plan redone with more room until it fits,
+    for at most ``rounds`` rounds (the last plan may then not fit; ``capacity.fits`` says).
+    Each round reads the device once."""
+    for round_ in range(rounds):
+        plan, needs = plan_render_fixed(stacked, counts, widths, grid, capacity)
+        needs = needs.tolist()
+        if capacity.fits(needs) or round_ == rounds - 1:
+            return plan, needs, capacity
+        capacity = capacity.grown(needs)
+
+
 def plan_render_fixed(stacked, counts, widths, grid, capacity):
     """(RenderPlan padded to ``capacity``, ``needs``: a (5,) tensor of the sizes it needed).
 

@@ -12,7 +12,7 @@ from dream_clipdraw.clip_acceleration import clip_compile_mode
 from dream_clipdraw.clip_model import load_clip
 from dream_clipdraw.errors import InvalidOptions
 from dream_clipdraw.optimizer import ClipDrawRun, generate_drawing
-from dream_clipdraw.raster_fixed_plan import Capacity, plan_render_fixed
+from dream_clipdraw.raster_fixed_plan import Capacity, fit_plan
 from dream_clipdraw.raster_flatten import piece_ends
 from dream_clipdraw.raster_tiles import TileGrid
 from dream_clipdraw.rasterizer import draw_plan, plan_render, TILE_PIXELS
@@ -39,15 +39,11 @@ def scene(count, seed, widest, shift=0.0, size=48, device='cpu'):
 
 
 def fixed_plan(leaves, counts, size, capacity):
-    """The fixed plan, redone with more room until it fits; and the capacities tried."""
+    """The fixed plan, redone with more room until it fits; its needs and room."""
     grid = TileGrid(size, size, 2, TILE_PIXELS)
-    tried = [capacity]
-    while True:
-        plan, needs = plan_render_fixed(leaves[0], counts, leaves[1], grid, capacity)
-        if capacity.fits(needs.tolist()):
-            return plan, needs.tolist(), tried
-        capacity = capacity.grown(needs.tolist())
-        tried.append(capacity)
+    plan, needs, room = fit_plan(leaves[0], counts, leaves[1], grid, capacity, rounds=12)
+    assert room.fits(needs)
+    return plan, needs, room
 
 
 def test_room_grows_in_powers_of_two_with_a_quarter_to_spare_in_every_list():
@@ -81,8 +77,8 @@ def test_a_fixed_plan_is_the_plan_padded(count, seed, widest, size, device):
     leaves, counts = scene(count, seed, widest, size=size, device=device)
     plan = plan_render(leaves[0].detach(), counts, leaves[1].detach(), (size, size), 2)
     small = Capacity(pieces=64, pairs=256, ramp=1024, layers=16, hits=256)
-    fixed, needs, tried = fixed_plan(leaves, counts, size, small)
-    assert len(tried) > 1 and tried[-1].fits(needs)    # it grew, and fits now
+    fixed, needs, room = fixed_plan(leaves, counts, size, small)
+    assert room != small and room.fits(needs)           # it grew, and fits now
     assert not small.fits(needs)
     layers, hits = plan.layer_count, plan.hit_count
     assert needs[0] == plan.piece_count and needs[3:] == [layers + 1, hits]
