@@ -74,9 +74,12 @@ def graph(hear_outputs):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(server)
     executor.add_node(client)
+    # Built before spinning: rclpy's ActionClient joins its node's waitables before it is
+    # whole, and an executor that iterates it then dies (AttributeError: '_lock').
+    built = Graph(server, client, hear_outputs(client))
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    yield Graph(server, client, hear_outputs(client))
+    yield built
     executor.shutdown(timeout_sec=5)
     server.destroy_node()
     client.destroy_node()

@@ -159,8 +159,10 @@ def lifecycle_rig(ros):
         executor = SingleThreadedExecutor(context=context)
         for n in (node, client_node):
             executor.add_node(n)
-        threading.Thread(target=executor.spin, daemon=True).start()
+        # Before spinning: rclpy's ActionClient joins its node's waitables before it is
+        # whole, and an executor that iterates it then dies (AttributeError: '_lock').
         client = ActionClient(client_node, DrawStrokes, f'{ns}/draw_strokes')
+        threading.Thread(target=executor.spin, daemon=True).start()
         assert client.wait_for_server(timeout_sec=10)
         made.append((node, client_node, client, sim, executor))
         return node, client
