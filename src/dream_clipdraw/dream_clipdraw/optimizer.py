@@ -483,7 +483,8 @@ class ClipDrawRun:
 
 
 def _adam_for(device):
-    """Adam; on CUDA the fused kernel (one launch for all 256 stroke tensors, not ~10 each)."""
+    """Adam; on CUDA the fused kernel: a launch or two per optimizer instead of a dozen small
+    ones (a GPU step is launch-bound)."""
     fused = device.type == 'cuda'
     return lambda params, **kw: torch.optim.Adam(params, fused=fused or None, **kw)
 
