@@ -79,8 +79,8 @@ class ClipDrawBench:
                          config_file=args.clip_model_config, device=args.device,
                          random_weights=True)
         load_s = time.perf_counter() - started
-        precision, compiled = clip.accelerate(
-            args.clip_precision, clip_compile_mode(args.clip_compile, args.step_graph))
+        mode = clip_compile_mode(args.clip_compile, args.step_graph, clip.device.type)
+        precision, compiled = clip.accelerate(args.clip_precision, mode)
         report = {
             'benchmark': 'clipdraw',
             'weights': 'random: timings only (same cost as trained weights; the drawings '

@@ -7,13 +7,18 @@ choices are applied by :meth:`dream_clipdraw.clip_model.ClipModel.accelerate` an
 """
 PRECISIONS = ('float32', 'bfloat16')
 COMPILE_MODES = ('auto', 'off', 'default', 'reduce-overhead', 'max-autotune')
+GRAPH_COMPILE_MODES = ('reduce-overhead', 'max-autotune')   # torch.compile's CUDA graphs
 STEP_GRAPH_MODES = ('off', 'on')
 
 
-def clip_compile_mode(compile, step_graph):
-    """The CLIP compile mode to apply: 'auto' is 'off' under a step graph, which records
-    CLIP's kernels itself (a compiled tower's own graphs cannot be recorded in it)."""
-    return 'off' if compile == 'auto' and step_graph == 'on' else compile
+def clip_compile_mode(compile, step_graph, device='cpu'):
+    """The CLIP compile mode to apply on ``device`` ('cpu', 'cuda', ...). Under a step
+    graph, which records CLIP's kernels itself, 'auto' is inductor without CUDA graphs on a
+    GPU (fused kernels, fewer of them to replay; a tower's own graphs cannot be recorded in
+    another) and off elsewhere."""
+    if compile == 'auto' and step_graph == 'on':
+        return 'default' if str(device).startswith('cuda') else 'off'
+    return compile
 
 
 def add_clip_acceleration_arguments(parser):
@@ -24,8 +29,8 @@ def add_clip_acceleration_arguments(parser):
                         'measured no faster for ViT-B/32 on an H100)')
     parser.add_argument('--clip-compile', default='auto', choices=COMPILE_MODES,
                         help="torch.compile CLIP's image tower; auto: reduce-overhead (CUDA "
-                        'graphs) on a GPU, off on the CPU (and with --step-graph on); the '
-                        'first steps compile')
+                        'graphs) on a GPU (default, without graphs, with --step-graph on), off '
+                        'on the CPU; compiling takes the first ~30 s of a run')
     parser.add_argument('--step-graph', default='off', choices=STEP_GRAPH_MODES,
                         help='on: record each step but Adam (render plan, drawing, warps, '
                         'CLIP, backward) as one CUDA graph and replay it, recorded again '

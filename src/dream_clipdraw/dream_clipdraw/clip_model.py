@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from dream_clipdraw.clip_acceleration import COMPILE_MODES, PRECISIONS
+from dream_clipdraw.clip_acceleration import COMPILE_MODES, GRAPH_COMPILE_MODES, PRECISIONS
 from dream_clipdraw.clip_fastpaths import use_fast_paths
 from dream_clipdraw.errors import (
     ClipModelError, ClipModelUnknown, ClipWeightsCorrupt, ClipWeightsMissing, InvalidOptions)
@@ -130,6 +130,12 @@ class ClipModel:
     def compiled(self):
         """How the image tower is compiled ('backend:mode'), or None when it runs eagerly."""
         return getattr(self.model.visual, 'compiled_with', None)
+
+    @property
+    def records_graphs(self):
+        """Whether the compiled tower replays CUDA graphs of its own (torch.compile's
+        reduce-overhead and max-autotune modes), which no other graph can record."""
+        return (self.compiled or '').rpartition(':')[2] in GRAPH_COMPILE_MODES
 
     def warm_up(self, batch_size):
         """Compile now, not in a drawing's first steps: one forward+backward of a batch

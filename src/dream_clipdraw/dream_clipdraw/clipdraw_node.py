@@ -94,11 +94,11 @@ PARAMETERS = {
     'clip_precision': ('float32', 'CLIP image tower arithmetic: float32, or bfloat16 '
                        '(autocast, GPUs only)', None),
     'clip_compile': ('auto', 'torch.compile mode of CLIP\'s image tower: auto '
-                     '(reduce-overhead = CUDA graphs on a GPU, off on the CPU), off, default, '
-                     'reduce-overhead or max-autotune', None),
+                     '(reduce-overhead = CUDA graphs on a GPU, default with step_graph on, '
+                     'off on the CPU), off, default, reduce-overhead or max-autotune', None),
     'step_graph': ('off', 'on: replay each step but Adam as one CUDA graph (experimental, '
-                   'not yet timed on a GPU; CLIP then runs uncompiled under clip_compile '
-                   'auto); off: eager steps', None),
+                   'not yet timed on a GPU; CLIP compiled without graphs of its own under '
+                   'clip_compile auto); off: eager steps', None),
     'preview_every': (10, 'publish drawing/preview every N iterations; 0 = never',
                       _int_range(0, MAX_ITERATIONS)),
     'preload_model': (True, 'load CLIP at start rather than on the first goal', None),
@@ -175,8 +175,8 @@ class ClipDrawNode(Node):
                 self._clip = None
                 clip = load_clip(model or None, pretrained or None, config_file=config or None,
                                  cache_dir=cache or None, device=device)
-                precision, compiled = clip.accelerate(precision,
-                                                      clip_compile_mode(compile_mode, graph))
+                precision, compiled = clip.accelerate(
+                    precision, clip_compile_mode(compile_mode, graph, clip.device.type))
                 clip.warm_up(make_preset(self._param('preset')).augmentations)
                 self._clip, self._clip_key = clip, key
                 self.get_logger().info(

@@ -89,8 +89,8 @@ class DrawVerb:
         clip = load_clip(args.clip_model, args.clip_pretrained,
                          config_file=args.clip_model_config, cache_dir=args.clip_cache_dir,
                          device=args.device)
-        precision, compiled = clip.accelerate(
-            args.clip_precision, clip_compile_mode(args.clip_compile, args.step_graph))
+        mode = clip_compile_mode(args.clip_compile, args.step_graph, clip.device.type)
+        precision, compiled = clip.accelerate(args.clip_precision, mode)
         print(f'dream draw: CLIP {clip.describe()} on {clip.device}, {precision}'
               f'{", compiling it (once per run, ~30 s on a GPU)" if compiled else ""}',
               file=sys.stderr)

@@ -32,6 +32,7 @@ from dream_clipdraw.raster_flatten import PackedPoints
 from dream_clipdraw.raster_fixed_plan import Capacity, fit_plan, plan_render_fixed
 from dream_clipdraw.raster_tiles import TileGrid
 from dream_clipdraw.rasterizer import draw_plan, TILE_PIXELS
+from dream_clipdraw.step_graph import StepGraph, unwatched
 
 # Learning rate of the pen-choice logits (plotter preset with several pens): logits move on
 # a scale of ~1, colours of ~0.01, so they get their own rate.
@@ -217,14 +218,14 @@ class ClipDrawRun:
         elif self.render_size > clip.image_size:
             why = (f'it needs a render size no larger than CLIP\'s input ({clip.image_size}; '
                    f'the crops of a {self.render_size} px render are filtered per copy)')
-        elif clip.compiled is not None:
-            why = ('CLIP\'s image tower is compiled (its own CUDA graphs): run with '
-                   '--clip-compile off (auto does so with --step-graph on)')
+        elif clip.records_graphs:
+            why = (f'CLIP\'s image tower is compiled with CUDA graphs of its own '
+                   f'({clip.compiled}): run with --clip-compile default or off (auto is '
+                   'default on a GPU with --step-graph on)')
         elif clip.precision != 'float32':
             why = f'it records CLIP in float32, not {clip.precision}'
         if why:
             raise InvalidOptions(f'--step-graph on: {why}')
-        from dream_clipdraw.step_graph import StepGraph
         self._background = torch.ones(3, device=self.device)
         self._grid = TileGrid(self.render_size, self.render_size, p.samples, TILE_PIXELS)
         self.capacity = Capacity.least()
@@ -278,12 +279,13 @@ class ClipDrawRun:
         gradient w.r.t. the batch), detached."""
         p = self.preset
         leaf = batch.detach().requires_grad_(True)
-        features = self.clip.encode_image(leaf, normalize_input=p.normalize_input)
-        cosines = features @ self.text
-        loss = -cosines.sum()
-        if self.negative_features is not None and p.negative_weight > 0:
-            loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
-        loss.backward()
+        with unwatched():       # under the watch a compiled CLIP would run eagerly
+            features = self.clip.encode_image(leaf, normalize_input=p.normalize_input)
+            cosines = features @ self.text
+            loss = -cosines.sum()
+            if self.negative_features is not None and p.negative_weight > 0:
+                loss = loss + p.negative_weight * (features @ self.negative_features.T).sum()
+            loss.backward()
         if clock is not None:
             clock.lap('clip')
         surrogate = (batch * leaf.grad).sum()

@@ -7,14 +7,17 @@ the render plan (in sizes fixed beforehand, see ``raster_fixed_plan``), drawing 
 augmentations' warps, CLIP, the loss and the whole backward pass. What stays on the host is
 drawing the augmentations' random parameters (copied into the graph's input), one read of
 the plan's true sizes and of the finiteness check, and Adam (a skipped step must not move
-Adam's state).
+Adam's state). CLIP may be compiled, without CUDA graphs of its own: its fused kernels are
+recorded like the others (see :func:`unwatched`).
 
 When the plan outgrows its capacities the step is redone after recording again with more
 room (which the caller finds by planning alone, so that a growth costs one recording).
 Elsewhere than on CUDA the same function runs eagerly, which is how the tests check it
 (and, with the graph API emulated, what a replay computes).
 """
+import contextlib
 import logging
+import threading
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -96,7 +99,7 @@ class StepGraph:
         self._clear_gradients()
         graph = torch.cuda.CUDAGraph()
         reads = _Reads()
-        with torch.cuda.graph(graph), reads:
+        with torch.cuda.graph(graph), reads, _watching(reads):
             self.outputs = self.differentiate(self.params)
         # A graph replays on addresses: every tensor it reads must outlive it, including
         # those only a cache holds (tables made once per device), which a cache may drop.
@@ -116,3 +119,35 @@ class _Reads(TorchDispatchMode):
             if isinstance(value, torch.Tensor):
                 self.tensors[id(value)] = value
         return func(*args, **(kwargs or {}))
+
+
+_WATCH = threading.local()
+
+
+@contextlib.contextmanager
+def _watching(reads):
+    _WATCH.reads = reads
+    try:
+        yield
+    finally:
+        _WATCH.reads = None
+
+
+@contextlib.contextmanager
+def unwatched():
+    """Lifts a recording's watch on what operators read for the block (a no-op when none
+    watches). torch.compile'd code runs eagerly under any dispatch mode, so a compiled
+    CLIP would be recorded as its thousand eager kernels; it reads only its weights and
+    the step's own tensors, which outlive the graph without a watch. The watch must be the
+    innermost mode."""
+    reads = getattr(_WATCH, 'reads', None)
+    if reads is None:
+        yield
+        return
+    reads.__exit__(None, None, None)
+    _WATCH.reads = None
+    try:
+        yield
+    finally:
+        reads.__enter__()
+        _WATCH.reads = reads

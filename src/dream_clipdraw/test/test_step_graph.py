@@ -17,6 +17,7 @@ from dream_clipdraw.raster_flatten import piece_ends
 from dream_clipdraw.raster_tiles import TileGrid
 from dream_clipdraw.rasterizer import draw_plan, plan_render, TILE_PIXELS
 from dream_clipdraw.scene_init import clipdraw_init
+from dream_clipdraw.step_graph import unwatched
 from dream_clipdraw.tiny_clip import shared_tiny_clip
 
 SMALL = dict(canvas_size=64, render_size=0, num_paths=8, iterations=6)
@@ -191,14 +192,20 @@ def test_a_step_graph_refuses_what_it_cannot_record(clip, options, why):
         ClipDrawRun(clip, 'a whale', **options)
 
 
-def test_a_step_graph_needs_an_uncompiled_clip():
+def test_a_step_graph_takes_a_clip_compiled_without_graphs_of_its_own():
     compiled = load_clip(**shared_tiny_clip().load_kwargs())
     compiled.compile_image_encoder(backend='aot_eager')
-    with pytest.raises(InvalidOptions, match='--clip-compile off'):
-        ClipDrawRun(compiled, 'a whale', step_graph='on', **SMALL)
-    assert clip_compile_mode('auto', 'on') == 'off'
-    assert clip_compile_mode('auto', 'off') == 'auto'
-    assert clip_compile_mode('reduce-overhead', 'on') == 'reduce-overhead'
+    assert not compiled.records_graphs
+    ClipDrawRun(compiled, 'a whale', step_graph='on', **SMALL)
+    graphs = load_clip(**shared_tiny_clip().load_kwargs())
+    graphs.compile_image_encoder('reduce-overhead')         # compiles at its first call
+    assert graphs.records_graphs
+    with pytest.raises(InvalidOptions, match='graphs of its own.*--clip-compile default'):
+        ClipDrawRun(graphs, 'a whale', step_graph='on', **SMALL)
+    assert clip_compile_mode('auto', 'on', 'cuda') == 'default'
+    assert clip_compile_mode('auto', 'on', 'cpu') == 'off'
+    assert clip_compile_mode('auto', 'off', 'cuda') == 'auto'
+    assert clip_compile_mode('reduce-overhead', 'on', 'cuda') == 'reduce-overhead'
 
 
 class _EmulatedGraph(TorchDispatchMode):
@@ -250,7 +257,12 @@ def emulated_cuda_graphs(monkeypatch):
     return graphs
 
 
-def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulated_cuda_graphs):
+@pytest.mark.parametrize('compiled', [False, True])
+def test_a_recorded_step_graph_replays_what_the_eager_step_computes(clip, emulated_cuda_graphs,
+                                                                    compiled):
+    if compiled:                              # recorded outside the watch on reads
+        clip = load_clip(**shared_tiny_clip().load_kwargs())
+        clip.compile_image_encoder(backend='aot_eager')
     runs = [ClipDrawRun(clip, 'a red whale', negatives=['a ship'], preset='faithful', seed=7,
                         step_graph=mode, **SMALL) for mode in ('off', 'on')]
     eager, graph = runs
@@ -299,9 +311,53 @@ def test_bad_points_neither_grow_the_room_nor_reach_the_strokes(clip, emulated_c
     assert torch.allclose(run.point_data, before, rtol=0, atol=0, equal_nan=True)
 
 
+class _Unreplayed:
+    """A CUDA graph that records nothing and whose replays change nothing."""
+
+    def replay(self):
+        pass
+
+
+def counting_backend(runs):
+    """torch.compile through AOT autograd, counting the runs of the compiled forward and
+    backward code (which torch skips for the eager code under a dispatch mode)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    def compiler(kind):
+        def compile_graph(graph, example_inputs):
+            def run(*args):
+                runs[kind] += 1
+                return graph(*args)
+            return make_boxed_func(run)
+        return compile_graph
+    return aot_autograd(fw_compiler=compiler('forward'), bw_compiler=compiler('backward'))
+
+
+def test_a_compiled_clip_is_recorded_as_its_compiled_code(emulated_cuda_graphs, monkeypatch):
+    """The recording watches what operators read through a dispatch mode; under one a
+    compiled function runs its eager code instead, so CLIP runs outside that watch."""
+    monkeypatch.setattr(torch.cuda, 'CUDAGraph', _Unreplayed)
+    monkeypatch.setattr(torch.cuda, 'graph', lambda graph: contextlib.nullcontext())
+    runs = {'forward': 0, 'backward': 0}
+    clip = load_clip(**shared_tiny_clip().load_kwargs())
+    clip.compile_image_encoder(backend=counting_backend(runs))
+    run = ClipDrawRun(clip, 'a red whale', preset='faithful', seed=7, step_graph='on', **SMALL)
+    run.step_graph.record = True              # as on CUDA
+    run.step()
+    assert run.step_graph.recordings == 1
+    # Two eager runs before recording, then the recording: the compiled code each time.
+    assert runs == {'forward': 3, 'backward': 3}
+    with unwatched():                         # outside a recording: nothing to lift
+        assert clip.encode_image(torch.rand(1, 3, 64, 64)).shape[0] == 1
+    assert runs['forward'] == 4
+
+
 @NO_CUDA
-def test_a_recorded_step_graph_on_cuda_follows_the_eager_run():
+@pytest.mark.parametrize('compile', ['off', 'default'])     # default: inductor, no graphs
+def test_a_recorded_step_graph_on_cuda_follows_the_eager_run(compile):
     clip = load_clip(**shared_tiny_clip().load_kwargs(), device='cuda')
+    clip.accelerate(compile=compile)
     runs = [ClipDrawRun(clip, 'a red whale', preset='faithful', seed=5, step_graph=mode,
                         **{**SMALL, 'num_paths': 32}) for mode in ('off', 'on')]
     for _ in range(8):
