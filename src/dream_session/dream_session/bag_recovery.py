@@ -21,6 +21,27 @@ class BagRecoveryError(Exception):
     """The bag cannot be recovered (no MCAP file, not MCAP at all)."""
 
 
+class NotABag(ValueError):
+    """The path given for a session bag is none."""
+
+
+def bag_folder(path):
+    """The session bag a user named, by its folder or the .mcap file in it; NotABag, saying
+    what is there instead, for anything else (a recording that never started, a typo)."""
+    path = pathlib.Path(path)
+    if path.is_file() and path.suffix == '.mcap':
+        path = path.parent
+    if not path.exists():
+        raise NotABag(f'no such session bag: {path}')
+    if not path.is_dir():
+        raise NotABag(f'{path} is a file, not a session bag (a folder with metadata.yaml '
+                      'and a .mcap file)')
+    if not (path / 'metadata.yaml').is_file() and not any(path.glob('*.mcap')):
+        raise NotABag(f'{path} is not a session bag: it holds neither metadata.yaml nor a '
+                      '.mcap file')
+    return path
+
+
 def needs_recovery(bag_dir):
     bag_dir = pathlib.Path(bag_dir)
     return (bag_dir / UNFINISHED_MARKER).exists() or not (bag_dir / 'metadata.yaml').exists()

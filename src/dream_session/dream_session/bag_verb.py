@@ -10,9 +10,15 @@ class BagVerb:
         parser.add_argument('bags', nargs='+', help='session bag directories')
 
     def main(self, args):
-        from dream_session.bag_recovery import needs_recovery, recover_bag
+        from dream_session.bag_recovery import bag_folder, NotABag, needs_recovery, recover_bag
         status = 0
         for bag in args.bags:
+            try:
+                bag = bag_folder(bag)
+            except NotABag as exc:
+                print(exc, file=sys.stderr)
+                status = 1
+                continue
             if args.action == 'recover':
                 if not needs_recovery(bag):
                     print(f'{bag}: complete, nothing to recover')

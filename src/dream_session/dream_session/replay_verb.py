@@ -34,17 +34,18 @@ class ReplayVerb:
         add_system_arguments(parser)
 
     def main(self, args):
+        from dream_session.bag_recovery import bag_folder, needs_recovery
+        args.bag = bag_folder(args.bag)
+        if needs_recovery(args.bag):
+            raise ValueError(f'{args.bag} was not closed properly: run '
+                             f'"dream bag recover {args.bag}" first')
         if args.from_stage:
             return self._rerun(args)
         return self._play(args)
 
     def _play(self, args):
         import rclpy
-        from dream_session.bag_recovery import needs_recovery
         from dream_session.bag_replay import BagPlayer
-        if needs_recovery(args.bag):
-            raise ValueError(f'{args.bag} was not closed properly: run '
-                             f'"dream bag recover {args.bag}" first')
         rclpy.init()
         node = rclpy.create_node('dream_replay')
         try:
