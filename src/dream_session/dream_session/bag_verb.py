@@ -16,7 +16,7 @@ class BagVerb:
             try:
                 bag = bag_folder(bag)
             except NotABag as exc:
-                print(exc, file=sys.stderr)
+                print(f'dream bag: error: {exc}', file=sys.stderr)
                 status = 1
                 continue
             if args.action == 'recover':
