@@ -114,6 +114,7 @@ class ClipDrawRun:
                                  crop_scale=p.crop_scale, generator=self.generator)
         self._init_scene()
         self.step_graph = self._make_step_graph(step_graph)
+        self._next_params = None
         self.iteration = 0
         self.nonfinite_steps = 0
         self._nonfinite_run = 0
@@ -304,12 +305,14 @@ class ClipDrawRun:
         return torch.isfinite(torch.cat([t.reshape(-1) for t in tensors])).all()
 
     def _graph_step(self, clock):
-        """The augmentations' parameters on the host, then the rest of the step (plan,
-        drawing, warps, CLIP, backward, checks) replayed, redone with more room until the
-        plan fits; returns (image, cosines, whether the loss and gradients are finite)."""
-        p = self.preset
+        """The augmentations' parameters (drawn on the host during the previous step's
+        replay), then the rest of the step (plan, drawing, warps, CLIP, backward, checks)
+        replayed, redone with more room until the plan fits; returns (image, cosines,
+        whether the loss and gradients are finite)."""
         clock.lap('render')                 # nothing of it is left outside the graph
-        params, _ = self.augment.draw(p.augmentations, self.render_size, self.render_size)
+        params, self._next_params = self._next_params, None
+        if params is None:
+            params = self._draw_params()
         params = params.to(device=self.device, dtype=torch.float32)
         clock.lap('augment')
         # Each list's room, once grown, holds what it needs; a list's need can grow with the
@@ -319,6 +322,8 @@ class ClipDrawRun:
             if self.step_graph.will_record:
                 self._fit_plan()
             image, cosines, needs = self.step_graph(params)
+            if self._next_params is None:    # the next step's, while the device works
+                self._next_params = self._draw_params()
             needs = needs.tolist()           # the step's one wait for the device
             *sizes, invalid, nonfinite = needs
             if invalid:
@@ -332,6 +337,12 @@ class ClipDrawRun:
             self.step_graph.invalidate()
         clock.lap('clip')
         return image, cosines, not nonfinite
+
+    def _draw_params(self):
+        """The augmentations' random parameters for a step, on the host, in the order the
+        eager step draws them."""
+        return self.augment.draw(self.preset.augmentations, self.render_size,
+                                 self.render_size)[0]
 
     def _fit_plan(self):
         """Grow the capacity until the strokes' plan fits, planning eagerly (a few device

@@ -1,6 +1,7 @@
 """Render plans in fixed buffers and the step graph built on them: the same images,
 gradients and drawings as the eager step, and nothing a CUDA graph could not replay."""
 import contextlib
+from unittest import mock
 
 import pytest
 import torch
@@ -145,6 +146,36 @@ def test_a_drawing_made_with_the_step_graph(clip):
     eager = generate_drawing(clip, 'a red whale', preset='cpu', seed=2, **SMALL)
     assert drawing.iterations == 6 and len(drawing.strokes) == 8
     assert drawing.score == pytest.approx(eager.score, abs=1e-5)
+
+
+def test_the_next_steps_parameters_are_drawn_while_the_device_works(clip, monkeypatch):
+    run = ClipDrawRun(clip, 'a red whale', preset='faithful', seed=7, step_graph='on', **SMALL)
+    events = []
+    draw, replay = run.augment.draw, run.step_graph.__call__
+
+    class Needs:                              # the step's read of the device, observed
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def tolist(self):
+            events.append('read')
+            return self.tensor.tolist()
+
+    def drawing(*args):
+        events.append('draw')
+        return draw(*args)
+
+    def replaying(params):
+        events.append('replay')
+        image, cosines, needs = replay(params)
+        return image, cosines, Needs(needs)
+    monkeypatch.setattr(run.augment, 'draw', drawing)
+    monkeypatch.setattr(run, 'step_graph', mock.Mock(side_effect=replaying, will_record=False))
+    run.step()
+    assert events == ['draw', 'replay', 'draw', 'read']
+    events.clear()
+    run.step()
+    assert events == ['replay', 'draw', 'read']
 
 
 class _Watch(TorchDispatchMode):
