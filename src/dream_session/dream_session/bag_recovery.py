@@ -22,7 +22,7 @@ class BagRecoveryError(Exception):
 
 
 class NotABag(ValueError):
-    """The path given for a session bag is none."""
+    """The path given as a session bag is not one."""
 
 
 def bag_folder(path):

@@ -7,7 +7,8 @@ class BagVerb:
 
     def add_arguments(self, parser):
         parser.add_argument('action', choices=['info', 'recover'])
-        parser.add_argument('bags', nargs='+', help='session bag directories')
+        parser.add_argument('bags', nargs='+',
+                            help='session bag directories (or the .mcap files in them)')
 
     def main(self, args):
         from dream_session.bag_recovery import bag_folder, NotABag, needs_recovery, recover_bag

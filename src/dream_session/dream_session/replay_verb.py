@@ -25,7 +25,7 @@ class ReplayVerb:
     help = 'play a recorded session back, or re-run it from a stage'
 
     def add_arguments(self, parser):
-        parser.add_argument('bag', help='a session bag directory')
+        parser.add_argument('bag', help='a session bag directory (or the .mcap file in it)')
         parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
         parser.add_argument('--clock', action='store_true', help='publish /clock from the bag')
         parser.add_argument('--topics', nargs='+', help='only these topics')
