@@ -101,7 +101,8 @@ class PlotVerb:
         if args.json:
             print(json.dumps(report, indent=2))
         name = outcome.error_code.name
-        self._say(f'{name}: {outcome.message} (strokes done {outcome.strokes_done}/'
+        status = 'done' if outcome.ok else name
+        self._say(f'{status}: {outcome.message} (strokes done {outcome.strokes_done}/'
                   f'{plan.strokes_total}, next_stroke {outcome.next_stroke})')
         if outcome.ok:
             return 0

@@ -31,8 +31,10 @@ def drawing_file(tmp_path):
 def test_sim_plot_writes_the_drawing_and_reports_json(drawing_file, tmp_path, capsys):
     out = tmp_path / 'out' / 'sim.png'
     assert run(PlotVerb(), [str(drawing_file), '--out', str(out), '--json']) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
     assert report['outcome']['error_name'] == 'NONE'
+    assert 'done: drew strokes 0..24 (strokes done 25/25' in printed.err
     assert report['outcome']['strokes_done'] == 25
     assert report['estimate']['pen_changes'] == 1
     assert out.is_file() and out.with_suffix('.svg').is_file()
