@@ -8,7 +8,8 @@ import os
 import pathlib
 from dataclasses import dataclass
 
-from dream_analysis.session_bag import BagUnreadable, is_bag_dir, read_session_bag
+from dream_analysis.session_bag import BagUnreadable, read_session_bag
+from dream_session.bag_recovery import is_bag_dir
 
 
 @dataclass(frozen=True)

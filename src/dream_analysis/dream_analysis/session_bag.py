@@ -13,6 +13,8 @@ import pathlib
 import shutil
 import tempfile
 
+from dream_session.bag_recovery import is_bag_dir, needs_recovery
+
 
 STATE_NAMES = ('idle', 'listening', 'transcribing', 'generating', 'plotting', 'done', 'failed',
                'cancelled')
@@ -43,22 +45,12 @@ class BagUnreadable(Exception):
     """Nothing usable could be read from a bag (corrupt, empty or not a rosbag2)."""
 
 
-def is_bag_dir(path):
-    path = pathlib.Path(path)
-    return path.is_dir() and ((path / 'metadata.yaml').is_file() or any(path.glob('*.mcap')))
-
-
 def _name(names, index):
     return names[index] if 0 <= index < len(names) else f'unknown ({index})'
 
 
 def _ns(stamp):
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def _needs_recovery(bag_dir):
-    from dream_session.bag_recovery import needs_recovery
-    return needs_recovery(bag_dir)
 
 
 def read_session_bag(bag_dir):
@@ -70,7 +62,7 @@ def read_session_bag(bag_dir):
     bag_dir = pathlib.Path(bag_dir)
     if not is_bag_dir(bag_dir):
         raise BagUnreadable(f'{bag_dir}: not a rosbag2 folder (no metadata.yaml, no .mcap)')
-    if _needs_recovery(bag_dir):
+    if needs_recovery(bag_dir):
         return _salvage(bag_dir, 'unfinished recording')
     try:
         return _read(bag_dir, bag_dir, 'complete', [])

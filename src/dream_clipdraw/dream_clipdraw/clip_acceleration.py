@@ -11,7 +11,7 @@ GRAPH_COMPILE_MODES = ('reduce-overhead', 'max-autotune')   # torch.compile's CU
 STEP_GRAPH_MODES = ('off', 'on')
 
 
-def clip_compile_mode(compile, step_graph, device='cpu'):
+def clip_compile_mode(compile, step_graph, device):
     """The CLIP compile mode to apply on ``device`` ('cpu', 'cuda', ...). Under a step
     graph, which records CLIP's kernels itself, 'auto' is inductor without CUDA graphs on a
     GPU (fused kernels, fewer of them to replay; a tower's own graphs cannot be recorded in

@@ -25,6 +25,8 @@ from torch.utils._pytree import tree_flatten
 
 _LOG = logging.getLogger(__name__)
 
+_WATCH = threading.local()       # the recording's _Reads, while one watches on this thread
+
 # Eager runs before recording (on a side stream, as CUDA graphs require): they also make
 # the cached tensors (tables, grids) that a recording must not create.
 WARMUP_RUNS = 2
@@ -99,7 +101,7 @@ class StepGraph:
         self._clear_gradients()
         graph = torch.cuda.CUDAGraph()
         reads = _Reads()
-        with torch.cuda.graph(graph), reads, _watching(reads):
+        with torch.cuda.graph(graph), reads:
             self.outputs = self.differentiate(self.params)
         # A graph replays on addresses: every tensor it reads must outlive it, including
         # those only a cache holds (tables made once per device), which a cache may drop.
@@ -108,29 +110,26 @@ class StepGraph:
 
 
 class _Reads(TorchDispatchMode):
-    """Collects the tensors that the operators run under it read."""
+    """Collects the tensors that the operators run under it read (the watch that
+    :func:`unwatched` lifts)."""
 
     def __init__(self):
         super().__init__()
         self.tensors = {}
+
+    def __enter__(self):
+        _WATCH.reads = self
+        return super().__enter__()
+
+    def __exit__(self, *exc_info):
+        _WATCH.reads = None
+        return super().__exit__(*exc_info)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         for value in tree_flatten((args, kwargs or {}))[0]:
             if isinstance(value, torch.Tensor):
                 self.tensors[id(value)] = value
         return func(*args, **(kwargs or {}))
-
-
-_WATCH = threading.local()
-
-
-@contextlib.contextmanager
-def _watching(reads):
-    _WATCH.reads = reads
-    try:
-        yield
-    finally:
-        _WATCH.reads = None
 
 
 @contextlib.contextmanager
@@ -146,9 +145,7 @@ def unwatched():
         yield
         return
     reads.__exit__(None, None, None)
-    _WATCH.reads = None
     try:
         yield
     finally:
         reads.__enter__()
-        _WATCH.reads = reads

@@ -36,10 +36,16 @@ def bag_folder(path):
     if not path.is_dir():
         raise NotABag(f'{path} is a file, not a session bag (a folder with metadata.yaml '
                       'and a .mcap file)')
-    if not (path / 'metadata.yaml').is_file() and not any(path.glob('*.mcap')):
+    if not is_bag_dir(path):
         raise NotABag(f'{path} is not a session bag: it holds neither metadata.yaml nor a '
                       '.mcap file')
     return path
+
+
+def is_bag_dir(path):
+    """Whether ``path`` is a rosbag2 folder, finished (metadata.yaml) or not (a .mcap file)."""
+    path = pathlib.Path(path)
+    return path.is_dir() and ((path / 'metadata.yaml').is_file() or any(path.glob('*.mcap')))
 
 
 def needs_recovery(bag_dir):
