@@ -12,12 +12,12 @@ STEP_GRAPH_MODES = ('off', 'on')
 
 
 def clip_compile_mode(compile, step_graph, device):
-    """The CLIP compile mode to apply on ``device`` ('cpu', 'cuda', ...). Under a step
+    """The CLIP compile mode to apply on a ``device`` type ('cpu', 'cuda'). Under a step
     graph, which records CLIP's kernels itself, 'auto' is inductor without CUDA graphs on a
     GPU (fused kernels, fewer of them to replay; a tower's own graphs cannot be recorded in
     another) and off elsewhere."""
     if compile == 'auto' and step_graph == 'on':
-        return 'default' if str(device).startswith('cuda') else 'off'
+        return 'default' if device == 'cuda' else 'off'
     return compile
 
 
