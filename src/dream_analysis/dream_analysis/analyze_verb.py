@@ -48,7 +48,7 @@ def add_analysis_options(parser):
 
 def options_from_args(args):
     from dream_analysis.measurements import AnalysisOptions
-    from dream_analysis.phrase_ranking import load_phrase_list, parse_list_names
+    from dream_analysis.phrase_ranking import load_phrase_lists, parse_list_names
 
     if args.importance_strokes < 0:
         raise ValueError('--importance-strokes must be >= 0')
@@ -59,8 +59,7 @@ def options_from_args(args):
     if args.clusters < 0 or args.clusters == 1:
         raise ValueError('--clusters must be 0 (automatic) or at least 2')
     lists = tuple(parse_list_names(args.lists))
-    for name in lists:
-        load_phrase_list(name)   # fail before loading CLIP
+    load_phrase_lists(lists)    # fail before loading CLIP
     return AnalysisOptions(importance_strokes=args.importance_strokes, lists=lists,
                            top=args.top, clusters=args.clusters or None, decoys=args.decoys,
                            ocr=not args.no_ocr, workers=args.workers)

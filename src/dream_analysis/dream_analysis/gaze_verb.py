@@ -28,6 +28,8 @@ def load_picture(target, size):
     path = pathlib.Path(target)
     if not path.exists():
         raise FileNotFoundError(f'{target}: no such image file or session bag')
+    if path.is_file() and path.suffix == '.mcap':   # a bag, named by its recording
+        path = path.parent
     if path.is_dir():
         from dream_analysis.session_bag import read_session_bag
         record = read_session_bag(path)
@@ -36,11 +38,14 @@ def load_picture(target, size):
                 f'session {record["final_state"]}'
             raise ValueError(f'{target}: the bag holds no drawing ({why})')
         return SquareView(record['drawing'], size).render(), record['prompt']
+    if path.suffix.lower() == '.svg':
+        raise ValueError(f'{target}: SVG is not read here; give the PNG render '
+                         '(dream draw --png FILE) or the session bag')
     try:
         with Image.open(path) as image:
             image.load()
             rgba = image.convert('RGBA')
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f'{target}: not a readable image ({exc})') from exc
     white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
     flat = Image.alpha_composite(white, rgba).convert('RGB')
@@ -57,7 +62,8 @@ class GazeVerb:
 
     def add_arguments(self, parser):
         parser.add_argument('target', metavar='IMAGE|BAG',
-                            help='an image file, or a session bag folder (its drawing)')
+                            help='an image file, or a session bag (its folder or .mcap file: '
+                            'the recorded drawing)')
         parser.add_argument('--lists', default=','.join(PHRASE_LISTS),
                             help='shipped list names or .txt files, comma separated '
                             '(default: %(default)s)')
@@ -73,11 +79,11 @@ class GazeVerb:
     def main(self, args):
         from dream_analysis.analyze_verb import make_cache
         from dream_analysis.phrase_ranking import (
-            PhraseRanker, load_phrase_list, parse_list_names)
+            PhraseRanker, load_phrase_lists, parse_list_names)
 
         if args.top < 1:
             raise ValueError('--top must be >= 1')
-        lists = [load_phrase_list(name) for name in parse_list_names(args.lists)]
+        lists = load_phrase_lists(parse_list_names(args.lists))
         if not pathlib.Path(args.target).exists():
             raise FileNotFoundError(f'{args.target}: no such image file or session bag')
 
@@ -106,8 +112,9 @@ class GazeVerb:
         print('Likelihoods are relative to each list (softmax over CLIP logits), '
               'not absolute probabilities.')
         for pl in lists:
-            note = ' (one phrase: trivially 100%)' if len(pl.phrases) == 1 else ''
-            print(f'\n{pl.name} ({len(pl.phrases)} phrases, "{pl.template}"){note}:')
+            count = '1 phrase: trivially 100%' if len(pl.phrases) == 1 else \
+                f'{len(pl.phrases)} phrases'
+            print(f'\n{pl.name} ({count}, "{pl.template}"):')
             for p in ranked[pl.name]:
                 print(f'  {p.probability:7.1%}  {p.phrase}')
         sys.stdout.flush()

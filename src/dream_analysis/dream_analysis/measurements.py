@@ -29,7 +29,7 @@ from dream_analysis.glyph_images import GLYPH_STYLE, glyph_image, glyph_text
 from dream_analysis.groupings import assign_groupings, calibrate_thresholds
 from dream_analysis.heat_maps import heat_map
 from dream_analysis.ocr_reading import OcrReader
-from dream_analysis.phrase_ranking import PhraseRanker, load_phrase_list
+from dream_analysis.phrase_ranking import PhraseRanker, load_phrase_lists
 from dream_analysis.speech_losses import speech_losses
 from dream_analysis.stroke_importance import from_scores, leave_one_out, strokes_to_evaluate
 from dream_analysis.text_embeddings import EmbeddingCache, encode_texts
@@ -192,7 +192,7 @@ def _embed_texts(rows, out, models, options, cache):
     decoy_glyphs = cache.get(
         judge, f'decoy-glyphs-{GLYPH_STYLE}-{size}', decoys,
         lambda items: _encode_uint8(judge, [glyph_image(glyph_text(t), size) for t in items]))
-    lists = [load_phrase_list(name) for name in options.lists]
+    lists = load_phrase_lists(options.lists)
     ranker = PhraseRanker(primary, lists, cache) if lists else None
     return _Texts(prompts, unique, primary_text, judge_text, decoys, decoy_text, decoy_glyphs,
                   ranker)

@@ -8,9 +8,10 @@ gives 1. The image is encoded once for all lists; phrases longer than CLIP's con
 embedded by parts instead of failing.
 """
 import pathlib
+import re
 from dataclasses import dataclass
 
-from dream_analysis.word_lists import data_file, read_lines
+from dream_analysis.word_lists import data_file
 TEMPLATE_PREFIX = 'template:'
 
 
@@ -37,10 +38,15 @@ def load_phrase_list(name_or_path):
         source, name = path, path.stem
     elif name_or_path in shipped_lists():
         source, name = data_file('phrases', f'{name_or_path}.txt'), name_or_path
+    elif path.suffix == '.txt' or len(path.parts) > 1:
+        raise ValueError(f"phrase list file '{name_or_path}' not found")
     else:
         raise ValueError(f"unknown phrase list '{name_or_path}': use one of "
                          f"{', '.join(shipped_lists())} or a .txt file with one phrase per line")
-    text = source.read_text(encoding='utf-8')
+    try:
+        text = source.read_text(encoding='utf-8')
+    except UnicodeDecodeError:
+        raise ValueError(f'phrase list {source} is not UTF-8 text') from None
     template = '{}'
     for line in text.splitlines():
         stripped = line.lstrip('#').strip()
@@ -49,10 +55,24 @@ def load_phrase_list(name_or_path):
             if '{}' not in template:
                 raise ValueError(f"{source}: the template '{template}' has no '{{}}' for "
                                  'the phrase')
-    phrases = tuple(dict.fromkeys(read_lines(source)))
+    phrases = tuple(dict.fromkeys(
+        line.strip() for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith('#')))
     if not phrases:
         raise ValueError(f'phrase list {source} holds no phrases')
     return PhraseList(name, phrases, template)
+
+
+def load_phrase_lists(names):
+    """The lists ``names`` name, each under a name of its own: a file whose stem another
+    list already has is named by its path as given (results are keyed by name)."""
+    lists = [load_phrase_list(name) for name in names]
+    taken = {}
+    for given, pl in zip(names, lists):
+        taken.setdefault(pl.name, []).append(given)
+    return [PhraseList(given, pl.phrases, pl.template)
+            if len(taken[pl.name]) > 1 and given != pl.name else pl
+            for given, pl in zip(names, lists)]
 
 
 def parse_list_names(value):
@@ -79,7 +99,7 @@ class PhraseRanker:
         self.clip = clip
         self.lists = list(lists)
         self.embeddings = {
-            pl.name: cache.get(clip, f'phrases-{pl.name}', pl.sentences(),
+            pl.name: cache.get(clip, f'phrases-{_file_safe(pl.name)}', pl.sentences(),
                                lambda items: encode_texts(clip, items))
             for pl in self.lists}
         scale = getattr(clip.model, 'logit_scale', None)
@@ -98,3 +118,8 @@ class PhraseRanker:
             out[pl.name] = [RankedPhrase(pl.phrases[int(i)], float(probs[i]),
                                          float(cosines[i])) for i in order]
         return out
+
+
+def _file_safe(name):
+    """A list's name as part of a cache file name (a list may be named by its path)."""
+    return re.sub(r'[^\w.-]+', '_', name).strip('._') or 'list'

@@ -23,6 +23,12 @@ def test_own_list_file_and_bad_names(tmp_path):
     assert load_phrase_list(str(own)) == PhraseList('moods', ('calm', 'angry'), 'a {} drawing')
     with pytest.raises(ValueError, match='unknown phrase list'):
         load_phrase_list('colours')
+    with pytest.raises(ValueError, match="file '.*missing.txt' not found"):
+        load_phrase_list(str(tmp_path / 'missing.txt'))
+    binary = tmp_path / 'binary.txt'
+    binary.write_bytes(b'\xff\xfe\x00a')
+    with pytest.raises(ValueError, match='binary.txt is not UTF-8 text'):
+        load_phrase_list(str(binary))
     bad = tmp_path / 'bad.txt'
     bad.write_text('# template: no slot\nx\n', encoding='utf-8')
     with pytest.raises(ValueError, match='no'):

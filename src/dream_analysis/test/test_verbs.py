@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from dream_analysis.phrase_ranking import load_phrase_list
 from dream_analysis.synthetic_archive import SyntheticSession, random_strokes, write_session_bag
 from dream_session.command import main as dream
 
@@ -110,8 +111,31 @@ def test_gaze_ranks_phrases_relative_to_each_list(tmp_path, tiny_files, capsys):
     assert 'relative to each list' in out and 'not absolute' in out
     mediums = out.split('mediums (')[1].split('\n\n')[0].strip().splitlines()
     assert len(mediums) == 1 + 2 and all(line.strip()[0].isdigit() for line in mediums[1:])
-    assert 'one (1 phrases' in out and '100.0%  a circle' in out
-    assert 'trivially 100%' in out
+    assert 'one (1 phrase: trivially 100%' in out and '100.0%  a circle' in out
+
+
+def test_gaze_ranks_lists_that_share_a_name_apart(tmp_path, tiny_files, capsys):
+    image = picture(tmp_path / 'circle.png')
+    for folder, phrases in (('a', 'crayon\nbiro\n'), ('b', 'ink\nchalk\ncharcoal\n')):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / 'mediums.txt').write_text(phrases, encoding='utf-8')
+    first, second = tmp_path / 'a' / 'mediums.txt', tmp_path / 'b' / 'mediums.txt'
+    code = dream(['gaze', str(image), '--lists', f'mediums,{first},{second}', '--json',
+                  '--top', '9', '--no-cache', *tiny_args(tiny_files)])
+    lists = json.loads(capsys.readouterr().out)['lists']
+    assert code == 0
+    assert {name: entry['phrases'] for name, entry in lists.items()} == {
+        'mediums': len(load_phrase_list('mediums').phrases), str(first): 2, str(second): 3}
+    assert {p['phrase'] for p in lists[str(second)]['top']} == {'ink', 'chalk', 'charcoal'}
+
+
+@pytest.mark.parametrize('target, message', [
+    ('drawing.svg', 'SVG is not read here'), ('missing.png', 'no such image file')])
+def test_gaze_refuses_what_it_cannot_read(tmp_path, tiny_files, capsys, target, message):
+    if target.endswith('.svg'):
+        (tmp_path / target).write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    code = dream(['gaze', str(tmp_path / target), '--no-cache', *tiny_args(tiny_files)])
+    assert code == 1 and message in capsys.readouterr().err
 
 
 def test_gaze_json_and_bag_targets(archive, tmp_path, tiny_files, cache_dir, capsys):
@@ -126,6 +150,10 @@ def test_gaze_json_and_bag_targets(archive, tmp_path, tiny_files, cache_dir, cap
         assert len(top) == 3 and 0 < sum(p['probability'] for p in top) <= 1
         assert [p['probability'] for p in top] == sorted((p['probability'] for p in top),
                                                          reverse=True)
+    recording = next(drawn.glob('*.mcap'))      # a bag named by its recording
+    assert dream(['gaze', str(recording), '--json', '--lists', 'surfaces', '--cache-dir',
+                  cache_dir, *tiny_args(tiny_files)]) == 0
+    assert json.loads(capsys.readouterr().out)['prompt'] == 'a lighthouse by the sea'
     assert dream(['gaze', str(failed), *tiny_args(tiny_files)]) == 1
     assert 'holds no drawing' in capsys.readouterr().err
     junk = tmp_path / 'junk.png'

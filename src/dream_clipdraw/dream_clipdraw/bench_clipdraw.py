@@ -21,9 +21,21 @@ PROMPT = ('a red whale flying over a city at night, with my grandmother waving f
 PHASES = ('render', 'augment', 'clip', 'backward', 'step')
 
 
+DESCRIPTION = """\
+Where a CLIPDraw iteration's time goes, and the time to a finished drawing, per preset.
+
+CLIP runs with RANDOM weights: a random ViT-B/32 costs what a trained one does, so the
+figures are timings only and the drawings made on the way mean nothing. Per preset: the
+median time of each phase of a step (render, augment, CLIP forward+backward, the backward
+through warps and renderer, the Adam step), the torch operators one step dispatches, and
+the time to a finished drawing, measured when the estimate is under --full-limit seconds
+(or with --full), otherwise extrapolated and said so. JSON on stdout, progress on stderr.
+"""
+
+
 class ClipDrawBench:
     help = 'time CLIPDraw per iteration and per drawing for each preset (random-weight CLIP)'
-    description = __doc__
+    description = DESCRIPTION
 
     def add_arguments(self, parser):
         parser.add_argument('--model', default='ViT-B-32',
@@ -57,6 +69,10 @@ class ClipDrawBench:
 
         if args.iterations < 1 or args.warmup < 0:
             raise InvalidOptions('--iterations must be >= 1 and --warmup >= 0')
+        if args.threads is not None and args.threads < 1:
+            raise InvalidOptions(f'--threads must be >= 1, got {args.threads}')
+        if not [n for n in args.presets.split(',') if n.strip()]:
+            raise InvalidOptions('--presets names no preset: e.g. --presets cpu,faithful')
         previous_threads = torch.get_num_threads()
         try:
             if args.threads:
@@ -68,18 +84,23 @@ class ClipDrawBench:
     def _run(self, args):
         import torch
 
-        from dream_clipdraw.clip_model import load_clip
+        from dream_clipdraw.clip_model import load_clip, resolve_device
+        from dream_clipdraw.optimizer import check_run_options
         from dream_clipdraw.presets import make_preset
 
         names = [n.strip() for n in args.presets.split(',') if n.strip()]
         presets = [make_preset(n, canvas_size=args.canvas_size,
                                render_size=0 if args.canvas_size else None) for n in names]
+        mode = clip_compile_mode(args.clip_compile, args.step_graph,
+                                 resolve_device(args.device).type)
+        for preset in presets:      # before loading and compiling CLIP
+            check_run_options(preset, renderer=args.renderer, step_graph=args.step_graph,
+                              clip_compile=mode, clip_precision=args.clip_precision)
         started = time.perf_counter()
         clip = load_clip(None if args.clip_model_config else args.model,
                          config_file=args.clip_model_config, device=args.device,
                          random_weights=True)
         load_s = time.perf_counter() - started
-        mode = clip_compile_mode(args.clip_compile, args.step_graph, clip.device.type)
         precision, compiled = clip.accelerate(args.clip_precision, mode)
         report = {
             'benchmark': 'clipdraw',

@@ -42,7 +42,8 @@ class RasterizerBenchmark:
                             help=f'comma-separated, from {", ".join(SCENES)} '
                                  '(default: %(default)s)')
         parser.add_argument('--renderer', default='torch', help="'torch' or 'diffvg'")
-        parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--seed', type=int, default=0,
+                            help='seed of the scenes (default: %(default)s)')
 
     def main(self, args):
         import torch
@@ -51,6 +52,8 @@ class RasterizerBenchmark:
 
         strokes = _positive_ints(args.strokes, '--strokes')
         scenes = [s.strip() for s in args.scenes.split(',') if s.strip()]
+        if not scenes:
+            raise ValueError(f'--scenes names no scene: choose from {", ".join(SCENES)}')
         unknown = sorted(set(scenes) - set(SCENES))
         if unknown:
             raise ValueError(f'unknown scene(s) {unknown}: choose from {list(SCENES)}')
@@ -172,6 +175,6 @@ def _positive_ints(text, option):
         values = [int(v) for v in text.split(',') if v.strip()]
     except ValueError:
         raise ValueError(f'{option} needs comma-separated integers, got {text!r}') from None
-    if not values or min(values) < 0:
-        raise ValueError(f'{option} needs non-negative integers, got {text!r}')
+    if not values or min(values) < 1:
+        raise ValueError(f'{option} needs positive integers, got {text!r}')
     return values

@@ -11,6 +11,12 @@ GRAPH_COMPILE_MODES = ('reduce-overhead', 'max-autotune')   # torch.compile's CU
 STEP_GRAPH_MODES = ('off', 'on')
 
 
+def records_graphs(compile_mode):
+    """Whether an image tower compiled in ``compile_mode`` (a mode or 'backend:mode')
+    replays CUDA graphs of its own, which no other graph can record."""
+    return str(compile_mode).rpartition(':')[2] in GRAPH_COMPILE_MODES
+
+
 def clip_compile_mode(compile, step_graph, device):
     """The CLIP compile mode to apply on a ``device`` type ('cpu', 'cuda'). Under a step
     graph, which records CLIP's kernels itself, 'auto' is inductor without CUDA graphs on a

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from dream_clipdraw.clip_acceleration import COMPILE_MODES, GRAPH_COMPILE_MODES, PRECISIONS
+from dream_clipdraw.clip_acceleration import COMPILE_MODES, PRECISIONS, records_graphs
 from dream_clipdraw.clip_fastpaths import use_fast_paths
 from dream_clipdraw.errors import (
     ClipModelError, ClipModelUnknown, ClipWeightsCorrupt, ClipWeightsMissing, InvalidOptions)
@@ -135,7 +135,7 @@ class ClipModel:
     def records_graphs(self):
         """Whether the compiled tower replays CUDA graphs of its own (torch.compile's
         reduce-overhead and max-autotune modes), which no other graph can record."""
-        return (self.compiled or '').rpartition(':')[2] in GRAPH_COMPILE_MODES
+        return records_graphs(self.compiled or 'off')
 
     def warm_up(self, batch_size):
         """Compile now, not in a drawing's first steps: one forward+backward of a batch
@@ -232,7 +232,7 @@ def load_clip(model_name=None, pretrained=None, *, config_file=None, cache_dir=N
         weights, tag_cfg = resolve_weights(name, asked, cache_dir=cache_dir)
     jit_archive = bool(weights) and _is_torchscript_archive(weights)
     quick_gelu = bool(tag_cfg.get('quick_gelu')) or (jit_archive and 'quickgelu' not in name)
-    quiet = _DropRandomInitWarning() if weights else None
+    quiet = _DropRandomInitWarning() if weights or random_weights else None
     root = logging.getLogger()
     try:
         if quiet:
@@ -445,7 +445,8 @@ def _load_weights(model, name, path, jit_archive):
 
 
 class _DropRandomInitWarning(logging.Filter):
-    """open_clip logs 'initialized randomly' before we load the weights ourselves."""
+    """open_clip logs 'initialized randomly' before we load the weights ourselves (or when
+    random weights are what a benchmark asked for)."""
 
     def filter(self, record):
         return 'initialized randomly' not in str(record.msg)

@@ -199,14 +199,14 @@ class ClipDrawNode(Node):
     def _generate(self, handle, goal):
         from dream_clipdraw import drawing_io
         from dream_clipdraw.optimizer import generate_drawing
-        from dream_clipdraw.presets import make_preset
+        from dream_clipdraw.presets import is_plotter_preset, make_preset
         from dream_clipdraw.prompt_embedding import clean_prompt
 
         codes = GenerationResult
         try:
             clean_prompt(goal.prompt)
-            preset = make_preset(goal.options.preset or self._param('preset'),
-                                 **self._overrides(goal.options))
+            name = goal.options.preset or self._param('preset')
+            preset = make_preset(name, **self._overrides(goal.options, is_plotter_preset(name)))
         except InvalidPrompt as exc:
             return self._finish(handle, codes.ERROR_INVALID_PROMPT, str(exc))
         except InvalidOptions as exc:
@@ -262,21 +262,22 @@ class ClipDrawNode(Node):
                             f'{len(drawing.strokes)} strokes in {drawing.iterations} '
                             f'iterations, score {drawing.score:.3f}', msg)
 
-    def _overrides(self, options):
-        """Preset overrides: the goal's non-zero options, else the node's non-zero params."""
-        def pick(goal_value, param):
+    def _overrides(self, options, plotter):
+        """Preset overrides: the goal's non-zero options, else the node's non-zero params
+        (the node's pen parameters only for a plotter preset: they describe its pens)."""
+        def pick(goal_value, param, pens=False):
             if goal_value:
                 return goal_value
-            value = self._param(param)
+            value = self._param(param) if plotter or not pens else None
             return value if value else None
 
         return dict(num_paths=pick(options.num_strokes, 'num_strokes'),
                     iterations=pick(options.iterations, 'iterations'),
                     canvas_size=pick(0, 'canvas_size'),
-                    num_pens=pick(options.num_pens, 'num_pens'),
-                    pen_width=pick(0.0, 'pen_width'),
+                    num_pens=pick(options.num_pens, 'num_pens', pens=True),
+                    pen_width=pick(0.0, 'pen_width', pens=True),
                     path_length_budget=pick(float(options.path_length_budget),
-                                            'path_length_budget'))
+                                            'path_length_budget', pens=True))
 
     def _finish(self, handle, code, message, drawing_msg=None):
         result = GenerateDrawing.Result()

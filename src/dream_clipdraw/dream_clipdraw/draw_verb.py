@@ -38,11 +38,14 @@ class DrawVerb:
         parser.add_argument('--preset', default='cpu', choices=preset_names(),
                             help='settings to start from (default: cpu)')
         parser.add_argument('--strokes', type=int, help='number of strokes (preset default)')
-        parser.add_argument('--iterations', type=int, help='optimisation steps')
+        parser.add_argument('--iterations', type=int,
+                            help='optimisation steps (preset default; the plotter preset '
+                            'then fine-tunes a few more after snapping to pens)')
         parser.add_argument('--negative', action='append', default=[], metavar='TEXT',
                             help='a negative prompt to steer away from (repeatable)')
         parser.add_argument('--seed', type=int, default=-1,
-                            help='random seed; negative picks one (reported)')
+                            help='random seed (default: a random one, reported in the '
+                            'summary)')
         parser.add_argument('--clip-model', help='open_clip architecture '
                             '(default ViT-B-32-quickgelu, OpenAI\'s ViT-B/32)')
         parser.add_argument('--clip-pretrained', metavar='TAG|FILE',
@@ -71,8 +74,8 @@ class DrawVerb:
         from tqdm import tqdm
 
         from dream_clipdraw import drawing_io
-        from dream_clipdraw.clip_model import load_clip
-        from dream_clipdraw.optimizer import generate_drawing
+        from dream_clipdraw.clip_model import load_clip, resolve_device
+        from dream_clipdraw.optimizer import check_run_options, generate_drawing
         from dream_clipdraw.presets import make_preset
         from dream_clipdraw.prompt_embedding import clean_prompt
 
@@ -86,10 +89,15 @@ class DrawVerb:
                          canvas_size=args.canvas_size, path_length_budget=args.path_length_budget,
                          pen_width=args.pen_width, num_pens=args.pens)
         preset = make_preset(args.preset, **overrides)
+        # Everything the options alone decide is refused before CLIP loads and compiles.
+        mode = clip_compile_mode(args.clip_compile, args.step_graph,
+                                 resolve_device(args.device).type)
+        check_run_options(preset, negatives=args.negative, seed=args.seed,
+                          renderer=args.renderer, step_graph=args.step_graph,
+                          clip_compile=mode, clip_precision=args.clip_precision)
         clip = load_clip(args.clip_model, args.clip_pretrained,
                          config_file=args.clip_model_config, cache_dir=args.clip_cache_dir,
                          device=args.device)
-        mode = clip_compile_mode(args.clip_compile, args.step_graph, clip.device.type)
         precision, compiled = clip.accelerate(args.clip_precision, mode)
         print(f'dream draw: CLIP {clip.describe()} on {clip.device}, {precision}'
               f'{", compiling it (once per run, ~30 s on a GPU)" if compiled else ""}',

@@ -8,6 +8,7 @@ compositing order in one group (layer 1).
 The ROS conversion imports dream_interfaces only when called, so files work without ROS.
 """
 import json
+import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -116,6 +117,16 @@ def check_writable(path, suffixes=tuple(WRITERS)):
         raise InvalidOptions(f"cannot write '{path}': folder {parent} does not exist")
     if path.is_dir():
         raise InvalidOptions(f"cannot write '{path}': it is a folder")
+    # Permissions, a read-only or pseudo file system, an immutable folder: only trying tells.
+    try:
+        if path.exists():
+            with open(path, 'ab'):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix='.dream-write-test-'):
+                pass
+    except OSError as exc:
+        raise InvalidOptions(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
 def save(drawing, path):

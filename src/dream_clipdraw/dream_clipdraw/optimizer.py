@@ -23,7 +23,7 @@ import torch
 
 from dream_clipdraw.augment import Augmenter
 from dream_clipdraw.bezier import stroke_lengths
-from dream_clipdraw.clip_acceleration import STEP_GRAPH_MODES
+from dream_clipdraw.clip_acceleration import STEP_GRAPH_MODES, records_graphs
 from dream_clipdraw.drawing import Drawing, Stroke
 from dream_clipdraw.errors import InvalidOptions, NumericalError
 from dream_clipdraw.presets import lr_at, make_preset
@@ -70,6 +70,49 @@ def generate_drawing(clip, prompt, *, negatives=(), preset='cpu', seed=None, ren
     return run.run(progress=progress, cancel=cancel, session_id=session_id)
 
 
+def check_run_options(preset, *, negatives=(), seed=None, renderer='torch', step_graph='off',
+                      clip_compile='off', clip_precision='float32', clip_image_size=None):
+    """InvalidOptions for what a run would refuse, judged from the options alone: commands
+    call it before loading (and compiling) CLIP, a run with CLIP's own figures.
+
+    preset: a Preset; clip_compile: the compile mode (or 'backend:mode') the image tower
+    has or will have; clip_image_size: None when not known yet.
+    """
+    negatives = _nonblank(negatives)
+    if len(negatives) > MAX_NEGATIVES:
+        raise InvalidOptions(f'at most {MAX_NEGATIVES} negative prompts, got {len(negatives)}')
+    if seed is not None and int(seed) >= 2 ** 32:
+        raise InvalidOptions(f'seed must be below 2^32 (Drawing.seed is uint32), got {seed}')
+    renderer_name, _ = _renderer(renderer)
+    if step_graph not in STEP_GRAPH_MODES:
+        raise InvalidOptions(f'step graph must be one of {", ".join(STEP_GRAPH_MODES)}, '
+                             f'got {step_graph!r}')
+    if step_graph == 'off':
+        return
+    render_size = min(preset.render_size or preset.canvas_size, preset.canvas_size)
+    why = None
+    if preset.plotter:
+        why = 'the plotter preset (pens, snapping, fine-tuning) runs eagerly'
+    elif renderer_name != 'torch':
+        why = f'it draws with the torch renderer, not {renderer_name!r}'
+    elif clip_image_size is not None and render_size > clip_image_size:
+        why = (f'it needs a render size no larger than CLIP\'s input ({clip_image_size}; '
+               f'the crops of a {render_size} px render are filtered per copy)')
+    elif records_graphs(clip_compile):
+        why = (f'CLIP\'s image tower is compiled with CUDA graphs of its own '
+               f'({clip_compile}): run with --clip-compile default or off (auto is '
+               'default on a GPU with --step-graph on)')
+    elif clip_precision != 'float32':
+        why = f'it records CLIP in float32, not {clip_precision}'
+    if why:
+        raise InvalidOptions(f'--step-graph on: {why}')
+
+
+def _nonblank(negatives):
+    """Blank negatives (an empty ROS string array entry) mean nothing: dropped."""
+    return [n for n in negatives or () if not (isinstance(n, str) and not n.strip())]
+
+
 def _is_cancelled(cancel):
     if cancel is None:
         return False
@@ -89,14 +132,13 @@ class ClipDrawRun:
         self.started = time.perf_counter()
         self.preset = make_preset(preset, **overrides)
         p = self.preset
+        negatives = _nonblank(negatives)
+        check_run_options(p, negatives=negatives, seed=seed, renderer=renderer,
+                          step_graph=step_graph, clip_compile=clip.compiled or 'off',
+                          clip_precision=clip.precision, clip_image_size=clip.image_size)
         self.clip = clip
         self.device = clip.device
         self.prompt = embed_prompt(clip, prompt, first_weight=p.first_chunk_weight)
-        # Blank negatives (an empty ROS string array entry) mean nothing: ignore them.
-        negatives = [n for n in negatives or () if not (isinstance(n, str) and not n.strip())]
-        if len(negatives) > MAX_NEGATIVES:
-            raise InvalidOptions(f'at most {MAX_NEGATIVES} negative prompts, got '
-                                 f'{len(negatives)}')
         self.negatives = [embed_prompt(clip, n, what='negative prompt') for n in negatives]
         self.text = self.prompt.features
         self.negative_features = torch.stack([n.features for n in self.negatives]) \
@@ -104,8 +146,6 @@ class ClipDrawRun:
         self.renderer_name, self.render_fn = _renderer(renderer)
         if seed is None or int(seed) < 0:
             seed = secrets.randbelow(2 ** 31)
-        if int(seed) >= 2 ** 32:
-            raise InvalidOptions(f'seed must be below 2^32 (Drawing.seed is uint32), got {seed}')
         self.seed = int(seed)
         self.generator = torch.Generator(device='cpu').manual_seed(self.seed)
         self.canvas = p.canvas_size
@@ -204,29 +244,10 @@ class ClipDrawRun:
         return PackedPoints(data, self.point_counts), widths
 
     def _make_step_graph(self, mode):
-        """The StepGraph for ``step_graph='on'``, or None; checks that it can run here."""
-        if mode not in STEP_GRAPH_MODES:
-            raise InvalidOptions(f'step graph must be one of {", ".join(STEP_GRAPH_MODES)}, '
-                                 f'got {mode!r}')
+        """The StepGraph for ``step_graph='on'`` (checked by ``check_run_options``), or None."""
         if mode == 'off':
             return None
-        p, clip = self.preset, self.clip
-        why = None
-        if p.plotter:
-            why = 'the plotter preset (pens, snapping, fine-tuning) runs eagerly'
-        elif self.renderer_name != 'torch':
-            why = f'it draws with the torch renderer, not {self.renderer_name!r}'
-        elif self.render_size > clip.image_size:
-            why = (f'it needs a render size no larger than CLIP\'s input ({clip.image_size}; '
-                   f'the crops of a {self.render_size} px render are filtered per copy)')
-        elif clip.records_graphs:
-            why = (f'CLIP\'s image tower is compiled with CUDA graphs of its own '
-                   f'({clip.compiled}): run with --clip-compile default or off (auto is '
-                   'default on a GPU with --step-graph on)')
-        elif clip.precision != 'float32':
-            why = f'it records CLIP in float32, not {clip.precision}'
-        if why:
-            raise InvalidOptions(f'--step-graph on: {why}')
+        p = self.preset
         self._background = torch.ones(3, device=self.device)
         self._grid = TileGrid(self.render_size, self.render_size, p.samples, TILE_PIXELS)
         self.capacity = Capacity.least()
@@ -427,13 +448,18 @@ class ClipDrawRun:
 
     @torch.no_grad()
     def keep_within_budget(self):
-        """Plotter: keep the longest-drawn-first strokes that fit the path-length budget."""
+        """Plotter: keep as many strokes as fit the path-length budget, shortest first;
+        InvalidOptions when not even the shortest fits (an empty page is no drawing)."""
         budget = self.preset.path_length_budget
         if budget <= 0 or not self.point_counts:
             return
         lengths = stroke_lengths([q.detach() for q in self.points]).tolist()
         if sum(lengths) <= budget:
             return
+        if min(lengths) > budget:
+            raise InvalidOptions(f'the path-length budget ({budget:g} px) is shorter than '
+                                 f'every stroke (the shortest is {min(lengths):.0f} px): '
+                                 'nothing would be drawn')
         keep, used = [], 0.0
         for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
             if used + lengths[i] <= budget:

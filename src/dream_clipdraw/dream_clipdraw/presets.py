@@ -115,12 +115,34 @@ def make_preset(name='cpu', **overrides):
     if unknown:
         raise InvalidOptions(f"unknown option(s) {', '.join(unknown)}")
     changes = {k: v for k, v in overrides.items() if v is not None}
+    _check_pen_settings(base, changes)
     try:
         preset = replace(base, **changes)
     except TypeError as exc:
         raise InvalidOptions(str(exc)) from exc
     validate(preset)
     return preset
+
+
+# The plotter preset's settings a user may change (the others are tuning).
+PEN_SETTINGS = ('num_pens', 'pen_width', 'path_length_budget')
+
+
+def is_plotter_preset(name):
+    """Whether the preset named ``name`` draws with pens (False for an unknown name)."""
+    return name in PRESETS and PRESETS[name].plotter
+
+
+def _check_pen_settings(base, changes):
+    """Pens belong to a preset made for them: asked of another, they would silently turn it
+    into a plotter run (opaque strokes, palette colours, no fine-tune) under its name."""
+    given = [k for k in PEN_SETTINGS if k in changes]
+    if given and not base.plotter:
+        raise InvalidOptions(f"{', '.join(given)} apply to the plotter preset only, not "
+                             f"'{base.name}': use preset 'plotter'")
+    if base.plotter and changes.get('num_pens', 1) == 0:
+        raise InvalidOptions(f'the plotter preset needs 1 to {len(MARKER_PALETTE)} pens, got 0 '
+                             "(free colours: use preset 'cpu' or 'faithful')")
 
 
 def lr_at(preset, iteration):

@@ -12,7 +12,7 @@ def diffvg_renderer():
         import pydiffvg
     except ImportError as exc:
         raise ValueError("renderer 'diffvg' needs pydiffvg, which is not installed here "
-                         f"({exc}); use get_renderer('torch')") from None
+                         f"({exc}); draw with the torch renderer") from None
 
     def render(points, widths, colors, size, *, samples=2, background=None, black_ink=False):
         if black_ink:

@@ -199,6 +199,25 @@ def test_plotter_goals_fill_the_palette_and_pens(graph):
     assert all(s.pen < 3 and s.color.a == 1.0 for s in drawing.strokes)
 
 
+def test_pens_belong_to_the_plotter_preset(graph):
+    handle, _ = graph.send('a whale', session='s-cpu-pens', preset='cpu', num_pens=3)
+    status, outcome = graph.result(handle)
+    assert outcome.error_code == GenerationResult.ERROR_INVALID_OPTIONS
+    assert 'plotter preset only' in outcome.message
+    # The node's own pens are the plotter preset's: a free-colour goal is not made a pen one.
+    graph.server.set_parameters([Parameter('num_pens', value=2)])
+    try:
+        handle, _ = graph.send('a whale', session='s-free', preset='cpu', iterations=1)
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_SUCCEEDED, outcome.message
+        assert list(outcome.drawing.palette) == []
+        handle, _ = graph.send('a whale', session='s-two', preset='plotter', iterations=1)
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_SUCCEEDED and len(outcome.drawing.palette) == 2
+    finally:
+        graph.server.set_parameters([Parameter('num_pens', value=0)])
+
+
 def test_a_step_graph_draws_and_refuses_the_plotter_preset(graph):
     graph.server.set_parameters([Parameter('step_graph', value='on')])
     try:

@@ -74,6 +74,37 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path, capsys, args, m
     assert not (tmp_path / 'x.svg').exists()
 
 
+@pytest.mark.parametrize('args, message', [
+    (['--step-graph', 'on', '--clip-compile', 'reduce-overhead'], 'graphs of its own'),
+    (['--step-graph', 'on', '--preset', 'plotter'], 'plotter preset'),
+    (['--pens', '3'], 'apply to the plotter preset only'),
+    (['--preset', 'plotter', '--pens', '0'], 'needs 1 to 8 pens'),
+    (['--negative', 'a sketch'] * 17, 'at most 16 negative prompts'),
+    (['--seed', str(2 ** 32)], 'below 2^32'),
+    (['--renderer', 'watercolour'], 'unknown renderer'),
+])
+def test_options_are_refused_before_clip_loads(tmp_path, capsys, args, message):
+    """The weights named do not exist: an error about the options shows they were judged
+    before CLIP was loaded (or compiled, which takes a GPU half a minute)."""
+    status = dream('draw', 'a whale', '--out', tmp_path / 'x.svg', '--clip-pretrained',
+                   tmp_path / 'missing.pt', *args)
+    _, err = capsys.readouterr()
+    assert status == 1 and message in err, err
+
+
+def test_an_output_folder_that_takes_no_file_is_refused_before_drawing(tmp_path, capsys):
+    unwritable = '/proc/dream-draw-test.svg'    # a folder that exists but takes no file
+    status = dream('draw', 'a whale', '--out', tmp_path / 'x.svg', '--png', '/proc/x.png',
+                   '--clip-pretrained', tmp_path / 'missing.pt')
+    _, err = capsys.readouterr()
+    assert status == 1 and "cannot write '/proc/x.png'" in err, err
+    status = dream('draw', 'a whale', '--out', unwritable, '--clip-pretrained',
+                   tmp_path / 'missing.pt')
+    _, err = capsys.readouterr()
+    assert status == 1 and f"cannot write '{unwritable}'" in err, err
+    assert list(tmp_path.iterdir()) == []       # the trial file is gone
+
+
 def test_bfloat16_clip_on_the_cpu_is_a_clear_error(tiny, tmp_path, capsys):
     status = dream('draw', 'a whale', '--clip-model-config', tiny.config,
                    '--clip-pretrained', tiny.weights, '--clip-precision', 'bfloat16',

@@ -207,6 +207,12 @@ def test_plotter_path_length_budget_is_honoured(clip):
     assert len(capped.strokes) < len(free.strokes)
 
 
+def test_a_budget_shorter_than_every_stroke_is_an_error_not_an_empty_page(clip):
+    with pytest.raises(InvalidOptions, match='shorter than every stroke'):
+        generate_drawing(clip, 'a whale', preset='plotter', seed=4, canvas_size=64,
+                         num_paths=8, iterations=1, path_length_budget=0.5)
+
+
 def test_a_long_prompt_is_recorded_in_the_drawing(clip):
     text = ' '.join(f'In the dream number {i} a whale sang to a red lighthouse.'
                     for i in range(12))

@@ -47,12 +47,28 @@ def test_overrides_apply_and_none_keeps_the_preset_value():
 
 @pytest.mark.parametrize('overrides', [
     {'num_paths': 0}, {'num_paths': -5}, {'iterations': -1}, {'num_paths': 2.5},
-    {'canvas_size': 4}, {'augmentations': 0}, {'num_pens': 9}, {'pen_width': 0.0},
-    {'path_length_budget': -1.0}, {'lr_points': float('nan')}, {'samples': 0},
+    {'canvas_size': 4}, {'augmentations': 0}, {'lr_points': float('nan')}, {'samples': 0},
     {'crop_scale': (0.9, 0.7)}, {'min_alpha': 1.0}])
 def test_absurd_options_are_rejected(overrides):
     with pytest.raises(InvalidOptions):
         make_preset('cpu', **overrides)
+
+
+@pytest.mark.parametrize('overrides', [
+    {'num_pens': 9}, {'num_pens': 0}, {'pen_width': 0.0}, {'path_length_budget': -1.0}])
+def test_absurd_pen_settings_are_rejected(overrides):
+    with pytest.raises(InvalidOptions):
+        make_preset('plotter', **overrides)
+
+
+@pytest.mark.parametrize('setting', [('num_pens', 3), ('pen_width', 4.0),
+                                     ('path_length_budget', 500.0)])
+@pytest.mark.parametrize('preset', ['cpu', 'faithful'])
+def test_pen_settings_belong_to_the_plotter_preset(preset, setting):
+    name, value = setting
+    with pytest.raises(InvalidOptions, match=f"{name} apply to the plotter preset only"):
+        make_preset(preset, **{name: value})
+    assert getattr(make_preset('plotter', **{name: value}), name) == value
 
 
 def test_unknown_preset_and_option_names_are_rejected():

@@ -40,3 +40,13 @@ def test_benchmark_rejects_bad_arguments(capsys):
         run(capsys, '--scenes', 'early', '--strokes', '2')
     with pytest.raises(ValueError, match='--strokes'):
         run(capsys, '--strokes', 'many')
+    with pytest.raises(ValueError, match='--strokes needs positive integers'):
+        run(capsys, '--strokes', '0')
+    with pytest.raises(ValueError, match='--scenes names no scene'):
+        run(capsys, '--scenes', ',', '--strokes', '2')
+
+
+def test_benchmark_errors_name_the_bench_verb(capsys):
+    command = pytest.importorskip('dream_session.command')
+    assert command.main(['bench', 'rasterizer', '--strokes', '0']) == 1
+    assert 'dream bench rasterizer: error: --strokes' in capsys.readouterr().err

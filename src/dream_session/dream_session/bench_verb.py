@@ -14,7 +14,7 @@ class BenchVerb:
 
     def add_arguments(self, parser):
         subparsers = parser.add_subparsers(title='benchmarks', metavar='BENCHMARK')
-        add_extension_parsers(subparsers, load_extensions(BENCH_GROUP))
+        add_extension_parsers(subparsers, load_extensions(BENCH_GROUP), prefix='bench ')
         self._parser = parser
 
     def main(self, args):

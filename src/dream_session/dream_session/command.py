@@ -37,18 +37,19 @@ def load_extensions(group):
     return found
 
 
-def add_extension_parsers(subparsers, extensions):
-    """Add one sub-parser per extension; broken ones are listed with their load error."""
+def add_extension_parsers(subparsers, extensions, prefix=''):
+    """Add one sub-parser per extension; broken ones are listed with their load error.
+    ``prefix``: the verbs above these (as in 'bench ') for the error messages."""
     for name, (ext, error) in extensions.items():
         if ext is None:
             sub = subparsers.add_parser(name, help=f'(unavailable: {error})')
-            sub.set_defaults(_extension=None, _error=error, _name=name)
+            sub.set_defaults(_extension=None, _error=error, _name=prefix + name)
             continue
         sub = subparsers.add_parser(
             name, help=ext.help, description=getattr(ext, 'description', ext.help),
             formatter_class=argparse.RawDescriptionHelpFormatter)
         ext.add_arguments(sub)
-        sub.set_defaults(_extension=ext, _error=None, _name=name)
+        sub.set_defaults(_extension=ext, _error=None, _name=prefix + name)
 
 
 def build_parser():
