@@ -191,8 +191,11 @@ def test_replay_from_stt_gives_the_same_transcript(session):
     assert proc.returncode == 0, proc.stderr[-4000:]
     bags = [p for p in out.iterdir() if p.is_dir() and p.name != 'plots']
     assert len(bags) == 1
-    replayed = [m for t, m in bag_messages(bags[0]) if t == 'speech/transcript'][-1]
+    messages = bag_messages(bags[0])
+    replayed = [m for t, m in messages if t == 'speech/transcript'][-1]
     assert replayed.text == recorded.text
+    # The re-run's bag holds the utterance it started from (it opens the session first).
+    assert [m.sample_rate for t, m in messages if t == 'audio/utterance'] == [16000]
     assert replayed.session_id != recorded.session_id
 
 

@@ -65,6 +65,9 @@ class AudioCaptureNode(Node):
         self._worker = None
         self._stopping = None
         self._file = None
+        # Why the last source could not play (None: it played or plays): a one-shot run
+        # from a file ends on it rather than waiting for speech that cannot come.
+        self.source_error = None
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self._start_source()
@@ -121,6 +124,12 @@ class AudioCaptureNode(Node):
             current.stop()
         worker.join(timeout=5.0)
 
+    @property
+    def source_running(self):
+        """Whether a source is playing or capturing (False once a file has played out)."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
     def wait_for_source(self, timeout=None):
         """Block until the current source ends (a file played out); for tests and tools."""
         worker = self._worker
@@ -141,14 +150,17 @@ class AudioCaptureNode(Node):
 
     def _play_file(self, stopping):
         path = self._param('file_path')
+        self.source_error = None
         if not path:
-            self.get_logger().error('source is "file" but file_path is empty: set file_path')
+            self.source_error = 'source is "file" but file_path is empty: set file_path'
+            self.get_logger().error(self.source_error)
             return
         try:
             source = FileSource(path, chunk_duration=self._param('chunk_duration'),
                                 realtime=self._param('realtime'), clock=self._now)
         except AudioFileError as exc:
-            self.get_logger().error(f'cannot play: {exc}')
+            self.source_error = f'cannot play: {exc}'
+            self.get_logger().error(self.source_error)
             return
         self._file = source
         waited = 0.0

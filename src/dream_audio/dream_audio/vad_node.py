@@ -104,6 +104,7 @@ class VadNode(Node):
         self._controlled_session = ''
         self._speaking = None
         self._last_chunk = None      # node-clock time (s) of the last chunk or manual start
+        self.streams_ended = 0       # end-of-stream chunks handled (a file played out)
         self._warned = set()
         self._utterances = self.create_publisher(Utterance, 'audio/utterance', UTTERANCE_QOS)
         self._previews = self.create_publisher(Utterance, 'audio/utterance_preview',
@@ -142,6 +143,7 @@ class VadNode(Node):
         if not msg.data:
             self._publish_all(self._segmenter.flush())
             self._sample_clock.reset()
+            self.streams_ended += 1
             return
         try:
             chunk = chunk_from_msg(msg)

@@ -329,8 +329,10 @@ class ClipDrawNode(Node):
                                self._param('marker_scale'))
 
     def destroy_node(self):
-        self._closing.set()              # a running drawing stops at its next iteration
-        self._torch_thread.shutdown(wait=False)
+        # Also called on a node whose construction failed (a bad parameter override).
+        if hasattr(self, '_torch_thread'):
+            self._closing.set()          # a running drawing stops at its next iteration
+            self._torch_thread.shutdown(wait=False)
         return super().destroy_node()
 
 

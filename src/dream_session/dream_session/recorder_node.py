@@ -83,7 +83,8 @@ class RecorderNode(Node):
         self.create_timer(0.25, self._on_timer)
         # Crash safety is about real seconds: flush on the wall clock even under sim time.
         self.create_timer(0.1, self._flush_due, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.get_logger().info(f'recording {len(self._topics)} topics into {self._output}')
+        self.get_logger().info(f'recording {len(self._topics) + 1} topics (session/status '
+                               f'included) into {self._output}')
 
     def _now(self):
         return self.get_clock().now().nanoseconds

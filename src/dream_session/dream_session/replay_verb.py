@@ -98,16 +98,29 @@ class ReplayVerb:
 
     @staticmethod
     def _inject(runner, recorded, stage):
-        """Play the upstream stages' part: the utterance, then (past stt) the transcript."""
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        """Play the upstream stages' part: speech starting, the utterance, then (past stt)
+        the transcript. The session must exist before the utterance comes, as it does live
+        (it opens when speech starts): the recorder files a message under a live session."""
+        import threading
 
-        from dream_interfaces.msg import Transcript, Utterance
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import Bool
+
+        from dream_interfaces.msg import SessionStatus, Transcript, Utterance
         import rclpy
         node = rclpy.create_node('dream_replay', context=runner.context)
-        runner.add_node(node)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        listening = threading.Event()
+        node.create_subscription(
+            SessionStatus, 'session/status',
+            lambda s: s.session_id and s.state == SessionStatus.STATE_LISTENING
+            and listening.set(), latched)
+        runner.add_node(node)
         utterance = recorded.get('audio/utterance') or Utterance()
         utterance.session_id = ''          # the re-run is a new session
+        speaking = node.create_publisher(Bool, 'audio/speaking', qos)
         pubs = [(node.create_publisher(Utterance, 'audio/utterance', qos), utterance)]
         if stage != 'stt':
             transcript = recorded['speech/transcript']
@@ -115,12 +128,16 @@ class ReplayVerb:
             pubs.append((node.create_publisher(Transcript, 'speech/transcript', qos),
                          transcript))
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(p.get_subscription_count()
-                                                      for p, _ in pubs):
+        while time.monotonic() < deadline and not all(
+                p.get_subscription_count() for p in [speaking] + [p for p, _ in pubs]):
             time.sleep(0.05)
+        speaking.publish(Bool(data=True))
+        listening.wait(10)
+        time.sleep(0.3)                    # the recorder opens the session's bag
         for pub, msg in pubs:
             pub.publish(msg)
             time.sleep(0.3)
+        speaking.publish(Bool(data=False))
 
 
 def _progress_bar(total):

@@ -3,10 +3,12 @@
 Without ``--once`` it serves visitors (microphone by default) until SIGINT/SIGTERM, then
 cancels live sessions (the plotter lifts its pen) and closes the recordings. With
 ``--audio-file F --once`` it runs one session from a file and exits with its outcome:
-0 done, 1 failed or cancelled, 2 no session happened.
+0 done, 1 failed or cancelled (Ctrl-C or --timeout included), 2 no session happened (the
+file could not play, or played out without speech).
 """
 import os
 import sys
+import time
 
 STATE_NAMES = ['idle', 'listening', 'transcribing', 'generating', 'plotting', 'done', 'failed',
                'cancelled']
@@ -87,21 +89,55 @@ class RunVerb:
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time)
         print('starting: ' + ', '.join(spec.name for spec in specs), file=sys.stderr)
         runner.start()
-        manager = runner.nodes['session_manager']
+        over = OneSessionOver(runner, from_file=bool(args.audio_file))
         try:
             if args.once:
-                finished = runner.wait(manager.first_finished.is_set, timeout=args.timeout)
+                finished = runner.wait(over, timeout=args.timeout)
             else:
                 print('serving visitors; Ctrl-C to stop', file=sys.stderr)
                 runner.wait()
-                finished = False
         finally:
             runner.stop()
-        sessions = report(runner)
-        if args.once:
-            if not finished or not sessions:
-                limit = f' within {args.timeout:g} s' if args.timeout else ''
-                print(f'no session finished{limit}', file=sys.stderr)
-                return 2
+        sessions = report(runner)       # a session cut short by stop() counts as cancelled
+        if not args.once:
+            return 0
+        if sessions:
             return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
-        return 0
+        why = over.why or ('interrupted' if runner.interrupted else
+                           f'none within {args.timeout:g} s' if not finished else 'none')
+        print(f'no session finished: {why}', file=sys.stderr)
+        return 2
+
+
+class OneSessionOver:
+    """Whether a one-session run is over: its session finished, or its audio file could not
+    play, or the file played out and no session started (silence) -- rather than waiting
+    for speech that cannot come. ``why`` says which, for the last two."""
+
+    QUIET = 2.0     # seconds with the file's end handled and no session live
+
+    def __init__(self, runner, from_file):
+        self.manager = runner.nodes['session_manager']
+        self.capture = runner.nodes.get('audio_capture') if from_file else None
+        self.vad = runner.nodes.get('vad')
+        self.why = None
+        self._quiet_since = None
+
+    def __call__(self):
+        if self.manager.first_finished.is_set():
+            return True
+        if self.capture is None:
+            return False
+        if self.capture.source_error:
+            self.why = self.capture.source_error
+            return True
+        played_out = not self.capture.source_running
+        ended = played_out and (self.vad is None or self.vad.streams_ended > 0)
+        if not ended or self.manager.live_sessions():
+            self._quiet_since = None
+            return False
+        self._quiet_since = self._quiet_since or time.monotonic()
+        if time.monotonic() - self._quiet_since < self.QUIET:
+            return False
+        self.why = 'the audio file played out and no speech was heard in it'
+        return True

@@ -17,6 +17,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
+from dream_session.system_config import ConfigError
+
 
 def _parameters(values, use_sim_time):
     params = [Parameter(name, value=value) for name, value in values.items()
@@ -42,23 +44,47 @@ class SingleProcessRunner:
     def context(self):
         return self._context
 
+    @property
+    def interrupted(self):
+        """Whether SIGINT or SIGTERM ended :meth:`wait`."""
+        return self._interrupted.is_set()
+
     def start(self):
         self._context = rclpy.Context()
         rclpy.init(args=['--ros-args', *self.ros_args] if self.ros_args else None,
                    context=self._context)
         try:
             for spec in self.specs:
-                cls = spec.load_class()
-                node = cls(context=self._context, parameter_overrides=_parameters(
-                    spec.parameters, self.use_sim_time))
+                node = self._make_node(spec)
                 self.nodes[spec.name] = node
                 self.add_node(node)
                 if spec.lifecycle:
                     self._bring_up(spec.name, node)
         except BaseException:
-            self.stop()
+            try:
+                self.stop()
+            except Exception as exc:  # the first error is the one to tell
+                self.log(f'while stopping after a failed start: {exc}')
             raise
         return self
+
+    def _make_node(self, spec):
+        """The node of ``spec``; ConfigError naming the node for a bad or unknown parameter
+        (rclpy would ignore an unknown one: a typo in --set must not pass unnoticed)."""
+        from rclpy.exceptions import ParameterException
+        cls = spec.load_class()
+        try:
+            node = cls(context=self._context, parameter_overrides=_parameters(
+                spec.parameters, self.use_sim_time))
+        except ParameterException as exc:
+            raise ConfigError(f'{spec.name}: {exc}') from None
+        unknown = sorted(name for name in spec.parameters if not node.has_parameter(name))
+        if unknown:
+            known = ', '.join(sorted(node.get_parameters_by_prefix('')))
+            node.destroy_node()
+            raise ConfigError(f'{spec.name} has no parameter {", ".join(map(repr, unknown))} '
+                              f'(its parameters: {known})')
+        return node
 
     def add_node(self, node):
         """Spin ``node`` (a runner's or a tool's own) on a new executor in a new thread."""

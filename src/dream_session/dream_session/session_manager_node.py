@@ -335,6 +335,10 @@ class SessionManagerNode(Node):
     def shutdown_sessions(self):
         self._apply(self._machine.shutdown())
 
+    def live_sessions(self):
+        """Sessions started and not finished (a runner playing a file waits for them)."""
+        return len(self._machine.sessions)
+
     def goals_in_flight(self):
         """Goals sent and not yet answered (a runner waits for them before stopping)."""
         return len(self._in_flight)

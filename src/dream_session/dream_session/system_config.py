@@ -73,7 +73,11 @@ def load_system(path=None, *, driver=None, record=True, overrides=None):
         raise ConfigError(f'cannot read {path}: {exc}') from exc
     if not isinstance(data, dict) or 'nodes' not in data:
         raise ConfigError(f'{path}: expected a mapping with a "nodes" section')
-    specs = [_spec(name, entry) for name, entry in (data.get('nodes') or {}).items()]
+    # Started in this order: the recorder first (it must hear a session from its first
+    # message), the driver, then the nodes in the file's order (the audio source last).
+    specs = []
+    if record and data.get('recorder'):
+        specs.append(_spec('recorder', data['recorder']))
     drivers = data.get('drivers') or {}
     if drivers:
         driver = driver or data.get('default_driver') or next(iter(drivers))
@@ -81,8 +85,7 @@ def load_system(path=None, *, driver=None, record=True, overrides=None):
             raise ConfigError(f'unknown driver {driver!r}; {path} offers: '
                               + ', '.join(drivers))
         specs.append(_spec(driver, drivers[driver]))
-    if record and data.get('recorder'):
-        specs.append(_spec('recorder', data['recorder']))
+    specs += [_spec(name, entry) for name, entry in (data.get('nodes') or {}).items()]
     by_name = {spec.name: spec for spec in specs}
     for name, params in (overrides or {}).items():
         if name not in by_name:

@@ -1,4 +1,4 @@
-"""``dream run`` serving until SIGTERM: the live session is cancelled and its bag closed."""
+"""``dream run`` until SIGTERM or SIGINT: the live session is cancelled and its bag closed."""
 import signal
 import subprocess
 import sys
@@ -45,13 +45,17 @@ def node():
     rclpy.try_shutdown(context=context)
 
 
-def test_sigterm_cancels_and_closes_recordings(node, tmp_path):
+@pytest.mark.parametrize('once, sig, status', [
+    (False, signal.SIGTERM, 0),     # serving visitors: a clean stop
+    (True, signal.SIGINT, 1),       # one session, cut short: it ended cancelled
+])
+def test_a_signal_cancels_and_closes_recordings(node, tmp_path, once, sig, status):
     config = tmp_path / 'system.yaml'
     config.write_text(CONFIG)
     sessions = tmp_path / 'sessions'
     proc = subprocess.Popen([sys.executable, '-m', 'dream_session.command', 'run',
-                             '--config', str(config), '--sessions-dir', str(sessions)],
-                            stderr=subprocess.PIPE, text=True)
+                             '--config', str(config), '--sessions-dir', str(sessions)]
+                            + ['--once'] * once, stderr=subprocess.PIPE, text=True)
     try:
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -72,12 +76,12 @@ def test_sigterm_cancels_and_closes_recordings(node, tmp_path):
         while not any(s.state == SessionStatus.STATE_GENERATING for s in statuses):
             assert time.monotonic() < deadline, 'never reached generating'
             node.executor_.spin_once(timeout_sec=0.05)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err
+    assert proc.returncode == status, err
     assert 'cancelled' in err
     bags = list(sessions.iterdir())
     assert len(bags) == 1 and not needs_recovery(bags[0])

@@ -36,12 +36,12 @@ def config(tmp_path):
 
 def test_first_driver_is_the_default_and_recorder_is_optional(config):
     names = [s.name for s in load_system(config)]
-    assert names == ['session_manager', 'sim', 'recorder']
-    assert [s.name for s in load_system(config, record=False)] == ['session_manager', 'sim']
+    assert names == ['recorder', 'sim', 'session_manager']
+    assert [s.name for s in load_system(config, record=False)] == ['sim', 'session_manager']
 
 
 def test_driver_choice_and_lifecycle(config):
-    grbl = load_system(config, driver='grbl')[1]
+    grbl = load_system(config, driver='grbl')[1]     # after the recorder
     assert grbl.lifecycle and grbl.package == 'x' and grbl.parameters == {'port': '/dev/ttyUSB0'}
     with pytest.raises(ConfigError, match='unknown driver .axidraw.*sim, grbl'):
         load_system(config, driver='axidraw')
@@ -49,7 +49,8 @@ def test_driver_choice_and_lifecycle(config):
 
 def test_overrides_update_parameters_and_reject_unknown_nodes(config):
     specs = load_system(config, overrides={'session_manager': {'paper': 'A3'}})
-    assert specs[0].parameters == {'max_repeats': 1, 'paper': 'A3'}
+    manager, = [s for s in specs if s.name == 'session_manager']
+    assert manager.parameters == {'max_repeats': 1, 'paper': 'A3'}
     with pytest.raises(ConfigError, match='no such node'):
         load_system(config, overrides={'nope': {'a': 1}})
 
@@ -80,8 +81,9 @@ def test_malformed_files_give_clear_errors(tmp_path):
 @pytest.mark.parametrize('driver', ['sim', 'grbl', 'axidraw'])
 def test_shipped_config_names_importable_nodes_and_declared_parameters(driver):
     specs = load_system(ROOT / 'launch' / 'dreaming_machine.yaml', driver=driver)
-    assert [s.name for s in specs] == ['vad', 'stt', 'clipdraw', 'session_manager',
-                                       'audio_capture', driver, 'recorder']
+    # The recorder hears everything from the start; the audio source starts last.
+    assert [s.name for s in specs] == ['recorder', driver, 'vad', 'stt', 'clipdraw',
+                                       'session_manager', 'audio_capture']
     for spec in specs:
         module_path, cls = spec.class_path.split(':')
         source = pathlib.Path(importlib.util.find_spec(module_path).origin).read_text()
@@ -144,7 +146,7 @@ def test_launch_file_builds_nodes_from_the_same_yaml(monkeypatch, config):
     nodes = opaque({'driver': 'grbl', 'record': 'false', 'config': str(config),
                     'use_sim_time': 'true'})
     kinds = [(n.kind, n.kwargs['name']) for n in nodes]
-    assert kinds == [('node', 'session_manager'), ('lifecycle', 'grbl')]
-    assert nodes[1].kwargs['autostart'] is True
-    assert nodes[0].kwargs['parameters'] == [{'max_repeats': 1, 'paper': 'A4',
+    assert kinds == [('lifecycle', 'grbl'), ('node', 'session_manager')]
+    assert nodes[0].kwargs['autostart'] is True
+    assert nodes[1].kwargs['parameters'] == [{'max_repeats': 1, 'paper': 'A4',
                                               'use_sim_time': True}]

@@ -1,0 +1,70 @@
+"""``dream run --once --audio-file F``: it ends when the file cannot give a session, and a bad
+``--set`` is named, not masked."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+CONFIG = '''
+nodes:
+  vad:
+    class: dream_audio.vad_node:VadNode
+    executable: vad_node
+  session_manager:
+    class: dream_session.session_manager_node:SessionManagerNode
+    executable: session_manager_node
+    parameters: {server_wait: 5.0}
+  clipdraw:
+    class: dream_session.stand_in_servers:StandInDrawingServer
+    executable: none
+  audio_capture:
+    class: dream_audio.audio_capture_node:AudioCaptureNode
+    executable: audio_capture_node
+    parameters: {source: microphone}
+drivers:
+  sim: {class: dream_session.stand_in_servers:StandInPlotter, executable: none}
+'''
+
+
+def run_once(tmp_path, audio, *extra):
+    config = tmp_path / 'system.yaml'
+    config.write_text(CONFIG)
+    # --timeout is far beyond what each case needs: reaching it is the failure.
+    return subprocess.run(
+        [sys.executable, '-m', 'dream_session.command', 'run', '--once', '--fast',
+         '--no-record', '--config', str(config), '--audio-file', str(audio),
+         '--timeout', '120', *extra], capture_output=True, text=True, timeout=200)
+
+
+@pytest.fixture
+def silence(tmp_path):
+    path = tmp_path / 'silence.wav'
+    soundfile.write(path, np.zeros(16000 * 3, dtype='float32'), 16000)
+    return path
+
+
+def test_a_file_that_cannot_play_ends_the_run_at_once(tmp_path):
+    junk = tmp_path / 'junk.wav'
+    junk.write_bytes(b'not audio at all')
+    proc = run_once(tmp_path, junk)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'no session finished: cannot play' in proc.stderr
+
+
+def test_a_file_without_speech_ends_the_run_when_it_has_played(tmp_path, silence):
+    proc = run_once(tmp_path, silence)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'played out and no speech was heard' in proc.stderr
+
+
+@pytest.mark.parametrize('assignment, message', [
+    ('session_manager.server_wait=abc', "session_manager: Trying to set parameter "
+                                        "'server_wait'"),
+    ('session_manager.sever_wait=5.0', "session_manager has no parameter 'sever_wait'"),
+])
+def test_a_bad_parameter_override_is_named(tmp_path, silence, assignment, message):
+    proc = run_once(tmp_path, silence, '--set', assignment)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert message in proc.stderr and 'Traceback' not in proc.stderr
