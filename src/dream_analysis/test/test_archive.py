@@ -148,3 +148,13 @@ def test_bag_discovery(tmp_path):
     shutil.copytree(bag, tmp_path / '.hidden' / bag.name)
     assert find_bags(tmp_path) == [bag]
     assert find_bags(bag) == [bag]
+
+
+def test_unfinished_recording_in_a_renamed_folder_is_mended(tmp_path):
+    writer = write_session_bag(tmp_path / 'live', SyntheticSession(
+        'killed', 'a ship in a storm', strokes=[]), start=T0, close=False)
+    writer.flush()
+    shutil.copytree(writer.path, tmp_path / 'archive' / 'renamed')   # .mcap keeps its name
+    writer.close()
+    table, issues = read_archive(tmp_path / 'archive')
+    assert table['session_id'].tolist() == ['killed'] and issues[0].kind == 'recovered'

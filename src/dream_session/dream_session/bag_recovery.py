@@ -3,10 +3,12 @@
 A killed recorder leaves an MCAP file without its summary and footer, and no
 ``metadata.yaml``. Every chunk flushed before the kill is intact, so we stream the file up to
 the first incomplete record and write its messages, with their original definitions, into a
-new bag that replaces the broken one (kept beside it as ``*.mcap.partial``).
+new bag that replaces the broken one (kept beside it as ``*.mcap.partial``). A bag cut off or
+corrupted after it was closed looks finished but cannot be read; it is mended the same way.
 """
 import pathlib
 import shutil
+import struct
 
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message, Schema
@@ -53,6 +55,27 @@ def needs_recovery(bag_dir):
     return (bag_dir / UNFINISHED_MARKER).exists() or not (bag_dir / 'metadata.yaml').exists()
 
 
+def damage(bag_dir):
+    """Why a bag that looks finished cannot be read to its end (e.g. a file cut off after it
+    was closed), or None: only reading it tells, its metadata.yaml still says all is well."""
+    from rosbags.rosbag2 import Reader
+    try:
+        with Reader(bag_dir) as reader:
+            for _ in reader.messages():
+                pass
+    except Exception as exc:  # rosbags raises its own, MCAP, YAML and OS errors
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def unreadable(bag, exc):
+    """The one line for a bag that cannot be read, naming it and the repair where one exists."""
+    bag = pathlib.Path(bag)
+    hint = f': run "dream bag recover {bag}"' if bag.is_dir() and any(bag.glob('*.mcap')) \
+        else ''
+    return f'{bag}: damaged bag, cannot be read ({str(exc) or type(exc).__name__}){hint}'
+
+
 def _salvage(mcap_path):
     """Schemas, channels and messages readable before the file breaks off."""
     schemas, channels, messages = {}, {}, []
@@ -66,7 +89,7 @@ def _salvage(mcap_path):
                     channels[record.id] = record
                 elif isinstance(record, Message):
                     messages.append(record)
-        except (McapError, EOFError, ValueError, OSError):
+        except (McapError, EOFError, ValueError, OSError, struct.error):
             truncated = True
     return schemas, channels, messages, truncated
 
@@ -80,10 +103,11 @@ def recover_bag(bag_dir):
     schemas, channels, messages, truncated = _salvage(files[0])
     if not channels and not messages:
         raise BagRecoveryError(f'{bag_dir}: nothing readable in {files[0].name}')
-    # Same base name as the bag, since metadata.yaml names the MCAP file after its directory.
+    # The writer names the MCAP file (and metadata.yaml names it) after its folder: stage it
+    # under the file's own name, which may differ from the bag's if the folder was renamed.
     workdir = bag_dir.with_name(f'.{bag_dir.name}.recovering')
     shutil.rmtree(workdir, ignore_errors=True)
-    staging = workdir / bag_dir.name
+    staging = workdir / files[0].stem
     writer = Writer(staging, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
     writer.open()
     # The bag carries its own definitions: rebuild the types from them, nothing else.
@@ -103,12 +127,13 @@ def recover_bag(bag_dir):
             kept += 1
     writer.close()
     broken = files[0].with_name(files[0].name + '.partial')
+    n = 0
+    while broken.exists():   # never overwrite the original kept by an earlier recovery
+        n += 1
+        broken = files[0].with_name(f'{files[0].name}.partial.{n}')
     files[0].rename(broken)
     for produced in staging.iterdir():
-        if produced.suffix == '.mcap':
-            produced.rename(bag_dir / files[0].name)
-        else:
-            produced.rename(bag_dir / produced.name)
+        produced.rename(bag_dir / produced.name)
     shutil.rmtree(workdir)
     (bag_dir / UNFINISHED_MARKER).unlink(missing_ok=True)
     return {'bag': str(bag_dir), 'messages': kept, 'topics': len(connections),

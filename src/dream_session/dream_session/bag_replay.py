@@ -18,17 +18,49 @@ from dream_session.message_classes import message_class
 STATUS_TOPIC = 'session/status'
 
 
+class UnknownTopics(ValueError):
+    """Topics asked for that the bag does not hold."""
+
+
 def read_messages(bag_path, topics=None):
-    """[(log time ns, topic, msgtype, raw bytes)] in time order."""
-    with AnyReader([pathlib.Path(bag_path)]) as reader:
-        connections = [c for c in reader.connections if not topics or c.topic in topics]
+    """[(log time ns, topic, msgtype, raw bytes)] in time order, of ``topics`` (all if None).
+
+    Topics match with or without a leading slash; one the bag lacks is UnknownTopics. A bag
+    that cannot be read is a ValueError naming it and its repair.
+    """
+    from dream_session.bag_recovery import unreadable
+    try:
+        return _read(pathlib.Path(bag_path), topics)
+    except UnknownTopics:
+        raise
+    except Exception as exc:  # rosbags raises its own, MCAP, YAML and OS errors
+        raise ValueError(unreadable(bag_path, exc)) from exc
+
+
+def _read(bag_path, topics):
+    with AnyReader([bag_path]) as reader:
+        connections = reader.connections
+        if topics is not None:
+            wanted = {t.lstrip('/') for t in topics}
+            connections = [c for c in connections if c.topic.lstrip('/') in wanted]
+            missing = wanted - {c.topic.lstrip('/') for c in connections}
+            if missing:
+                raise UnknownTopics(
+                    f'{bag_path} has no topic {", ".join(sorted(missing))}; its topics: '
+                    f'{", ".join(sorted({c.topic for c in reader.connections}))}')
+        # An empty list would mean every topic to rosbags.
+        messages = reader.messages(connections=connections) if connections else ()
         return [(timestamp, conn.topic, conn.msgtype, bytes(raw))
-                for conn, timestamp, raw in reader.messages(connections=connections)]
+                for conn, timestamp, raw in messages]
 
 
 def read_first(bag_path, topic):
     """The first message recorded on ``topic`` as an rclpy message, or None."""
-    for _, _, msgtype, raw in read_messages(bag_path, [topic]):
+    try:
+        found = read_messages(bag_path, [topic])
+    except UnknownTopics:
+        return None
+    for _, _, msgtype, raw in found:
         return deserialize_message(raw, message_class(msgtype))
     return None
 

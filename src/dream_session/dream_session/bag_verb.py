@@ -11,29 +11,55 @@ class BagVerb:
                             help='session bag directories (or the .mcap files in them)')
 
     def main(self, args):
-        from dream_session.bag_recovery import bag_folder, NotABag, needs_recovery, recover_bag
+        from dream_session.bag_recovery import bag_folder
         status = 0
         for bag in args.bags:
+            # One bad bag is reported and the others still are: each error names its bag.
             try:
                 bag = bag_folder(bag)
-            except NotABag as exc:
+                ok = self._recover(bag) if args.action == 'recover' else self._report(bag)
+            except Exception as exc:
                 print(f'dream bag: error: {exc}', file=sys.stderr)
+                ok = False
+            if not ok:
                 status = 1
-                continue
-            if args.action == 'recover':
-                if not needs_recovery(bag):
-                    print(f'{bag}: complete, nothing to recover')
-                    continue
-                report = recover_bag(bag)
-                print(f'{bag}: recovered {report["messages"]} messages on '
-                      f'{report["topics"]} topics (original kept as {report["original"]})')
-            elif needs_recovery(bag):
-                print(f'{bag}: unfinished recording: run "dream bag recover {bag}"',
-                      file=sys.stderr)
-                status = 1
-            else:
-                print(self._info(bag))
         return status
+
+    @staticmethod
+    def _recover(bag):
+        from dream_session.bag_recovery import (BagRecoveryError, damage, needs_recovery,
+                                                recover_bag)
+        if needs_recovery(bag):
+            why = 'unfinished recording'
+        else:
+            why = damage(bag)
+            if why is None:
+                print(f'{bag}: complete, nothing to recover')
+                return True
+            why = f'damaged bag ({why})'
+        try:
+            report = recover_bag(bag)
+        except BagRecoveryError:
+            raise
+        except Exception as exc:  # the MCAP/rosbags stack raises many types on garbage
+            raise BagRecoveryError(f'{bag}: {why} that cannot be recovered: {exc}') from exc
+        print(f'{bag}: {why}: recovered {report["messages"]} messages on '
+              f'{report["topics"]} topics (original kept as {report["original"]})')
+        return True
+
+    @staticmethod
+    def _report(bag):
+        from dream_session.bag_recovery import needs_recovery, unreadable
+        if needs_recovery(bag):
+            print(f'{bag}: unfinished recording: run "dream bag recover {bag}"',
+                  file=sys.stderr)
+            return False
+        try:
+            text = BagVerb._info(bag)
+        except Exception as exc:  # rosbags raises its own, MCAP, YAML and OS errors
+            raise ValueError(unreadable(bag, exc)) from exc
+        print(text)
+        return True
 
     @staticmethod
     def _info(bag):

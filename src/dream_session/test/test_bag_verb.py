@@ -50,3 +50,61 @@ def test_replay_of_a_missing_bag_says_so(tmp_path, capsys, stage):
     assert command.main(['replay', str(tmp_path / 'typo')] + stage) == 1
     err = capsys.readouterr().err
     assert 'no such session bag' in err and 'recover' not in err
+
+
+def _cut_off_bag(root, name='cut'):
+    """A closed bag whose file lost its end (summary, footer) afterwards, metadata.yaml kept."""
+    store = dream_typestore()
+    with SessionBagWriter(root, name, flush_interval=0.0) as writer:
+        for i in range(20):
+            writer.write_message('session/status_note', 'std_msgs/msg/String', 1_000 + i,
+                                 store.types['std_msgs/msg/String'](data='x' * 200))
+    mcap = next(writer.path.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:mcap.stat().st_size * 6 // 10])
+    return writer.path
+
+
+def test_a_cut_off_bag_is_called_damaged_and_recovered(tmp_path, capsys):
+    bag = _cut_off_bag(tmp_path)
+    assert command.main(['bag', 'info', str(bag)]) == 1
+    err = capsys.readouterr().err
+    assert f'{bag}: damaged bag' in err and f'dream bag recover {bag}' in err
+    assert command.main(['bag', 'recover', str(bag)]) == 0
+    out = capsys.readouterr().out
+    assert 'damaged bag' in out and 'nothing to recover' not in out
+    assert [p.name for p in bag.glob('*.partial')] == [f'{bag.name}.mcap.partial']
+    assert command.main(['bag', 'info', str(bag)]) == 0
+    assert 'session/status_note' in capsys.readouterr().out
+    assert command.main(['bag', 'recover', str(bag)]) == 0
+    assert 'complete, nothing to recover' in capsys.readouterr().out
+
+
+def test_each_unreadable_bag_is_named_and_the_rest_still_reported(bag, tmp_path, capsys):
+    broken = _cut_off_bag(tmp_path / 'more')
+    assert command.main(['bag', 'info', str(broken), str(bag)]) == 1
+    out, err = capsys.readouterr()
+    assert f'{broken}: damaged bag' in err and f'dream bag recover {broken}' in err
+    assert f'bag: {bag}' in out and 'messages: 1' in out
+    garbage = tmp_path / 'garbage'
+    garbage.mkdir()
+    (garbage / 'garbage.mcap').write_bytes(b'nothing')
+    assert command.main(['bag', 'recover', str(garbage), str(bag)]) == 1
+    out, err = capsys.readouterr()
+    assert f'dream bag: error: {garbage}' in err
+    assert f'{bag}: complete, nothing to recover' in out
+
+
+def test_replay_of_a_damaged_bag_names_it_and_its_repair(tmp_path, capsys):
+    broken = _cut_off_bag(tmp_path)
+    assert command.main(['replay', str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert f'{broken}: damaged bag' in err and f'dream bag recover {broken}' in err
+
+
+def test_recovery_of_a_renamed_folder_names_its_own_file(bag, capsys):
+    (bag / 'metadata.yaml').unlink()          # killed, then the folder renamed
+    renamed = bag.rename(bag.with_name('killed'))
+    assert command.main(['bag', 'recover', str(renamed)]) == 0
+    capsys.readouterr()
+    assert command.main(['bag', 'info', str(renamed)]) == 0
+    assert 'session/status_note' in capsys.readouterr().out

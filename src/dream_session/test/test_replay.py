@@ -80,3 +80,13 @@ def test_replay_publishes_messages_in_order_with_clock(bag):
     stamps = [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks]
     assert stamps and stamps == sorted(stamps)
     assert T0 <= stamps[0] and stamps[-1] <= T0 + 4 * 200_000_000
+
+
+def test_topics_match_with_or_without_slash_and_unknown_ones_are_named(bag):
+    from dream_session.bag_replay import read_first, read_messages
+    assert len(read_messages(bag, ['/speech/transcript'])) == 5
+    assert len(read_messages(bag, ['speech/transcript'])) == 5
+    with pytest.raises(ValueError, match='no topic nosuch; its topics: speech/transcript'):
+        read_messages(bag, ['nosuch'])     # once, this played the whole bag
+    assert read_first(bag, 'drawing') is None
+    assert read_first(bag, '/speech/transcript').text == 'dream 0'
