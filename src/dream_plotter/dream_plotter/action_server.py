@@ -179,7 +179,7 @@ class DrawStrokesServer:
         sid = handle.request.session_id
         msg = outcome_to_msg(outcome, sid, self._stamp())
         log = self.node.get_logger()
-        text = (f'goal {sid or "(no session)"}: {outcome.error_code.name} {outcome.message} '
+        text = (f'goal {sid or "(no session)"}: {outcome.label}: {outcome.message} '
                 f'(strokes done {outcome.strokes_done})')
         if outcome.ok:
             log.info(text)

@@ -143,6 +143,9 @@ def drawing_from_svg(path):
 def load_drawing(path):
     """Read a drawing from a .json or .svg file."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise PlotError(ErrorCode.INVALID_DRAWING,
+                        f'{path} is a folder: give a drawing file (.json or .svg)')
     if not path.is_file():
         raise PlotError(ErrorCode.INVALID_DRAWING, f'no such drawing file: {path}')
     if path.suffix.lower() == '.svg':

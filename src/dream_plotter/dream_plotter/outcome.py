@@ -70,6 +70,11 @@ class PlotOutcome:
     def ok(self):
         return self.error_code == ErrorCode.NONE
 
+    @property
+    def label(self):
+        """'done' for a finished plot, else the error code's name: for people, not NONE."""
+        return 'done' if self.ok else ErrorCode(self.error_code).name
+
     def as_dict(self):
         data = asdict(self)
         data['error_code'] = int(self.error_code)

@@ -26,6 +26,8 @@ from dream_plotter.paper import (OUT_OF_BOUNDS_CLIP, PaperDefaults, PaperRequest
 
 MAX_COORDINATE_PX = 1e6
 BOUNDS_EPS_MM = 1e-6
+# How a goal asks for clipping (a command line says it its own way: see plot_verb).
+CLIP_HINT = 'Ask for out_of_bounds=CLIP to clip them.'
 
 
 @dataclass
@@ -407,7 +409,7 @@ def plan_drawing(drawing, request=None, defaults=None, settings=None):
     if outside and layout.out_of_bounds != OUT_OF_BOUNDS_CLIP:
         raise PlotError(ErrorCode.OUT_OF_BOUNDS,
                         f'{len(outside)} stroke(s) leave the work area ({layout.describe()}); '
-                        f'first: {_first(outside)}. Ask for out_of_bounds=CLIP to clip them.')
+                        f'first: {_first(outside)}. {CLIP_HINT}')
     if not groups:
         reasons = sorted({r for _, r in skipped})
         raise PlotError(ErrorCode.INVALID_DRAWING,

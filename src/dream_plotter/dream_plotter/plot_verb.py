@@ -1,9 +1,70 @@
 """``dream plot``: plan a drawing for paper and plot it with a driver core (no ROS graph),
 or check a running DrawStrokes server with the conformance kit."""
 import json
+import math
+import pathlib
 import sys
+import tempfile
 
 DRIVERS = ('sim', 'grbl', 'axidraw')
+# The planner's hint names the goal field (PaperSetup.out_of_bounds); here it is a flag.
+CLI_CLIP_HINT = 'Add --clip to clip them.'
+
+
+def _check_options(args):
+    """Usage errors before anything moves: found after the plot, the paper is drawn."""
+    from dream_plotter.outcome import PlotError
+    from dream_plotter.paper import paper_size
+    try:
+        paper_size(args.paper)
+    except PlotError as exc:  # the goal's code (OUT_OF_BOUNDS) means nothing to a user
+        raise ValueError(f'--paper: {exc.message}') from None
+    for flag, value in (('--margin', args.margin), ('--pen-width', args.pen_width)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f'{flag} must be a finite number >= 0, got {value:g}')
+    if args.out:
+        if args.driver != 'sim':
+            raise ValueError(f'--out is for the sim driver only ({args.driver} draws on '
+                             'paper)')
+        _check_out(pathlib.Path(args.out))
+
+
+def _check_out(png):
+    """--out: a .png (its .svg goes next to it) that can be written; missing folders are
+    made when writing, so the nearest existing one must take new files."""
+    if png.suffix.lower() != '.png':
+        raise ValueError(f"--out '{png}': use a file name ending in .png (an .svg goes next "
+                         'to it)')
+    folder = next((p for p in (png.parent, *png.parent.parents) if p.exists()),
+                  pathlib.Path('.'))
+    if not folder.is_dir():
+        raise ValueError(f"--out '{png}': {folder} is not a folder")
+    targets = (png, png.with_suffix('.svg'))
+    for path in targets:
+        if path.is_dir():
+            raise ValueError(f"--out '{png}': {path} is a folder")
+    # Permissions, a read-only file system: only trying tells.
+    try:
+        for path in targets:
+            if path.exists():
+                with open(path, 'ab'):
+                    pass
+        with tempfile.NamedTemporaryFile(dir=folder, prefix='.dream-write-test-'):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out '{png}': cannot write there: {exc.strerror or exc}") from None
+
+
+def _plan(drawing, request, settings):
+    """plan_drawing, with its out-of-bounds hint naming --clip instead of the goal field."""
+    from dream_plotter.outcome import ErrorCode, PlotError
+    from dream_plotter.planner import CLIP_HINT, plan_drawing
+    try:
+        return plan_drawing(drawing, request, settings=settings)
+    except PlotError as exc:
+        if exc.code != ErrorCode.OUT_OF_BOUNDS or CLIP_HINT not in exc.message:
+            raise
+        raise PlotError(exc.code, exc.message.replace(CLIP_HINT, CLI_CLIP_HINT)) from None
 
 
 class PlotVerb:
@@ -61,9 +122,10 @@ class PlotVerb:
         from dream_plotter.drawing_files import load_drawing
         from dream_plotter.motion_profile import MotionLimits
         from dream_plotter.paper import ORIENTATION_NAMES, PaperRequest
-        from dream_plotter.planner import PlanSettings, plan_drawing
+        from dream_plotter.planner import PlanSettings
         from dream_plotter.timeline import plan_estimate
 
+        _check_options(args)
         drawing = load_drawing(args.drawing)
         request = PaperRequest(paper=args.paper, margin_mm=args.margin,
                                orientation=ORIENTATION_NAMES[args.orientation],
@@ -73,7 +135,7 @@ class PlotVerb:
                                 two_opt=not args.no_two_opt,
                                 limits=MotionLimits(draw_speed=args.speed,
                                                     travel_speed=args.travel_speed))
-        plan = plan_drawing(drawing, request, settings=settings)
+        plan = _plan(drawing, request, settings)
         estimate = plan_estimate(plan, args.start_stroke)
         report = {'drawing': str(args.drawing), 'strokes': plan.strokes_total,
                   'paths': len(plan.paths), 'paper': plan.layout.describe(),
@@ -93,7 +155,6 @@ class PlotVerb:
         outcome = self._execute(driver, plan, args)
         report['outcome'] = outcome.as_dict()
         if args.driver == 'sim' and args.out:
-            import pathlib
             png = driver.sheet.write_png(args.out)
             svg = driver.sheet.write_svg(pathlib.Path(args.out).with_suffix('.svg'))
             report['files'] = [str(png), str(svg)]
@@ -101,8 +162,7 @@ class PlotVerb:
         if args.json:
             print(json.dumps(report, indent=2))
         name = outcome.error_code.name
-        status = 'done' if outcome.ok else name
-        self._say(f'{status}: {outcome.message} (strokes done {outcome.strokes_done}/'
+        self._say(f'{outcome.label}: {outcome.message} (strokes done {outcome.strokes_done}/'
                   f'{plan.strokes_total}, next_stroke {outcome.next_stroke})')
         if outcome.ok:
             return 0

@@ -100,3 +100,46 @@ def test_ctrl_c_cancels_the_plot_with_the_pen_up(drawing_file, tmp_path):
     assert report['outcome']['error_name'] == 'CANCELLED'
     assert report['outcome']['pen_up'] is True
     assert report['outcome']['next_stroke'] < 25
+
+
+@pytest.fixture
+def no_plotting(monkeypatch):
+    """A driver that fails the test if it is ever started."""
+    def refuse(self, args):
+        raise AssertionError('the plot started before the options were checked')
+    monkeypatch.setattr(PlotVerb, '_driver', refuse)
+
+
+def test_out_of_bounds_names_the_clip_flag(tmp_path, capsys):
+    from dream_plotter.outcome import PlotError
+    path = tmp_path / 'wide.json'
+    path.write_text(json.dumps({'canvas_width': 100, 'canvas_height': 100, 'strokes': [
+        {'control_points': [[10, 50], [90, 50]]}, {'control_points': [[-500, 20], [600, 20]]}]}))
+    with pytest.raises(PlotError, match='Add --clip to clip them') as err:
+        run(PlotVerb(), [str(path)])
+    assert 'out_of_bounds=' not in str(err.value)
+    assert run(PlotVerb(), [str(path), '--clip']) == 0
+
+
+def test_out_is_checked_before_the_plot(drawing_file, tmp_path, no_plotting):
+    with pytest.raises(ValueError, match=r'ending in \.png'):
+        run(PlotVerb(), [str(drawing_file), '--out', str(tmp_path / 'out.txt')])
+    with pytest.raises(ValueError, match='is not a folder'):
+        run(PlotVerb(), [str(drawing_file), '--out', str(drawing_file / 'sim.png')])
+    (tmp_path / 'sim.svg').mkdir()
+    with pytest.raises(ValueError, match='is a folder'):
+        run(PlotVerb(), [str(drawing_file), '--out', str(tmp_path / 'sim.png')])
+    with pytest.raises(ValueError, match='sim driver only'):
+        run(PlotVerb(), [str(drawing_file), '--driver', 'grbl', '--out', 'x.png'])
+
+
+def test_unknown_paper_and_a_folder_are_clear_usage_errors(drawing_file, tmp_path,
+                                                           no_plotting):
+    from dream_plotter.outcome import PlotError
+    with pytest.raises(ValueError, match="--paper: unknown paper 'Z9': use one of A3") as err:
+        run(PlotVerb(), [str(drawing_file), '--paper', 'Z9'])
+    assert 'OUT_OF_BOUNDS' not in str(err.value)
+    with pytest.raises(ValueError, match='--margin must be a finite number'):
+        run(PlotVerb(), [str(drawing_file), '--margin', 'nan'])
+    with pytest.raises(PlotError, match='is a folder'):
+        run(PlotVerb(), [str(tmp_path)])

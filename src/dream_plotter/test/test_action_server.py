@@ -1,0 +1,30 @@
+"""The DrawStrokes server's goal log line, without a ROS graph."""
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip('rclpy')
+from builtin_interfaces.msg import Time  # noqa: E402
+
+from dream_plotter.action_server import DrawStrokesServer  # noqa: E402
+from dream_plotter.outcome import ErrorCode, PlotOutcome  # noqa: E402
+
+
+def finish_log(outcome):
+    """The line _finish logs for an outcome, with stand-ins for the node and the goal."""
+    lines = []
+    logger = SimpleNamespace(info=lines.append, warning=lines.append)
+    server = SimpleNamespace(node=SimpleNamespace(get_logger=lambda: logger),
+                             _stamp=Time, result_pub=SimpleNamespace(publish=lambda m: None))
+    handle = SimpleNamespace(request=SimpleNamespace(session_id='s1'),
+                             is_cancel_requested=False, succeed=lambda: None,
+                             abort=lambda: None, canceled=lambda: None)
+    DrawStrokesServer._finish(server, handle, outcome)
+    return lines
+
+
+def test_a_finished_goal_logs_done_not_none():
+    lines = finish_log(PlotOutcome(ErrorCode.NONE, 'drew strokes 0..7', strokes_done=8))
+    assert lines == ['goal s1: done: drew strokes 0..7 (strokes done 8)']
+    lines = finish_log(PlotOutcome(ErrorCode.DEVICE, 'error:20', strokes_done=3))
+    assert lines == ['goal s1: DEVICE: error:20 (strokes done 3)']
