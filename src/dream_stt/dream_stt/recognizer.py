@@ -122,17 +122,23 @@ class SpeechRecognizer:
         result.decode_time = result.decode_time or time.perf_counter() - started
         return result
 
-    def _recognize(self, samples, task, language, speech_ratio):
+    def option_error(self, task='transcribe', language=None):
+        """Why this model cannot do ``task`` in ``language`` (a usage error), or ''."""
+        language = (language or '').strip().lower() or None
         if task not in TASKS:
-            return Recognition(Status.ERROR, f'unknown task {task!r}: use transcribe or '
-                               'translate')
+            return f'unknown task {task!r}: use transcribe or translate'
         if not self.loaded.multilingual and language not in (None, 'en'):
-            return Recognition(Status.ERROR, f'model {self.loaded.name!r} is English-only: '
-                               f'it cannot {task} {language!r} speech; use a multilingual '
-                               'model (base)')
+            return (f'model {self.loaded.name!r} is English-only: it cannot {task} '
+                    f'{language!r} speech; use a multilingual model (base)')
         if language and language not in self.loaded.languages:
-            return Recognition(Status.ERROR, f'unknown language {language!r}: use an ISO 639-1 '
-                               'code Whisper knows (en, es, fr, de...) or none to detect it')
+            return (f'unknown language {language!r}: use an ISO 639-1 code Whisper knows '
+                    '(en, es, fr, de...) or none to detect it')
+        return ''
+
+    def _recognize(self, samples, task, language, speech_ratio):
+        refused = self.option_error(task, language)
+        if refused:
+            return Recognition(Status.ERROR, refused)
         try:
             audio = np.asarray(samples, dtype=np.float32).reshape(-1)
         except (TypeError, ValueError) as exc:

@@ -2,7 +2,8 @@
 
 Any audio file (any rate, stereo included) is read by dream_audio's file reader, cut by the
 voice detector and decoded by Whisper. The text goes to stdout; a rejected recording
-(silence, noise, hallucination) prints its status to stderr and exits with status 3.
+(silence, noise, hallucination) prints its status to stderr and exits with status 3; a
+language or task the model cannot do is a usage error (status 1), found before decoding.
 """
 import json
 import sys
@@ -45,6 +46,9 @@ class TranscribeVerb:
         loaded = model_store.load(args.model, device=args.device)
         recognizer = SpeechRecognizer(loaded, DecodingOptions(
             beam_size=args.beam_size, initial_prompt=args.initial_prompt))
+        refused = recognizer.option_error(args.task, args.language)
+        if refused:     # a usage error, not a rejected recording
+            raise ValueError(refused)
         detector = SileroSpeechDetector()
         begun = time.perf_counter()
         result, span = transcribe_recording(audio.samples, recognizer, detector,

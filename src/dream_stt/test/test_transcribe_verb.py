@@ -71,3 +71,26 @@ def test_unknown_model_is_a_clear_error(dream_wav):
     from dream_stt.model_store import ModelUnavailableError
     with pytest.raises(ModelUnavailableError, match='unknown Whisper model'):
         run(str(dream_wav), '--model', 'enormous-v9')
+
+
+class _Multilingual:
+    """A stand-in multilingual model that knows two languages and must never decode."""
+    is_multilingual = True
+    supported_languages = ('en', 'fr')
+
+    @property
+    def model(self):
+        return self
+
+    def transcribe(self, *args, **kwargs):
+        raise AssertionError('decoded despite a bad option')
+
+
+def test_bad_language_is_a_usage_error_not_a_rejection(dream_wav, monkeypatch):
+    from dream_stt import model_store
+    with pytest.raises(ValueError, match='English-only'):
+        run(str(dream_wav), '--model', 'tiny.en', '--language', 'fr')
+    stub = model_store.LoadedModel(_Multilingual(), 'stub', 'stub', 'cpu', 'int8', 0.0)
+    monkeypatch.setattr(model_store, 'load', lambda name, **kw: stub)
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        run(str(dream_wav), '--model', 'stub', '--language', 'xx')
