@@ -133,7 +133,7 @@ def run_analysis(table, issues, models, options, out, *, archive, references=Non
                  progress=tqdm_progress, warnings=(), stream=None):
     """Analyse a read archive and write the report; prints a summary, returns the result."""
     from dream_analysis.measurements import analyse
-    from dream_analysis.report import ReportWriter
+    from dream_analysis.report import ReportWriter, plural
 
     writer = ReportWriter(out)
     warnings = list(warnings) + random_model_warnings(models)
@@ -149,8 +149,8 @@ def run_analysis(table, issues, models, options, out, *, archive, references=Non
                         warnings=warnings)
     counts = result.sessions['grouping'].value_counts().to_dict() if len(table) else {}
     summary = ', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'no sessions'
-    print(f'{len(table)} sessions ({summary}); {len(issues)} bag issue(s); report: {page}',
-          file=stream or sys.stdout)
+    print(f'{plural(len(table), "session")} ({summary}); {len(issues)} bag issue(s); '
+          f'report: {page}', file=stream or sys.stdout)
     return result
 
 

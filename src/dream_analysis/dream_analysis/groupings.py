@@ -6,7 +6,9 @@ Order (the first rule that holds decides; MEASUREMENTS.md states the same):
    speech side before any drawing, or a speech signal crosses its threshold (no-speech
    probability, average log-probability, compression ratio, error against a reference,
    source-language words left untranslated, prompt cut at CLIP's context).
-   Otherwise, a session without a drawing is "not drawn" (outside the four groupings).
+   Otherwise, a session without a drawing is "not drawn" (outside the four groupings); so
+   is one whose prompt the installation's blocklist refused, whatever its speech signals:
+   the dream was understood, and not drawn by choice.
 2. text-to-text as image: the drawing writes the prompt: OCR reads a prompt word of at least
    4 letters, or the drawing resembles the prompt written as letters (glyph image) far more
    distinctively than it matches the prompt as a concept.
@@ -15,8 +17,11 @@ Order (the first rule that holds decides; MEASUREMENTS.md states the same):
 4. indeterminacy and confusion: everything else, empty drawings included.
 """
 import math
+import re
 
 import numpy as np
+
+from dream_session.prompt_policy import REFUSAL
 
 from dream_analysis.calibration import ThresholdRule, calibrate
 from dream_analysis.session_bag import SPEECH_ERRORS
@@ -27,6 +32,9 @@ CLEAR = 'clear concept'
 CONFUSED = 'indeterminacy and confusion'
 GROUPS = (LOST, TEXT, CLEAR, CONFUSED)
 NOT_DRAWN = 'not drawn'
+
+# dream_session.prompt_policy's refusal, as the session's failure message quotes it.
+POLICY_REFUSAL = re.compile(re.escape(REFUSAL).replace(re.escape('{}'), '[^"]*'))
 
 # The shortest prompt word whose reading by OCR counts as the drawing writing the prompt.
 MIN_OCR_WORD = 4
@@ -75,6 +83,14 @@ def _value(row, name):
     return value
 
 
+def _policy_refusal(row):
+    """The blocklist's refusal that ended an undrawn session, or ''."""
+    if row.get('has_drawing'):
+        return ''
+    match = POLICY_REFUSAL.search(row.get('error_message') or '')
+    return match.group(0) if match else ''
+
+
 def _speech_failure(row):
     if row.get('has_drawing'):
         return ''
@@ -92,6 +108,9 @@ def _speech_failure(row):
 
 def decide(row, thresholds):
     """(grouping, signals, reason) of one measurement row (a mapping)."""
+    refusal = _policy_refusal(row)
+    if refusal:
+        return NOT_DRAWN, 'policy_refusal', f'{NOT_DRAWN}: prompt blocklist: {refusal}'
     lost = []
     failure = _speech_failure(row)
     if failure:

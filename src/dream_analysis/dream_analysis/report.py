@@ -165,14 +165,19 @@ window.addEventListener('load',function(){document.body.dataset.loaded='yes';});
 """
 
 
+def plural(count, noun):
+    """'1 session', '2 sessions': the report and the summary line are read by people."""
+    return f'{count} {noun}{"" if count == 1 else "s"}'
+
+
 def render_html(result, *, issues, title, archive, models_text, figures, tables, warnings):
     sessions = result.sessions
     counts = sessions['grouping'].value_counts().to_dict() if len(sessions) else {}
     parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
              f'<title>{_e(title)}</title><style>{CSS}</style></head><body>',
              f'<h1>{_e(title)}</h1>',
-             f'<p class="small">Archive {_e(archive)}; {len(sessions)} sessions; written '
-             f'{datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")}.<br>'
+             f'<p class="small">Archive {_e(archive)}; {plural(len(sessions), "session")}; '
+             f'written {datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")}.<br>'
              f'{_e(models_text)}<br>Agreement judged by {_e(result.judge)}.</p>']
     for warning in warnings:
         parts.append(f'<p class="warning">{_e(warning)}</p>')

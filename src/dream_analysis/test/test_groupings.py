@@ -90,3 +90,17 @@ def test_calibration_changes_the_decision():
     assert (grouped['grouping'] == CLEAR).sum() == int((values <= 0.01).sum())
     assert (grouped['grouping'] == CONFUSED).sum() > 0
     assert grouped['grouping_reason'].str.contains('among decoys').any()
+
+
+def test_a_blocklist_refusal_is_not_drawn_not_lost():
+    from dream_session.prompt_policy import PromptPolicy
+    refusal = PromptPolicy(['city']).refusal('flying over the city')
+    refused = session(has_drawing=False, error='speech rejected', final_state='failed',
+                      failure_stage='transcribing', no_speech_prob=0.9,
+                      error_message=f'speech rejected again: {refusal}')
+    group, signals, reason = decide(refused, FALLBACKS)
+    assert (group, signals) == (NOT_DRAWN, 'policy_refusal')
+    assert reason == f'{NOT_DRAWN}: prompt blocklist: {refusal}'
+    misheard = dict(refused, error_message='speech rejected again: the audio is silent',
+                    transcript_status='rejected: no speech')
+    assert decide(misheard, FALLBACKS)[:2] == (LOST, 'speech_failure;no_speech_prob')

@@ -172,3 +172,21 @@ def test_bench_prints_json_figures(tiny_files, capsys):
     assert figures['sessions_per_minute'] > 0 and figures['cpu_seconds'] > 0
     assert 'timings only' in figures['note']
     assert {'render', 'clip', 'texts'} <= set(figures['stage_seconds'])
+
+
+def test_analyze_one_refused_session(tmp_path, tiny_files, capsys):
+    import pandas as pd
+
+    from dream_session.prompt_policy import PromptPolicy
+    refusal = PromptPolicy(['city']).refusal('a whale over the city')
+    root = tmp_path / 'sessions'
+    write_session_bag(root, SyntheticSession(
+        'refused', 'a whale over the city', strokes=None, fail_at='transcribing',
+        error_code=2, error_message=f'speech rejected again: {refusal}'), start=T0)
+    out = tmp_path / 'report'
+    assert dream(['analyze', str(root), '--out', str(out), '--no-cache', '--no-ocr',
+                  '--importance-strokes', '0', *tiny_args(tiny_files)]) == 0
+    assert capsys.readouterr().out.startswith('1 session (not drawn: 1);')
+    row = pd.read_csv(out / 'data' / 'sessions.csv').iloc[0]
+    assert row['grouping_signals'] == 'policy_refusal' and refusal in row['grouping_reason']
+    assert '; 1 session; ' in (out / 'index.html').read_text()

@@ -1,6 +1,9 @@
 """What a public installation refuses to draw: an optional blocklist of words and phrases."""
 import re
 
+# The refusal a session fails with (the analysis of the archive recognises it by this).
+REFUSAL = 'this installation does not draw "{}"'
+
 
 class PromptPolicy:
     def __init__(self, blocklist=()):
@@ -13,4 +16,4 @@ class PromptPolicy:
         if self._pattern is None:
             return ''
         match = self._pattern.search(prompt)
-        return f'this installation does not draw "{match.group(0)}"' if match else ''
+        return REFUSAL.format(match.group(0)) if match else ''
