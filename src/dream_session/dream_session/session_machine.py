@@ -166,8 +166,9 @@ class SessionMachine:
         return self._enter(session, FAILED, f'audio: {message}', ERROR_AUDIO)
 
     def on_transcript(self, *, ok, text, message='', session_id='', is_final=True,
-                      stt_error=False):
-        """A final transcript: go on to generation, ask for one repeat, or fail."""
+                      stt_error=False, refused=False):
+        """A final transcript: go on to generation, ask for one repeat, or fail.
+        refused: the text was understood and the installation's policy declines it."""
         if not is_final:
             return []
         session = self._resolve(session_id)
@@ -183,9 +184,11 @@ class SessionMachine:
                                ERROR_STT)
         if session.repeats_asked < self.max_repeats:
             session.repeats_asked += 1
-            ask = f'Sorry, I did not catch that ({reason}). Please tell me your dream again.'
+            ask = (f'Sorry, {reason}. Please tell me another dream.' if refused else
+                   f'Sorry, I did not catch that ({reason}). Please tell me your dream again.')
             return self._enter(session, LISTENING, ask) + [AskRepeat(session.session_id, ask)]
-        return self._enter(session, FAILED, f'speech rejected again: {reason}',
+        again = ' again' if session.repeats_asked else ''
+        return self._enter(session, FAILED, f'speech rejected{again}: {reason}',
                            ERROR_SPEECH_REJECTED)
 
     def on_generation_result(self, session_id, *, ok, drawing=None, message=''):

@@ -124,13 +124,13 @@ class SessionManagerNode(Node):
     def _on_transcript(self, msg):
         ok = msg.status == Transcript.STATUS_OK
         message = msg.status_message
-        if ok:
-            refusal = self._policy.refusal(msg.text)
-            if refusal:
-                ok, message = False, refusal
+        refusal = self._policy.refusal(msg.text) if ok else ''
+        if refusal:
+            ok, message = False, refusal
         self._apply(self._machine.on_transcript(
             ok=ok, text=msg.text, message=message, session_id=msg.session_id,
-            is_final=msg.is_final, stt_error=msg.status == Transcript.STATUS_ERROR))
+            is_final=msg.is_final, stt_error=msg.status == Transcript.STATUS_ERROR,
+            refused=bool(refusal)))
 
     def _on_control(self, request, response):
         if request.command == ControlSession.Request.COMMAND_START:

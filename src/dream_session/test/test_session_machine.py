@@ -60,6 +60,23 @@ def test_rejected_speech_asks_once_then_fails(machine):
     effects = machine.on_transcript(ok=False, text='', message='no speech')
     assert states(effects) == ['failed']
     assert machine.finished[0].error_code == sm.ERROR_SPEECH_REJECTED
+    assert machine.finished[0].message == 'speech rejected again: no speech'
+
+
+def test_a_refused_prompt_asks_for_another_dream_and_fails_without_again():
+    machine = sm.SessionMachine(max_repeats=1, new_id=lambda: 's1')
+    machine.on_speech_started()
+    machine.on_utterance()
+    effects = machine.on_transcript(ok=False, text='a city', refused=True,
+                                    message='this installation does not draw "city"')
+    asks = [e.message for e in effects if isinstance(e, sm.AskRepeat)]
+    assert asks == ['Sorry, this installation does not draw "city". Please tell me another '
+                    'dream.']
+    once = sm.SessionMachine(max_repeats=0, new_id=lambda: 's2')
+    once.on_speech_started()
+    once.on_utterance()
+    once.on_transcript(ok=False, text='a city', refused=True, message='no "city"')
+    assert once.finished[0].message == 'speech rejected: no "city"'
 
 
 def test_repeat_that_succeeds_continues_the_same_session(machine):
