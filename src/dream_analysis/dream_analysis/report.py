@@ -9,6 +9,7 @@ import datetime
 import html
 import math
 import pathlib
+import shutil
 
 from dream_analysis.groupings import GROUPS, NOT_DRAWN
 
@@ -43,7 +44,9 @@ def prepare_output(out_dir, sessions_dir=None):
     """Create (or reuse) the report folder; refuse one that holds other files or the archive."""
     out = check_output(out_dir, sessions_dir)
     for sub in ('images', 'plots', 'data'):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+        # A report written again is the new one only: the last one's images would linger.
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub).mkdir(parents=True)
     (out / MARKER).write_text('written by dream analyze\n', encoding='utf-8')
     return out
 

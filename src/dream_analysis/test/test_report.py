@@ -175,3 +175,16 @@ def test_analyze_prints_a_summary_and_reuses_its_folder(analysed, tiny_files, ca
     again = pd.read_parquet(out / 'data' / 'phrases.parquet')
     assert set(again['list']) == {'mediums'}
     json.dumps(captured.out)
+
+
+def test_a_report_written_again_keeps_nothing_of_the_last(tmp_path):
+    from dream_analysis.report import prepare_output
+    out = prepare_output(tmp_path / 'report')
+    (out / 'images' / 'drawing-00007.png').write_bytes(b'old')
+    (out / 'index.html').write_text('old')
+    again = prepare_output(tmp_path / 'report')
+    assert list((again / 'images').iterdir()) == []
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('not a report')
+    with pytest.raises(FileExistsError):
+        prepare_output(tmp_path / 'mine')
