@@ -5,11 +5,15 @@ detection, speech to text, CLIPDraw, the simulated plotter and the recording, th
 one-session analysis; it prints where the drawing, the plotted image, the bag and the report
 are. CLIPDraw needs real CLIP weights, which cannot be downloaded here: without them the demo
 says precisely how to provide them, shows what the stages before drawing make of the dream,
-and stops (a drawing from random weights would say nothing about the method).
+and stops (a drawing from random weights would say nothing about the method). Weights that
+were named but cannot be used (a wrong path, another architecture) are an error, found
+before the session starts.
 """
 import os
 import pathlib
 import sys
+
+from dream_clipdraw.presets import preset_names
 
 DREAM = 'data/dreams/red_whale.flac'
 
@@ -32,26 +36,39 @@ class DemoVerb:
         parser.add_argument('--audio-file', default=None,
                             help=f'the spoken dream (default: {DREAM})')
         parser.add_argument('--out', default='out/demo', help='output directory')
-        parser.add_argument('--preset', default='cpu', help='CLIPDraw preset (default: cpu)')
+        parser.add_argument('--preset', default='cpu', choices=preset_names(),
+                            help='CLIPDraw preset (default: cpu)')
 
     def main(self, args):
-        from dream_clipdraw.clip_model import DEFAULT_MODEL, default_pretrained, resolve_weights
-        from dream_clipdraw.errors import ClipWeightsMissing
+        from dream_clipdraw.clip_model import (
+            DEFAULT_MODEL, default_pretrained, load_clip, resolve_weights)
+        from dream_clipdraw.errors import ClipModelError, ClipWeightsMissing
         from dream_session.command import main as dream
 
         audio = pathlib.Path(args.audio_file or _root() / DREAM)
+        if not audio.is_file():
+            raise FileNotFoundError(f'no such audio file: {audio}')
         out = pathlib.Path(args.out).resolve()
         _say(f'Dreaming Machine demo: the spoken dream {audio}')
         try:
             weights, _ = resolve_weights(DEFAULT_MODEL, args.clip_weights or default_pretrained())
         except ClipWeightsMissing as exc:
+            if args.clip_weights:       # named, and not there: a mistake, not a fresh machine
+                raise
             _say('\nSpeech to text first (no CLIP needed):')
-            dream(['transcribe', str(audio)])
+            status = dream(['transcribe', str(audio)])
+            if status:
+                return status
             _say('\nThe demo stops before drawing: CLIPDraw needs CLIP ViT-B/32 weights, and none '
                  'are on this machine (no model hub is reachable here).')
             _say(f'How to provide them: {exc}')
             _say('Then run: make demo CLIP_WEIGHTS=/path/to/ViT-B-32.pt')
             return 0
+        try:        # weights of another model fail here, not in the middle of the session
+            load_clip(DEFAULT_MODEL, weights)
+        except ClipModelError as exc:
+            raise ValueError(f"the demo draws with OpenAI's ViT-B/32 and cannot use {weights}: "
+                             f'{exc}') from None
         sessions = out / 'sessions'
         status = dream(['run', '--audio-file', str(audio), '--once', '--fast',
                         '--sessions-dir', str(sessions), '--clip-weights', weights,
@@ -66,8 +83,9 @@ class DemoVerb:
         report = out / 'report'
         dream(['analyze', str(sessions), '--out', str(report), '--clip-pretrained', weights])
         _say('\nWhere everything is:')
+        page = report / 'index.html'
         for label, path in [('drawing', drawing), ('plotted', self._plotted(out / 'plot')),
-                            ('bag', bag), ('report', report / 'index.html')]:
+                            ('bag', bag), ('report', page if page.is_file() else None)]:
             _say(f'  {label:<8} {path if path else "(not produced: see the messages above)"}')
         return status
 
