@@ -6,31 +6,31 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
-CONFIG = '''
-nodes:
-  vad:
-    class: dream_audio.vad_node:VadNode
-    executable: vad_node
-  session_manager:
-    class: dream_session.session_manager_node:SessionManagerNode
-    executable: session_manager_node
-    parameters: {server_wait: 5.0}
-  clipdraw:
-    class: dream_session.stand_in_servers:StandInDrawingServer
-    executable: none
-  audio_capture:
-    class: dream_audio.audio_capture_node:AudioCaptureNode
-    executable: audio_capture_node
-    parameters: {source: microphone}
-drivers:
-  sim: {class: dream_session.stand_in_servers:StandInPlotter, executable: none}
-'''
+
+def _node(cls, **parameters):
+    module = cls.split(':')[0].split('.')[-1]
+    return {'class': cls, 'executable': module, 'parameters': parameters}
+
+
+# The speech side for real (the file, the VAD), the rest stood in for.
+SYSTEM = {
+    'nodes': {
+        'vad': _node('dream_audio.vad_node:VadNode'),
+        'session_manager': _node('dream_session.session_manager_node:SessionManagerNode',
+                                 server_wait=5.0),
+        'clipdraw': _node('dream_session.stand_in_servers:StandInDrawingServer'),
+        'audio_capture': _node('dream_audio.audio_capture_node:AudioCaptureNode',
+                               source='microphone'),
+    },
+    'drivers': {'sim': _node('dream_session.stand_in_servers:StandInPlotter')},
+}
 
 
 def run_once(tmp_path, audio, *extra):
     config = tmp_path / 'system.yaml'
-    config.write_text(CONFIG)
+    config.write_text(yaml.safe_dump(SYSTEM))
     # --timeout is far beyond what each case needs: reaching it is the failure.
     return subprocess.run(
         [sys.executable, '-m', 'dream_session.command', 'run', '--once', '--fast',
