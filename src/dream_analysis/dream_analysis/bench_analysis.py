@@ -17,17 +17,39 @@ import time
 WALL_STAGES = ('read', 'speech', 'texts', 'drawings', 'ranks', 'groupings')
 
 
+def _check_options(args):
+    """Usage errors before torch loads and the archive is written: the drawings must be
+    ones CLIPDraw could have made (else the throughput measures nothing real)."""
+    from dream_clipdraw.presets import MAX_CANVAS, MAX_PATHS
+
+    if args.sessions < 1:
+        raise ValueError(f'--sessions must be >= 1, got {args.sessions}')
+    if not 1 <= args.strokes <= MAX_PATHS:
+        raise ValueError(f'--strokes must be in [1, {MAX_PATHS}], got {args.strokes}')
+    if not 8 <= args.canvas <= MAX_CANVAS:
+        raise ValueError(f'--canvas must be in [8, {MAX_CANVAS}] pixels, got {args.canvas}')
+    if args.importance_strokes < 0:
+        raise ValueError(f'--importance-strokes must be >= 0, got {args.importance_strokes}')
+    if args.threads < 0:
+        raise ValueError(f'--threads must be >= 0 (0: torch decides), got {args.threads}')
+    if args.workers < 0:
+        raise ValueError(f'--workers must be >= 0 (0: one per core), got {args.workers}')
+
+
 class AnalysisBench:
     help = 'analysis throughput (sessions/minute) on a synthetic archive, random-weight CLIP'
 
     def add_arguments(self, parser):
         from dream_analysis.analysis_defaults import IMPORTANCE_STROKES
+        from dream_clipdraw.presets import MAX_CANVAS
 
         parser.add_argument('--sessions', type=int, default=40,
                             help='sessions in the synthetic archive (default 40)')
         parser.add_argument('--strokes', type=int, default=64,
                             help='strokes per drawing (default 64, the cpu preset)')
-        parser.add_argument('--canvas', type=int, default=224, help='canvas side in pixels')
+        parser.add_argument('--canvas', type=int, default=224,
+                            help='canvas side in pixels, as CLIPDraw allows (8 to '
+                                 f'{MAX_CANVAS}; default 224)')
         parser.add_argument('--model', default='ViT-B-32',
                             help='open_clip architecture, random weights (default ViT-B-32)')
         parser.add_argument('--judge-model', help='also a random-weight judge of this '
@@ -43,6 +65,7 @@ class AnalysisBench:
                             help='drawings measured at once (default 0: one per core)')
 
     def main(self, args):
+        _check_options(args)
         import torch
 
         from dream_analysis.analysis_models import AnalysisModels
@@ -54,8 +77,6 @@ class AnalysisBench:
         from dream_analysis.text_embeddings import EmbeddingCache
         from dream_clipdraw.clip_model import load_clip
 
-        if args.sessions < 1:
-            raise ValueError('--sessions must be >= 1')
         if args.threads:
             torch.set_num_threads(args.threads)
         with tempfile.TemporaryDirectory(prefix='dream-bench-analysis-') as tmp:

@@ -16,14 +16,23 @@ class PlotBenchmark:
     help = 'pen-up travel of the planner vs generation order and vpype greedy; planning time'
 
     def add_arguments(self, parser):
-        parser.add_argument('--drawings', type=int, default=50)
-        parser.add_argument('--strokes', type=int, default=256)
-        parser.add_argument('--seed', type=int, default=0)
-        parser.add_argument('--timing-strokes', type=int, default=1024)
-        parser.add_argument('--repeats', type=int, default=5)
-        parser.add_argument('--paper', default='A4')
+        parser.add_argument('--drawings', type=int, default=50,
+                            help='random drawings for the pen-up travel (default %(default)s)')
+        parser.add_argument('--strokes', type=int, default=256,
+                            help='strokes per drawing (default %(default)s)')
+        parser.add_argument('--seed', type=int, default=0,
+                            help='seed of the first drawing; the others follow '
+                                 '(default %(default)s)')
+        parser.add_argument('--timing-strokes', type=int, default=1024,
+                            help='strokes of the drawing whose planning is timed '
+                                 '(default %(default)s)')
+        parser.add_argument('--repeats', type=int, default=5,
+                            help='planning time runs (median and min; default %(default)s)')
+        parser.add_argument('--paper', default='A4',
+                            help='paper name or WIDTHxHEIGHT in mm (default %(default)s)')
 
     def main(self, args):
+        _check_options(args)
         import numpy as np
 
         from dream_plotter.paper import PaperRequest
@@ -78,6 +87,25 @@ class PlotBenchmark:
         }
         print(json.dumps(figures, indent=2))
         return 0
+
+
+def _check_options(args):
+    """Usage errors before any drawing is planned: an empty sample gives NaN figures (not
+    JSON) or no median, and an empty paper name would quietly mean the default."""
+    from dream_plotter.outcome import PlotError
+    from dream_plotter.paper import paper_size
+
+    for flag, value in (('--drawings', args.drawings), ('--strokes', args.strokes),
+                        ('--timing-strokes', args.timing_strokes),
+                        ('--repeats', args.repeats)):
+        if value < 1:
+            raise ValueError(f'{flag} must be >= 1, got {value}')
+    if args.seed < 0:  # numpy's generators take no negative seed
+        raise ValueError(f'--seed must be >= 0, got {args.seed}')
+    try:
+        paper_size(args.paper)
+    except PlotError as exc:  # the goal's code (OUT_OF_BOUNDS) means nothing to a user
+        raise ValueError(f'--paper: {exc.message}') from None
 
 
 def _pen_up(paths, home=(0.0, 0.0)):

@@ -9,12 +9,30 @@ clock, which also stamps the audio: the last word was heard at the utterance's e
 minus the VAD's post-roll. Prints JSON.
 """
 import json
+import math
 import pathlib
 import statistics
 import sys
 import tempfile
 import threading
 import time
+
+
+def _check_options(args):
+    """Usage errors before the speech is synthesised and the nodes start: a model the
+    speech node cannot find would only show as an error transcript after the playback."""
+    from dream_stt import model_store
+
+    if args.repeats < 1:
+        raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
+    if args.min_silence is not None and not (math.isfinite(args.min_silence)
+                                             and args.min_silence > 0):
+        raise ValueError(f'--min-silence must be > 0 seconds, got {args.min_silence}')
+    if args.stt_model.strip() and args.stt_model.strip() not in model_store.BUNDLED:
+        try:
+            model_store.resolve(args.stt_model)
+        except model_store.ModelUnavailableError as exc:
+            raise ValueError(f'--stt-model: {exc}') from None
 
 
 class HearingBenchmark:
@@ -33,11 +51,10 @@ class HearingBenchmark:
         parser.add_argument('--config', help='system YAML (default: the shipped one)')
 
     def main(self, args):
+        _check_options(args)
         from dream_audio.speech_synthesis import synthesize
         from dream_stt.bench_corpus import LONG_DREAM
 
-        if args.repeats < 1:
-            raise ValueError('--repeats must be at least 1')
         work = pathlib.Path(tempfile.mkdtemp(prefix='dream-hearing-'))
         wav = synthesize(args.text or LONG_DREAM.text, work / 'dream.wav', voice=LONG_DREAM.voice,
                          wpm=LONG_DREAM.wpm, pad_before=1.0, pad_after=4.0)
@@ -50,13 +67,16 @@ class HearingBenchmark:
                 f'cut -> transcript {run["utterance_end_to_transcript_s"]:.2f} s'
                 if 'error' not in run else run['error']), file=sys.stderr, flush=True)
         good = [r for r in runs if 'error' not in r]
+        if not good:  # no figure to print: say why instead
+            raise RuntimeError('every run failed: ' + '; '.join(
+                sorted({r['error'] for r in runs})))
 
         def median(key):
-            return round(statistics.median(r[key] for r in good), 3) if good else None
+            return round(statistics.median(r[key] for r in good), 3)
         print(json.dumps({
             'benchmark': 'hearing', 'runs': len(runs), 'ok': len(good),
             'errors': [r['error'] for r in runs if 'error' in r],
-            'stt_model': good[0]['model'] if good else None,
+            'stt_model': good[0]['model'],
             'early_recognition': not args.no_early_recognition,
             'min_silence_s': runs[0]['min_silence_s'],
             'utterance_s': median('utterance_s'),
@@ -124,6 +144,9 @@ class HearingBenchmark:
                     min_silence}
         cut_at, utterance = events['utterance']
         heard_at, transcript = events['transcript']
+        if transcript.status == Transcript.STATUS_ERROR:  # no recognition was timed
+            return {'error': f'error transcript: {transcript.status_message}',
+                    'min_silence_s': min_silence}
         end = utterance.end.sec + utterance.end.nanosec * 1e-9
         start = utterance.start.sec + utterance.start.nanosec * 1e-9
         speech_end = end - post_roll if utterance.end_reason == Utterance.END_SILENCE else end

@@ -3,10 +3,12 @@
 The graph is the shipped configuration minus the audio source and VAD: a spoken dream
 (espeak-ng, made once) is published as an utterance for each session, so every session runs
 speech recognition, CLIPDraw, the simulated plotter and the recorder. CLIP is a tiny random
-model by default (the figures are about leaks and robustness, not drawing quality); pass
-``--clip-pretrained`` and friends for a real one. Prints JSON.
+model by default (the figures are about leaks and robustness, not drawing quality); any of
+``--clip-model``, ``--clip-pretrained`` or ``--clip-model-config`` asks for a real one,
+with the clipdraw node's defaults for the others. Prints JSON.
 """
 import json
+import math
 import pathlib
 import resource
 import sys
@@ -25,6 +27,41 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _clip_options(args):
+    """The clipdraw node's CLIP parameters the user gave; none means the tiny CLIP."""
+    given = {'clip_model': args.clip_model, 'clip_pretrained': args.clip_pretrained,
+             'clip_model_config': args.clip_model_config}
+    return {k: v.strip() for k, v in given.items() if v.strip()}
+
+
+def _clip_label(args):
+    given = _clip_options(args)
+    if not given:
+        return 'tiny random (timings and leaks only)'
+    return ', '.join(f'{k}={v}' for k, v in given.items())
+
+
+def _check_options(args):
+    """Usage errors before the speech is synthesised and the nodes start (otherwise every
+    session fails, or a wait never ends); returns the CLIP parameters asked for."""
+    from dream_stt import model_store
+
+    if args.sessions < 1:
+        raise ValueError(f'--sessions must be >= 1, got {args.sessions}')
+    if not (math.isfinite(args.session_timeout) and args.session_timeout > 0):
+        raise ValueError(f'--session-timeout must be > 0, got {args.session_timeout:g}')
+    clip = _clip_options(args)
+    config = clip.get('clip_model_config')
+    if config and not pathlib.Path(config).expanduser().is_file():
+        raise ValueError(f'--clip-model-config: file not found: {config}')
+    if args.stt_model.strip() and args.stt_model.strip() not in model_store.BUNDLED:
+        try:
+            model_store.resolve(args.stt_model)
+        except model_store.ModelUnavailableError as exc:
+            raise ValueError(f'--stt-model: {exc}') from None
+    return clip
+
+
 class SoakBenchmark:
     help = 'many sessions in a row through the real nodes: memory growth and failures'
 
@@ -32,13 +69,19 @@ class SoakBenchmark:
         parser.add_argument('--sessions', type=int, default=20, help='sessions to run')
         parser.add_argument('--iterations', type=int, default=5, help='CLIPDraw iterations')
         parser.add_argument('--stt-model', default='tiny.en', help='Whisper model')
-        parser.add_argument('--clip-model', default='', help='CLIP model (default: tiny)')
-        parser.add_argument('--clip-pretrained', default='', help='CLIP weights')
-        parser.add_argument('--clip-model-config', default='', help='CLIP config JSON')
+        parser.add_argument('--clip-model', default='',
+                            help='open_clip architecture (default: a tiny random CLIP when '
+                                 'no --clip-* option is given)')
+        parser.add_argument('--clip-pretrained', default='',
+                            help="CLIP weights (default: the clipdraw node's)")
+        parser.add_argument('--clip-model-config', default='',
+                            help='CLIP architecture JSON (for a model open_clip does not list)')
         parser.add_argument('--config', help='system YAML (default: the shipped one)')
-        parser.add_argument('--session-timeout', type=float, default=300.0)
+        parser.add_argument('--session-timeout', type=float, default=300.0,
+                            help='seconds a session may take (default %(default)s)')
 
     def main(self, args):
+        clip = _check_options(args)
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -48,12 +91,8 @@ class SoakBenchmark:
         from dream_session.runner import SingleProcessRunner
         from dream_session.system_config import load_system
 
-        if args.sessions < 1:
-            raise ValueError('--sessions must be at least 1')
         work = pathlib.Path(tempfile.mkdtemp(prefix='dream-soak-'))
-        clip = {'clip_model': args.clip_model, 'clip_pretrained': args.clip_pretrained,
-                'clip_model_config': args.clip_model_config}
-        if not args.clip_pretrained:
+        if not clip:
             from dream_clipdraw.tiny_clip import write_tiny_clip
             tiny = write_tiny_clip(work / 'clip')
             clip = {'clip_model': tiny.model_name, 'clip_pretrained': tiny.weights,
@@ -113,7 +152,6 @@ class SoakBenchmark:
                 (rss[-1] - rss[half]) / max(1, len(rss) - 1 - half), 2),
             'bags': len(list((work / 'sessions').glob('*'))) if (work / 'sessions').exists()
             else 0,
-            'clip': 'tiny random (timings and leaks only)' if not args.clip_pretrained
-            else args.clip_pretrained,
+            'clip': _clip_label(args),
         }, indent=2))
         return 0 if states and all(s == 5 for s in states) else 1

@@ -29,3 +29,18 @@ def test_the_wait_from_the_last_word_to_the_transcript(capsys):
     assert 0.45 <= run['preview_after_speech_end_s'] <= run['speech_end_to_transcript_s']
     assert run['utterance_end_to_transcript_s'] >= 0
     assert 1.5 < run['utterance_s'] < 6
+
+
+def test_an_error_transcript_is_a_failed_run(tmp_path, capsys):
+    broken = tmp_path / 'broken-model'   # passes the up-front check, fails to load
+    broken.mkdir()
+    (broken / 'model.bin').write_bytes(b'')
+    (broken / 'config.json').write_text('{}')
+    bench = HearingBenchmark()
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(['--repeats', '1', '--stt-model', str(broken),
+                              '--min-silence', '0.8', '--text', 'A red whale.'])
+    with pytest.raises(RuntimeError, match='every run failed: error transcript: speech '
+                                           'recognition unavailable: cannot load Whisper'):
+        bench.main(args)

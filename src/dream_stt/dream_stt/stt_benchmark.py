@@ -16,6 +16,7 @@ stt_node does) and, for comparison, without it (silence wait + a decode after th
 Progress goes to stderr, figures to stdout.
 """
 import json
+import math
 import os
 import statistics
 import sys
@@ -33,6 +34,31 @@ VARIANTS = {
 
 def _log(*parts):
     print(*parts, file=sys.stderr, flush=True)
+
+
+def _check_options(args):
+    """Usage errors before the corpus is synthesised and models load (minutes): returns the
+    models to measure. Bundled models are checked when loaded, as assembling base is part
+    of its first load time."""
+    from dream_stt import model_store
+
+    if args.repeats < 1:
+        raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
+    if args.threads < 0:
+        raise ValueError(f'--threads must be >= 0 (0: all cores), got {args.threads}')
+    for wait in args.min_silence or ():
+        if not (math.isfinite(wait) and wait > 0):
+            raise ValueError(f'--min-silence must be > 0 seconds, got {wait}')
+    models = args.model or ['tiny.en', 'base']
+    for name in models:
+        if not name.strip():
+            raise ValueError('--model must not be empty: give a model name or directory')
+        if name.strip() not in model_store.BUNDLED:
+            try:
+                model_store.resolve(name)
+            except model_store.ModelUnavailableError as exc:
+                raise ValueError(f'--model: {exc}') from None
+    return models
 
 
 class SttBenchmark:
@@ -55,12 +81,12 @@ class SttBenchmark:
         parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
 
     def main(self, args):
+        models = _check_options(args)
         from dream_audio.file_source import read_audio_file
         from dream_audio.speech_detector import SileroSpeechDetector
         from dream_audio.speech_synthesis import synthesize
         from dream_stt import bench_corpus
 
-        models = args.model or ['tiny.en', 'base']
         workdir = args.audio_dir or tempfile.mkdtemp(prefix='dream-bench-stt-')
         os.makedirs(workdir, exist_ok=True)
         _log(f'making test speech in {workdir}')
@@ -179,7 +205,7 @@ class SttBenchmark:
         config = SegmenterConfig() if min_silence is None else SegmenterConfig(
             min_silence=min_silence)
         runs = [self._stream_once(recognizer, samples, detector, config, UtteranceSegmenter)
-                for _ in range(max(1, repeats))]
+                for _ in range(repeats)]
         if any(r is None for r in runs):
             return {'error': 'the segmenter found no utterance'}
 

@@ -1,0 +1,33 @@
+"""``dream bench plot`` refuses bad options in one line, before any drawing is planned."""
+import argparse
+
+import pytest
+
+from dream_plotter.plot_bench import PlotBenchmark
+
+command = pytest.importorskip('dream_session.command')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--drawings', '0'], '--drawings must be >= 1'),
+    (['--drawings', '-1'], '--drawings must be >= 1'),
+    (['--repeats', '0'], '--repeats must be >= 1'),
+    (['--repeats', '-1'], '--repeats must be >= 1'),
+    (['--strokes', '0'], '--strokes must be >= 1'),
+    (['--timing-strokes', '0'], '--timing-strokes must be >= 1'),
+    (['--seed', '-1'], '--seed must be >= 0'),
+    (['--paper', ''], "--paper: unknown paper '': use one of A3, A4"),
+    (['--paper', 'B9'], "--paper: unknown paper 'B9'"),
+])
+def test_bad_options_are_one_line_errors(argv, message, capsys):
+    assert command.main(['bench', 'plot', *argv]) == 1
+    printed = capsys.readouterr()
+    assert f'dream bench plot: error: {message}' in printed.err
+    assert 'drawing 1/' not in printed.err and printed.out == ''
+
+
+def test_every_option_tells_its_default():
+    parser = argparse.ArgumentParser()
+    PlotBenchmark().add_arguments(parser)
+    options = [a for a in parser._actions if a.option_strings and a.dest != 'help']
+    assert options and all('default %(default)s' in (a.help or '') for a in options)
