@@ -28,11 +28,7 @@ def _check_options(args):
     if args.min_silence is not None and not (math.isfinite(args.min_silence)
                                              and args.min_silence > 0):
         raise ValueError(f'--min-silence must be > 0 seconds, got {args.min_silence}')
-    if args.stt_model.strip() and args.stt_model.strip() not in model_store.BUNDLED:
-        try:
-            model_store.resolve(args.stt_model)
-        except model_store.ModelUnavailableError as exc:
-            raise ValueError(f'--stt-model: {exc}') from None
+    model_store.check_option('--stt-model', args.stt_model)
 
 
 class HearingBenchmark:

@@ -54,11 +54,7 @@ def _check_options(args):
     config = clip.get('clip_model_config')
     if config and not pathlib.Path(config).expanduser().is_file():
         raise ValueError(f'--clip-model-config: file not found: {config}')
-    if args.stt_model.strip() and args.stt_model.strip() not in model_store.BUNDLED:
-        try:
-            model_store.resolve(args.stt_model)
-        except model_store.ModelUnavailableError as exc:
-            raise ValueError(f'--stt-model: {exc}') from None
+    model_store.check_option('--stt-model', args.stt_model)
     return clip
 
 

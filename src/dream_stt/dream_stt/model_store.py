@@ -138,6 +138,17 @@ def resolve(name):
     return name
 
 
+def check_option(option, name):
+    """ValueError naming the command's ``option`` when model ``name`` cannot be found,
+    without unpacking a bundled model: commands check their options before slow work."""
+    if (name or DEFAULT_MODEL).strip() in BUNDLED:
+        return
+    try:
+        resolve(name)
+    except ModelUnavailableError as exc:
+        raise ValueError(f'{option}: {exc}') from None
+
+
 @dataclass
 class LoadedModel:
     model: object               # faster_whisper.WhisperModel

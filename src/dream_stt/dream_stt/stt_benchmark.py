@@ -53,11 +53,7 @@ def _check_options(args):
     for name in models:
         if not name.strip():
             raise ValueError('--model must not be empty: give a model name or directory')
-        if name.strip() not in model_store.BUNDLED:
-            try:
-                model_store.resolve(name)
-            except model_store.ModelUnavailableError as exc:
-                raise ValueError(f'--model: {exc}') from None
+        model_store.check_option('--model', name)
     return models
 
 
