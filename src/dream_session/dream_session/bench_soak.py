@@ -34,8 +34,8 @@ def _clip_options(args):
     return {k: v.strip() for k, v in given.items() if v.strip()}
 
 
-def _clip_label(args):
-    given = _clip_options(args)
+def _clip_label(given):
+    """The JSON's 'clip': the CLIP options asked for, or the tiny one's purpose."""
     if not given:
         return 'tiny random (timings and leaks only)'
     return ', '.join(f'{k}={v}' for k, v in given.items())
@@ -77,7 +77,7 @@ class SoakBenchmark:
                             help='seconds a session may take (default %(default)s)')
 
     def main(self, args):
-        clip = _check_options(args)
+        asked = _check_options(args)
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -88,7 +88,8 @@ class SoakBenchmark:
         from dream_session.system_config import load_system
 
         work = pathlib.Path(tempfile.mkdtemp(prefix='dream-soak-'))
-        if not clip:
+        clip = asked
+        if not asked:
             from dream_clipdraw.tiny_clip import write_tiny_clip
             tiny = write_tiny_clip(work / 'clip')
             clip = {'clip_model': tiny.model_name, 'clip_pretrained': tiny.weights,
@@ -148,6 +149,6 @@ class SoakBenchmark:
                 (rss[-1] - rss[half]) / max(1, len(rss) - 1 - half), 2),
             'bags': len(list((work / 'sessions').glob('*'))) if (work / 'sessions').exists()
             else 0,
-            'clip': _clip_label(args),
+            'clip': _clip_label(asked),
         }, indent=2))
         return 0 if states and all(s == 5 for s in states) else 1
