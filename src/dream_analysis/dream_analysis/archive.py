@@ -59,11 +59,50 @@ def read_archive(root, *, progress=None):
         if record['bag_state'] != 'complete' or record['bag_notes']:
             issues.append(ArchiveIssue(str(bag), record['bag_state'], record['bag_notes']))
         rows.append(record)
+    rows = _without_copies(rows, issues)
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ['session_id'])
     if rows:
         table = _unique_ids(table).sort_values('start_time', kind='stable')
         table = table.reset_index(drop=True)
     return table, issues
+
+
+def _without_copies(rows, issues):
+    """Rows less the bags that are byte-for-byte copies of an earlier one (a session folder
+    copied under another name, e.g. as a backup): one session must count once. Only bags
+    sharing a session id are compared."""
+    by_id = {}
+    for row in rows:
+        by_id.setdefault(row['session_id'], []).append(row)
+    copies = set()
+    for same in by_id.values():
+        if len(same) < 2:
+            continue
+        first_of = {}
+        for row in same:
+            digest = _recording_digest(row['bag'])
+            if digest in first_of:
+                copies.add(id(row))
+                issues.append(ArchiveIssue(
+                    row['bag'], 'skipped',
+                    f'a copy of {first_of[digest]} (the same recording): counted once'))
+            else:
+                first_of[digest] = row['bag']
+    return [row for row in rows if id(row) not in copies]
+
+
+def _recording_digest(bag):
+    """The content of a bag folder's recordings, whatever the files are named."""
+    import hashlib
+
+    digests = []
+    for path in sorted(pathlib.Path(bag).glob('*.mcap*')):
+        digest = hashlib.sha256()
+        with open(path, 'rb') as stream:
+            for block in iter(lambda: stream.read(1 << 20), b''):
+                digest.update(block)
+        digests.append(digest.hexdigest())
+    return tuple(sorted(digests))
 
 
 def _unique_ids(table):

@@ -101,8 +101,9 @@ def speech_losses(row, reference=None):
     """Speech-side measurements of one archive row (a mapping of the archive's columns)."""
     text, original = row.get('text') or '', row.get('original_text') or ''
     language = row.get('language') or ''
-    translated = row.get('task') == 'translate' or (
-        language not in ('', 'en') and normalise(original) != normalise(text))
+    # Whisper's translate task on English speech returns it as heard: nothing was translated.
+    translated = language != 'en' and (row.get('task') == 'translate' or (
+        language != '' and normalise(original) != normalise(text)))
     survivors = untranslated_words(original, text, language) if translated else []
     english_words = [w for w in words(text) if len(w) >= 3 and w not in function_words()]
     share = len(survivors) / len(set(english_words)) if translated and english_words else (

@@ -158,3 +158,18 @@ def test_unfinished_recording_in_a_renamed_folder_is_mended(tmp_path):
     writer.close()
     table, issues = read_archive(tmp_path / 'archive')
     assert table['session_id'].tolist() == ['killed'] and issues[0].kind == 'recovered'
+
+
+def test_a_bag_copied_under_another_name_counts_once(tmp_path):
+    bag = write_session_bag(tmp_path / 'archive', SyntheticSession('s1', 'a cat', strokes=[]),
+                            start=T0).path
+    shutil.copytree(bag, tmp_path / 'archive' / 'backup')
+    table, issues = read_archive(tmp_path / 'archive')
+    assert table['session_id'].tolist() == ['s1']
+    assert [i.kind for i in issues] == ['skipped'] and 'a copy of' in issues[0].message
+    # Another recording of the same session id (a re-recorded replay) is a second row.
+    write_session_bag(tmp_path / 'archive' / 'replayed', SyntheticSession(
+        's1', 'a dog', strokes=[]), start=T0 + datetime.timedelta(minutes=5))
+    table, issues = read_archive(tmp_path / 'archive')
+    assert len(table) == 2 and table['session_id'].nunique() == 2
+    assert sorted(table['prompt']) == ['a cat', 'a dog'] and len(issues) == 1

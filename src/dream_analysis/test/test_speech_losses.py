@@ -52,6 +52,10 @@ def test_english_session_is_not_a_translation():
     assert not losses.translated and losses.untranslated == []
     assert math.isnan(losses.untranslated_share) and math.isnan(losses.wer)
     assert 'no-speech p 0.10' in losses.reason
+    # Whisper's translate task on English speech: the text is as heard, nothing translated.
+    losses = speech_losses(row(task='translate'))
+    assert not losses.translated and 'translated' not in losses.reason
+    assert speech_losses(row(task='translate', language='')).translated   # unknown language
 
 
 def test_reference_file(tmp_path):

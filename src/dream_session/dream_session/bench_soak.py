@@ -48,6 +48,8 @@ def _check_options(args):
 
     if args.sessions < 1:
         raise ValueError(f'--sessions must be >= 1, got {args.sessions}')
+    if args.iterations < 1:
+        raise ValueError(f'--iterations must be >= 1, got {args.iterations}')
     if not (math.isfinite(args.session_timeout) and args.session_timeout > 0):
         raise ValueError(f'--session-timeout must be > 0, got {args.session_timeout:g}')
     clip = _clip_options(args)

@@ -112,9 +112,10 @@ class RunVerb:
 class OneSessionOver:
     """Whether a one-session run is over: its session finished, or its audio file could not
     play, or the file played out and no session started (silence) -- rather than waiting
-    for speech that cannot come. ``why`` says which, for the last two."""
+    for speech that cannot come. ``why`` says which, for the last two. A session still
+    listening when the file has played out (asked to repeat) is failed then."""
 
-    QUIET = 2.0     # seconds with the file's end handled and no session live
+    QUIET = 2.0     # seconds with the file's end handled and no session busy
 
     def __init__(self, runner, from_file):
         self.manager = runner.nodes['session_manager']
@@ -122,6 +123,7 @@ class OneSessionOver:
         self.vad = runner.nodes.get('vad')
         self.why = None
         self._quiet_since = None
+        self._told = False
 
     def __call__(self):
         if self.manager.first_finished.is_set():
@@ -133,11 +135,17 @@ class OneSessionOver:
             return True
         played_out = not self.capture.source_running
         ended = played_out and (self.vad is None or self.vad.streams_ended > 0)
-        if not ended or self.manager.live_sessions():
+        live = self.manager.live_sessions()
+        if not ended or (live and not self.manager.waiting_for_speech()):
             self._quiet_since = None
             return False
         self._quiet_since = self._quiet_since or time.monotonic()
         if time.monotonic() - self._quiet_since < self.QUIET:
+            return False
+        if live:    # asked for a repeat (or heard speech start) that the file cannot give
+            if not self._told:
+                self._told = True
+                self.manager.speech_ended('the audio file ended')
             return False
         self.why = 'the audio file played out and no speech was heard in it'
         return True

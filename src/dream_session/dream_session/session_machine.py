@@ -36,6 +36,7 @@ class Session:
     error_code: int = ERROR_NONE
     message: str = ''
     repeats_asked: int = 0
+    rejected_because: str = ''       # why the last utterance was rejected (a repeat was asked)
     prompt: str = ''
     drawing: object = None           # whatever the generation result carried
     waiting_for_plotter: bool = False
@@ -165,6 +166,18 @@ class SessionMachine:
             return []
         return self._enter(session, FAILED, f'audio: {message}', ERROR_AUDIO)
 
+    def on_speech_ended(self, why):
+        """The audio source has ended (a file played out): a session still listening will hear
+        nothing more, so it fails now rather than at its listening timeout."""
+        session = self.collecting
+        if session is None or session.state != LISTENING:
+            return []
+        if session.repeats_asked:
+            return self._enter(session, FAILED, f'speech rejected: {session.rejected_because}; '
+                               f'{why} before a repeat was heard', ERROR_SPEECH_REJECTED)
+        return self._enter(session, FAILED, f'audio: {why} before an utterance was heard',
+                           ERROR_AUDIO)
+
     def on_transcript(self, *, ok, text, message='', session_id='', is_final=True,
                       stt_error=False, refused=False):
         """A final transcript: go on to generation, ask for one repeat, or fail.
@@ -184,6 +197,7 @@ class SessionMachine:
                                ERROR_STT)
         if session.repeats_asked < self.max_repeats:
             session.repeats_asked += 1
+            session.rejected_because = reason
             ask = (f'Sorry, {reason}. Please tell me another dream.' if refused else
                    f'Sorry, I did not catch that ({reason}). Please tell me your dream again.')
             return self._enter(session, LISTENING, ask) + [AskRepeat(session.session_id, ask)]

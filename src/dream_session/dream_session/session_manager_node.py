@@ -105,6 +105,10 @@ class SessionManagerNode(Node):
         self._generate = ActionClient(self, GenerateDrawing, 'generate_drawing')
         self._plot = ActionClient(self, DrawStrokes, 'draw_strokes')
         self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
+        # speech_ended() is called from a runner's thread; the machine changes on this node's
+        self._speech_end_reason = ''
+        self._speech_ended = self.create_guard_condition(
+            lambda: self._apply(self._machine.on_speech_ended(self._speech_end_reason)))
         # discovery happens in wall-clock time, whatever clock the node follows
         self._goal_timer = self.create_timer(0.1, self._watch_goals, autostart=False,
                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -338,6 +342,17 @@ class SessionManagerNode(Node):
     def live_sessions(self):
         """Sessions started and not finished (a runner playing a file waits for them)."""
         return len(self._machine.sessions)
+
+    def waiting_for_speech(self):
+        """Whether a session is listening (for its first utterance or for a repeat)."""
+        session = self._machine.collecting
+        return session is not None and session.state == sm.LISTENING
+
+    def speech_ended(self, why):
+        """The audio source ended for good (a runner playing a file): fail a session still
+        listening, from any thread."""
+        self._speech_end_reason = why
+        self._speech_ended.trigger()
 
     def goals_in_flight(self):
         """Goals sent and not yet answered (a runner waits for them before stopping)."""

@@ -20,6 +20,7 @@ def parse(*argv):
     (['--session-timeout', '-1'], '--session-timeout must be > 0, got -1'),
     (['--session-timeout', '0'], '--session-timeout must be > 0, got 0'),
     (['--sessions', '0'], '--sessions must be >= 1, got 0'),
+    (['--iterations', '-1'], '--iterations must be >= 1, got -1'),
     (['--stt-model', '/nonexistent'], '--stt-model: model directory not found'),
 ])
 def test_bad_options_are_one_line_errors(argv, message, capsys):

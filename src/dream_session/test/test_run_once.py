@@ -1,7 +1,10 @@
 """``dream run --once --audio-file F``: it ends when the file cannot give a session, and a bad
 ``--set`` is named, not masked."""
+import os
+import pathlib
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -28,9 +31,9 @@ SYSTEM = {
 }
 
 
-def run_once(tmp_path, audio, *extra):
+def run_once(tmp_path, audio, *extra, system=SYSTEM):
     config = tmp_path / 'system.yaml'
-    config.write_text(yaml.safe_dump(SYSTEM))
+    config.write_text(yaml.safe_dump(system))
     # --timeout is far beyond what each case needs: reaching it is the failure.
     return subprocess.run(
         [sys.executable, '-m', 'dream_session.command', 'run', '--once', '--fast',
@@ -68,3 +71,43 @@ def test_a_bad_parameter_override_is_named(tmp_path, silence, assignment, messag
     proc = run_once(tmp_path, silence, '--set', assignment)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert message in proc.stderr and 'Traceback' not in proc.stderr
+
+
+REJECTING_STT = '''
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from dream_interfaces.msg import Transcript, Utterance
+
+
+class RejectingSpeechNode(Node):
+    """Rejects every utterance, as Whisper does a mumble."""
+
+    def __init__(self, **kwargs):
+        super().__init__('stt', **kwargs)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._pub = self.create_publisher(Transcript, 'speech/transcript', qos)
+        self.create_subscription(Utterance, 'audio/utterance', self._reject, qos)
+
+    def _reject(self, utterance):
+        self._pub.publish(Transcript(
+            session_id=utterance.session_id, is_final=True,
+            status=Transcript.STATUS_REJECTED_LOW_CONFIDENCE,
+            status_message='low confidence'))
+'''
+
+
+def test_a_rejected_utterance_fails_its_session_when_the_file_has_no_more(tmp_path, monkeypatch):
+    """Asked to repeat, the session would listen until its timeout (90 s) for speech that a
+    played-out file cannot give."""
+    (tmp_path / 'rejecting_stt.py').write_text(REJECTING_STT)
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join([str(tmp_path), os.environ['PYTHONPATH']]))
+    system = {**SYSTEM, 'nodes': {**SYSTEM['nodes'],
+                                  'stt': _node('rejecting_stt:RejectingSpeechNode')}}
+    dream = pathlib.Path(__file__).parents[3] / 'data' / 'dreams' / 'red_whale.flac'
+    start = time.monotonic()
+    proc = run_once(tmp_path, dream, system=system)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert ('speech rejected: low confidence; the audio file ended before a repeat was heard'
+            in proc.stderr), proc.stderr[-3000:]
+    assert time.monotonic() - start < 60

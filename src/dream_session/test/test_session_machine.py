@@ -63,6 +63,23 @@ def test_rejected_speech_asks_once_then_fails(machine):
     assert machine.finished[0].message == 'speech rejected again: no speech'
 
 
+def test_the_end_of_the_audio_fails_a_session_that_still_listens(machine):
+    machine.on_speech_started()
+    machine.on_utterance()
+    machine.on_transcript(ok=False, text='', message='no speech')
+    effects = machine.on_speech_ended('the audio file ended')
+    assert states(effects) == ['failed'] and not machine.sessions
+    assert machine.finished[-1].error_code == sm.ERROR_SPEECH_REJECTED
+    assert machine.finished[-1].message == ('speech rejected: no speech; the audio file ended '
+                                            'before a repeat was heard')
+    machine.on_speech_started()                            # speech began, then the file ended
+    assert states(machine.on_speech_ended('the audio file ended')) == ['failed']
+    assert machine.finished[-1].error_code == sm.ERROR_AUDIO
+    run_to_generation(machine)                             # past listening: not its business
+    assert machine.on_speech_ended('the audio file ended') == []
+    assert machine.on_speech_ended('again') == [] and len(machine.sessions) == 1
+
+
 def test_a_refused_prompt_asks_for_another_dream_and_fails_without_again():
     machine = sm.SessionMachine(max_repeats=1, new_id=lambda: 's1')
     machine.on_speech_started()
