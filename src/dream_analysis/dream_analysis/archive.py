@@ -6,10 +6,14 @@ an exception, so one corrupt recording cannot stop the analysis of hundreds.
 """
 import os
 import pathlib
+import re
 from dataclasses import dataclass
 
 from dream_analysis.session_bag import BagUnreadable, read_session_bag
 from dream_session.bag_recovery import is_bag_dir
+from dream_session.session_paths import safe_session_name
+
+RECORDER_NAME = re.compile(r'\d{8}T\d{6}Z_.+')   # session_paths.session_dir_name
 
 
 @dataclass(frozen=True)
@@ -21,8 +25,11 @@ class ArchiveIssue:
     message: str
 
 
-def find_bags(root):
-    """Bag folders under ``root`` (or ``root`` itself), sorted; hidden folders are ignored."""
+def find_bags(root, unreadable=None):
+    """Bag folders under ``root`` (or ``root`` itself), sorted; hidden folders are ignored.
+
+    unreadable: an optional list that receives the OSError of each folder that could not be
+    listed (so it is reported, not silently passed over)."""
     root = pathlib.Path(root)
     if not root.exists():
         raise FileNotFoundError(f'sessions folder not found: {root}')
@@ -32,7 +39,8 @@ def find_bags(root):
     if is_bag_dir(root):
         return [root]
     found = []
-    for current, dirs, _ in os.walk(root):
+    on_error = unreadable.append if unreadable is not None else None
+    for current, dirs, _ in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
         here = pathlib.Path(current)
         if here != root and is_bag_dir(here):
@@ -48,8 +56,11 @@ def read_archive(root, *, progress=None):
     """
     import pandas as pd
 
-    bags = find_bags(root)
-    rows, issues = [], []
+    unlisted = []
+    bags = find_bags(root, unreadable=unlisted)
+    rows = []
+    issues = [ArchiveIssue(str(exc.filename), 'skipped',
+                           f'folder cannot be read: {exc.strerror or exc}') for exc in unlisted]
     for bag in (progress(bags) if progress else bags):
         try:
             record = read_session_bag(bag)
@@ -68,35 +79,50 @@ def read_archive(root, *, progress=None):
 
 
 def _without_copies(rows, issues):
-    """Rows less the bags that are byte-for-byte copies of an earlier one (a session folder
-    copied under another name, e.g. as a backup): one session must count once. Only bags
-    sharing a session id are compared."""
+    """Rows less the bags that are copies of another one (a session folder copied under
+    another name, as a backup, before or after it was mended): one session must count once.
+    Only bags sharing a session id are compared; the recorder's own folder is the one kept."""
     by_id = {}
     for row in rows:
         by_id.setdefault(row['session_id'], []).append(row)
-    copies = set()
-    for same in by_id.values():
+    copies, copied = set(), set()
+    for sid, same in by_id.items():
         if len(same) < 2:
             continue
-        first_of = {}
-        for row in same:
+        kept = {}
+        for row in sorted(same, key=lambda r: _original_first(r, sid)):
             digest = _recording_digest(row['bag'])
-            if digest in first_of:
+            if digest in kept:
                 copies.add(id(row))
+                copied.add(row['bag'])
                 issues.append(ArchiveIssue(
                     row['bag'], 'skipped',
-                    f'a copy of {first_of[digest]} (the same recording): counted once'))
+                    f'a copy of {kept[digest]} (the same recording): counted once'))
             else:
-                first_of[digest] = row['bag']
+                kept[digest] = row['bag']
+    issues[:] = [i for i in issues if i.bag not in copied or i.kind == 'skipped']
     return [row for row in rows if id(row) not in copies]
 
 
+def _original_first(row, session_id):
+    """Sort key: the folder the recorder named for this session, a bag read whole, the path."""
+    name = row['bag_name']
+    recorder_named = bool(RECORDER_NAME.fullmatch(name)) and \
+        name.endswith('_' + safe_session_name(session_id))
+    return (not recorder_named, row.get('bag_state') != 'complete', row['bag'])
+
+
 def _recording_digest(bag):
-    """The content of a bag folder's recordings, whatever the files are named."""
+    """The recording as the recorder wrote it, whatever the files are named: a mended file's
+    original (kept as ``.mcap.partial``) stands for it."""
     import hashlib
 
+    files = {}
+    for path in sorted(pathlib.Path(bag).glob('*.mcap*')):   # x.mcap sorts before x.mcap.partial
+        if path.suffix in ('.mcap', '.partial'):
+            files[path.name.removesuffix('.partial')] = path
     digests = []
-    for path in sorted(pathlib.Path(bag).glob('*.mcap*')):
+    for path in files.values():
         digest = hashlib.sha256()
         with open(path, 'rb') as stream:
             for block in iter(lambda: stream.read(1 << 20), b''):

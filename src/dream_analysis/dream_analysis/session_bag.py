@@ -45,6 +45,10 @@ class BagUnreadable(Exception):
     """Nothing usable could be read from a bag (corrupt, empty or not a rosbag2)."""
 
 
+class NotASessionBag(BagUnreadable):
+    """A readable bag that holds none of our messages (another project's recording)."""
+
+
 def _name(names, index):
     return names[index] if 0 <= index < len(names) else f'unknown ({index})'
 
@@ -66,6 +70,8 @@ def read_session_bag(bag_dir):
         return _salvage(bag_dir, 'unfinished recording')
     try:
         return _read(bag_dir, bag_dir, 'complete', [])
+    except NotASessionBag:
+        raise
     except BagUnreadable as exc:
         if not any(bag_dir.glob('*.mcap')):
             raise
@@ -81,18 +87,33 @@ def _salvage(bag_dir, what):
     from dream_session.bag_recovery import BagRecoveryError, recover_bag
     with tempfile.TemporaryDirectory(prefix='dream-analysis-') as tmp:
         copy = pathlib.Path(tmp) / bag_dir.name
-        shutil.copytree(bag_dir, copy)
+        try:
+            shutil.copytree(bag_dir, copy)
+        except (OSError, shutil.Error) as exc:    # shutil.Error lists every file it missed
+            errors = exc.args[0] if isinstance(exc, shutil.Error) else [(bag_dir, copy, exc)]
+            raise BagUnreadable(f'{bag_dir}: {what} that cannot be copied to be mended: '
+                                f'{_first_copy_error(errors)}') from exc
         (copy / 'metadata.yaml').unlink(missing_ok=True)
+
+        def here(exc):   # name the archive's bag, never the temporary copy
+            return str(exc).replace(str(copy), str(bag_dir))
         try:
             report = recover_bag(copy)
         except (BagRecoveryError, OSError, ValueError, KeyError) as exc:
-            raise BagUnreadable(f'{bag_dir}: {what} that cannot be mended: {exc}') from exc
+            raise BagUnreadable(f'{bag_dir}: {what} that cannot be mended: {here(exc)}') from exc
         except Exception as exc:  # the MCAP/rosbags stack raises many types on garbage
             raise BagUnreadable(f'{bag_dir}: {what} that cannot be mended: '
-                                f'{type(exc).__name__}: {exc}') from exc
+                                f'{type(exc).__name__}: {here(exc)}') from exc
         note = (f'{what} mended in a temporary copy: {report["messages"]} messages salvaged'
                 + (' (file cut off)' if report['truncated'] else ''))
         return _read(copy, bag_dir, 'recovered', [note])
+
+
+def _first_copy_error(errors):
+    source, _, why = errors[0]
+    why = getattr(why, 'strerror', None) or str(why)
+    more = f' (and {len(errors) - 1} more)' if len(errors) > 1 else ''
+    return f'{pathlib.Path(source).name}: {why}{more}'
 
 
 def _read(path, original, state, notes):
@@ -132,6 +153,10 @@ def _read(path, original, state, notes):
         notes.append(f'{undecodable} message(s) could not be decoded and were skipped')
     if not messages:
         raise BagUnreadable(f'{original}: the bag holds no messages')
+    if not any(msgtype.startswith('dream_interfaces/') for msgtype in messages):
+        held = ', '.join(sorted(messages)[:4]) + (', ...' if len(messages) > 4 else '')
+        raise NotASessionBag(f'{original}: not a Dreaming Machine session bag (no '
+                             f'dream_interfaces messages; it holds {held})')
     record = _session_record(messages, pathlib.Path(original))
     record['bag_state'] = state
     record['bag_notes'] = '; '.join(notes)

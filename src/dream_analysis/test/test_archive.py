@@ -173,3 +173,74 @@ def test_a_bag_copied_under_another_name_counts_once(tmp_path):
     table, issues = read_archive(tmp_path / 'archive')
     assert len(table) == 2 and table['session_id'].nunique() == 2
     assert sorted(table['prompt']) == ['a cat', 'a dog'] and len(issues) == 1
+
+
+def test_the_recorders_own_folder_is_kept_and_a_mended_bag_matches_its_raw_backup(tmp_path):
+    from dream_session.bag_recovery import recover_bag
+    archive = tmp_path / 'archive'
+    kept = write_session_bag(archive, SyntheticSession('s2', 'a ship', strokes=[]),
+                             start=T0).path
+    shutil.copytree(kept, archive / '0_usb_copy')                  # sorts before the original
+    killed = SyntheticSession('killed', 'a storm', strokes=[])
+    writer = write_session_bag(tmp_path / 'live', killed,
+                               start=T0 + datetime.timedelta(minutes=1), close=False)
+    writer.flush()                                     # the recorder killed here: unfinished
+    shutil.copytree(writer.path, archive / writer.path.name)
+    shutil.copytree(writer.path, archive / 'raw_backup_of_killed')
+    writer.close()
+    recover_bag(archive / writer.path.name)            # in place: the original kept as .partial
+    assert list((archive / writer.path.name).glob('*.partial'))
+    table, issues = read_archive(archive)
+    assert sorted(table['session_id']) == ['killed', 's2']
+    assert table.set_index('session_id')['bag_name']['s2'] == kept.name
+    assert sorted((i.bag.split('/')[-1], i.kind) for i in issues) == [
+        ('0_usb_copy', 'skipped'), ('raw_backup_of_killed', 'skipped')]
+
+
+def test_a_bag_of_another_project_is_skipped_as_such(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Writer(tmp_path / 'other_project', version=8,
+                storage_plugin=StoragePlugin.MCAP) as writer:
+        topic = writer.add_connection('/chatter', 'std_msgs/msg/String', typestore=store)
+        writer.write(topic, 1, store.serialize_cdr(store.types['std_msgs/msg/String'](
+            data='hello'), 'std_msgs/msg/String'))
+    write_session_bag(tmp_path, SyntheticSession('ours', 'a cat', strokes=[]), start=T0)
+    table, issues = read_archive(tmp_path)
+    assert table['session_id'].tolist() == ['ours']
+    assert [i.kind for i in issues] == ['skipped']
+    assert 'not a Dreaming Machine session bag' in issues[0].message
+    assert 'std_msgs/msg/String' in issues[0].message
+
+
+def test_unreadable_folders_and_files_are_issues_not_errors(tmp_path, monkeypatch):
+    import os
+    from dream_analysis import session_bag
+    write_session_bag(tmp_path, SyntheticSession('ours', 'a cat', strokes=[]), start=T0)
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    scandir = os.scandir
+
+    def denying(path='.'):
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path) == str(locked):
+            raise PermissionError(13, 'Permission denied', str(locked))
+        return scandir(path)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'scandir', denying)      # as chmod 000 does for a non-root user
+        table, issues = read_archive(tmp_path)
+    assert table['session_id'].tolist() == ['ours']
+    assert [(i.bag, i.kind) for i in issues] == [(str(locked), 'skipped')]
+    assert 'Permission denied' in issues[0].message
+
+    writer = write_session_bag(tmp_path / 'live', SyntheticSession('k', 'x', strokes=[]),
+                               start=T0, close=False)
+    writer.flush()
+
+    def copy_fails(src, dst, **_):
+        raise shutil.Error([(f'{src}/x.mcap', f'{dst}/x.mcap', '[Errno 13] Permission denied')])
+    monkeypatch.setattr(session_bag.shutil, 'copytree', copy_fails)
+    with pytest.raises(BagUnreadable, match=r'cannot be copied to be mended: x.mcap: '
+                                            r'\[Errno 13\] Permission denied'):
+        read_session_bag(writer.path)
+    writer.close()
