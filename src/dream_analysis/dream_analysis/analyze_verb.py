@@ -29,7 +29,7 @@ def add_analysis_options(parser):
                        metavar='N', help='strokes per drawing evaluated by leave-one-out, most '
                        f'ink first (default {IMPORTANCE_STROKES}; 0 = none)')
     group.add_argument('--lists', default=','.join(PHRASE_LISTS),
-                       help='phrase lists for "what CLIP sees": shipped names or .txt files, '
+                       help='phrase lists for "what CLIP sees": shipped names or text files, '
                        'comma separated (default: %(default)s)')
     group.add_argument('--top', type=int, default=3, help='phrases kept per list (default 3)')
     group.add_argument('--clusters', type=int, default=0,
@@ -105,10 +105,10 @@ class AnalyzeVerb:
         options = options_from_args(args)
         load_decoys(options.decoys)
         references = load_references(args.reference) if args.reference else {}
+        check_output(args.out, args.sessions_dir)    # before the archive is even listed
         if not find_bags(args.sessions_dir):
             raise FileNotFoundError(f'no session bags under {args.sessions_dir} (a bag is a '
                                     'folder with metadata.yaml or a .mcap file)')
-        check_output(args.out, args.sessions_dir)
         table, issues = read_archive(
             args.sessions_dir, progress=lambda bags: tqdm_progress(bags, 'reading bags'))
         for issue in issues:

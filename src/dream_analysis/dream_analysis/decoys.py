@@ -20,7 +20,11 @@ def load_decoys(path=None):
     source = pathlib.Path(path) if path else data_file('decoys.txt')
     if path and not source.is_file():
         raise FileNotFoundError(f'decoy file not found: {path}')
-    decoys = read_lines(source)
+    try:
+        decoys = read_lines(source)
+    except UnicodeDecodeError as error:
+        raise ValueError(f'decoy file {path} is not UTF-8 text (byte '
+                         f'{error.object[error.start]:#04x} at offset {error.start})') from None
     if not decoys:
         raise ValueError(f'{path or "decoys.txt"} holds no decoy prompts')
     return decoys

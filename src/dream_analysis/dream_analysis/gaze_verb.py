@@ -11,7 +11,7 @@ from dream_analysis.analysis_defaults import PHRASE_LISTS
 
 DESCRIPTION = """\
 What CLIP sees (after clip-gaze): for an image file, or the drawing recorded in a session
-bag, rank the phrases of each list (artists, movements, surfaces, mediums, or your own .txt
+bag, rank the phrases of each list (artists, movements, surfaces, mediums, or your own text
 file, one phrase per line) by softmax over CLIP's logits. The figures are likelihoods
 RELATIVE TO THE LIST: adding or removing phrases changes them, and a one-phrase list always
 gives 100%. The image is encoded once; list embeddings are cached on disk.
@@ -65,7 +65,8 @@ class GazeVerb:
                             help='an image file, or a session bag (its folder or .mcap file: '
                             'the recorded drawing)')
         parser.add_argument('--lists', default=','.join(PHRASE_LISTS),
-                            help='shipped list names or .txt files, comma separated '
+                            help='shipped list names or text files (./NAME for a file named like '
+                            'a shipped list), comma separated '
                             '(default: %(default)s)')
         parser.add_argument('--top', type=int, default=5,
                             help='phrases shown per list (default 5)')

@@ -98,12 +98,22 @@ def _speech_failure(row):
     stage = row.get('failure_stage') or ''
     status = row.get('transcript_status') or 'none'
     if error in SPEECH_ERRORS:
-        return f'session failed on the speech side ({error}: {row.get("error_message") or ""})'
+        return f'session failed on the speech side ({_error_text(error, row)})'
     if status not in ('ok', 'none'):
         return f'transcript {status}'
     if stage in ('listening', 'transcribing'):
         return f'session ended while {stage} ({row.get("final_state")})'
     return ''
+
+
+def _error_text(error, row):
+    """'error: message', naming the error once: the session's messages often begin with it."""
+    message = (row.get('error_message') or '').strip()
+    if not message:
+        return error
+    if message.lower().startswith(error.lower()):
+        return message
+    return f'{error}: {message}'
 
 
 def decide(row, thresholds):

@@ -32,17 +32,23 @@ def shipped_lists():
 
 
 def load_phrase_list(name_or_path):
-    """A shipped list by name, or a text file: one phrase per line, '# template: ... {} ...'."""
+    """A shipped list by name, or a text file: one phrase per line, '# template: ... {} ...'.
+
+    Any existing file is a list, whatever its suffix (UP.TXT, none). A bare shipped name
+    wins over a file of that name in the working folder: write ./mediums for the file.
+    """
     path = pathlib.Path(name_or_path)
-    if path.suffix == '.txt' and path.is_file():
-        source, name = path, path.stem
-    elif name_or_path in shipped_lists():
+    if name_or_path in shipped_lists():
         source, name = data_file('phrases', f'{name_or_path}.txt'), name_or_path
-    elif path.suffix == '.txt' or len(path.parts) > 1:
+    elif path.is_file():
+        source, name = path, path.stem
+    elif path.is_dir():
+        raise ValueError(f"phrase list file '{name_or_path}' is a folder, not a file")
+    elif path.suffix or len(path.parts) > 1 or name_or_path.startswith('.'):
         raise ValueError(f"phrase list file '{name_or_path}' not found")
     else:
         raise ValueError(f"unknown phrase list '{name_or_path}': use one of "
-                         f"{', '.join(shipped_lists())} or a .txt file with one phrase per line")
+                         f"{', '.join(shipped_lists())} or a text file with one phrase per line")
     try:
         text = source.read_text(encoding='utf-8')
     except UnicodeDecodeError:

@@ -4,16 +4,23 @@ CSV and Parquet.
 Layout: ``index.html``; ``images/`` (drawings and stroke heat maps); ``plots/``; ``data/``
 (sessions, strokes, phrases, thresholds, issues; .csv and .parquet). The folder is marked
 as a report so that a later run may overwrite it, and nothing else is ever overwritten.
+
+A new report is written into a staging folder inside the report folder and swapped in only
+when complete (index.html last), so a run that fails or is interrupted leaves the previous
+report whole, never an index.html whose links point at emptied folders.
 """
 import datetime
 import html
 import math
+import os
 import pathlib
 import shutil
 
 from dream_analysis.groupings import GROUPS, NOT_DRAWN
 
 MARKER = '.dream-report'
+STAGING = '.dream-report-next'     # the report being written
+PARTS = ('images', 'plots', 'data')
 GROUP_IDS = {g: 'group-' + g.replace(' ', '-') for g in GROUPS + (NOT_DRAWN,)}
 GROUP_NOTES = {
     GROUPS[0]: 'the dream did not reach CLIP as it was told',
@@ -32,6 +39,9 @@ def check_output(out_dir, sessions_dir=None):
         if out == archive or archive in out.parents:
             raise ValueError(f'the report folder {out} is inside the archive {archive}: the '
                              'analysis never writes into the archive; choose another --out')
+        if out in archive.parents:
+            raise ValueError(f'the archive {archive} is inside the report folder {out}: '
+                             'writing the report would delete it; choose another --out')
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f'--out {out} is a file, not a folder')
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
@@ -41,19 +51,43 @@ def check_output(out_dir, sessions_dir=None):
 
 
 def prepare_output(out_dir, sessions_dir=None):
-    """Create (or reuse) the report folder; refuse one that holds other files or the archive."""
+    """Create (or reuse) the report folder; refuse one that holds other files or the archive.
+
+    The previous report stays as it is: the new one goes to an empty staging folder.
+    """
     out = check_output(out_dir, sessions_dir)
-    for sub in ('images', 'plots', 'data'):
-        # A report written again is the new one only: the last one's images would linger.
-        shutil.rmtree(out / sub, ignore_errors=True)
-        (out / sub).mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text('written by dream analyze\n', encoding='utf-8')
+    stage = out / STAGING
+    shutil.rmtree(stage, ignore_errors=True)    # what an interrupted run left
+    for sub in PARTS:
+        (stage / sub).mkdir(parents=True)
     return out
 
 
+def publish(out):
+    """Swap the staged report in: the last one's files go (none may linger), index.html last.
+
+    The old index.html goes first, so that an interruption here leaves no page at all rather
+    than one whose links are broken.
+    """
+    out = pathlib.Path(out)
+    stage = out / STAGING
+    (out / 'index.html').unlink(missing_ok=True)
+    for sub in PARTS:
+        shutil.rmtree(out / sub, ignore_errors=True)
+        os.replace(stage / sub, out / sub)
+    os.replace(stage / 'index.html', out / 'index.html')
+    stage.rmdir()
+    return out / 'index.html'
+
+
 class ReportWriter:
+    """Writes into the staging folder of a report folder made by ``prepare_output``."""
+
     def __init__(self, out_dir):
-        self.out = pathlib.Path(out_dir)
+        self.final = pathlib.Path(out_dir)
+        self.out = self.final / STAGING
 
     def sink(self, kind, index, image):
         """Save an image made during the analysis; returns its path relative to the report."""
@@ -64,7 +98,7 @@ class ReportWriter:
 
     def write(self, result, *, issues=(), title='Dreaming Machine: what CLIP saw',
               archive='', models_text='', warnings=()):
-        """Write tables, plots and index.html; returns the path of index.html."""
+        """Write tables, plots and index.html, then publish them; returns index.html's path."""
         from dream_analysis import plots
 
         tables = self._write_tables(result, issues)
@@ -82,7 +116,7 @@ class ReportWriter:
         page.write_text(render_html(result, issues=issues, title=title, archive=archive,
                                     models_text=models_text, figures=figures, tables=tables,
                                     warnings=warnings), encoding='utf-8')
-        return page
+        return publish(self.final)
 
     def _write_tables(self, result, issues):
         import pandas as pd

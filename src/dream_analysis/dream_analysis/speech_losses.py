@@ -7,6 +7,7 @@ is given (jiwer), and whether the prompt exceeded CLIP's context so that part of
 never seen.
 """
 import csv
+import io
 import math
 import pathlib
 import re
@@ -40,8 +41,13 @@ def load_references(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'reference file not found: {path}')
+    try:
+        text = path.read_bytes().decode('utf-8')    # as csv wants it: newlines kept
+    except UnicodeDecodeError as error:
+        raise ValueError(f'reference file {path} is not UTF-8 text (byte '
+                         f'{error.object[error.start]:#04x} at offset {error.start})') from None
     refs = {}
-    with path.open(encoding='utf-8', newline='') as handle:
+    with io.StringIO(text, newline='') as handle:
         for number, row in enumerate(csv.reader(handle, delimiter='\t'), 1):
             if not row or not ''.join(row).strip() or row[0].lstrip().startswith('#'):
                 continue

@@ -53,3 +53,10 @@ def test_shipped_decoys(tmp_path):
     assert load_decoys(own) == ['a cat', 'a dog']
     with pytest.raises(FileNotFoundError):
         load_decoys(tmp_path / 'none.txt')
+
+
+def test_a_decoy_file_that_is_not_utf8_is_named(tmp_path):
+    latin = tmp_path / 'latin.txt'
+    latin.write_bytes(b'a caf\xe9\n\xff\n')
+    with pytest.raises(ValueError, match=r'decoy file .*latin\.txt is not UTF-8 text'):
+        load_decoys(latin)

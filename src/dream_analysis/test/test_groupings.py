@@ -104,3 +104,16 @@ def test_a_blocklist_refusal_is_not_drawn_not_lost():
     misheard = dict(refused, error_message='speech rejected again: the audio is silent',
                     transcript_status='rejected: no speech')
     assert decide(misheard, FALLBACKS)[:2] == (LOST, 'speech_failure;no_speech_prob')
+
+
+@pytest.mark.parametrize('message, said', [
+    ('speech rejected: no speech heard', '(speech rejected: no speech heard)'),
+    ('Speech rejected again: too quiet', '(Speech rejected again: too quiet)'),
+    ('no speech heard', '(speech rejected: no speech heard)'),
+    ('', '(speech rejected)'),
+])
+def test_a_speech_failure_names_its_error_once(message, said):
+    failed = session(has_drawing=False, error='speech rejected', final_state='failed',
+                     failure_stage='transcribing', error_message=message)
+    reason = decide(failed, FALLBACKS)[2]
+    assert reason == f'{LOST}: session failed on the speech side {said}'

@@ -38,6 +38,27 @@ def test_own_list_file_and_bad_names(tmp_path):
         parse_list_names(' , ')
 
 
+@pytest.mark.parametrize('file_name', ['UP.TXT', 'Moods.Txt', 'moods', 'moods.list'])
+def test_any_existing_file_is_a_list(tmp_path, file_name):
+    own = tmp_path / file_name
+    own.write_text('calm\nangry\n', encoding='utf-8')
+    found = load_phrase_list(str(own))
+    assert found == PhraseList(own.stem, ('calm', 'angry'))
+
+
+def test_a_shipped_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'mediums').write_text('crayon\n', encoding='utf-8')
+    assert len(load_phrase_list('mediums').phrases) >= 25
+    assert load_phrase_list('./mediums').phrases == ('crayon',)
+    with pytest.raises(ValueError, match="file '.*MISSING.TXT' not found"):
+        load_phrase_list(str(tmp_path / 'MISSING.TXT'))
+    with pytest.raises(ValueError, match="file '.*missing' not found"):
+        load_phrase_list(str(tmp_path / 'missing'))
+    with pytest.raises(ValueError, match='is a folder'):
+        load_phrase_list(str(tmp_path))
+
+
 def image_embedding(clip):
     torch.manual_seed(0)
     return clip.encode_image(torch.rand(1, 3, clip.image_size, clip.image_size))[0]

@@ -2,6 +2,7 @@
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -177,14 +178,77 @@ def test_analyze_prints_a_summary_and_reuses_its_folder(analysed, tiny_files, ca
     json.dumps(captured.out)
 
 
+class NoModels:
+    def judge_label(self):
+        return 'no judge configured'
+
+
+def write_empty_report(out, drawings=0):
+    """A whole report of no sessions, with ``drawings`` images saved as the analysis would."""
+    from dream_analysis.analyze_verb import analyse_nothing
+    from dream_analysis.report import ReportWriter
+    writer = ReportWriter(out)
+    for index in range(drawings):
+        writer.sink('drawing', index, np.zeros((8, 8, 3), np.uint8))
+    return writer.write(analyse_nothing(NoModels(), None))
+
+
+def broken_links(out):
+    """Files index.html links to that are not there."""
+    page = (out / 'index.html').read_text(encoding='utf-8')
+    linked = re.findall(r'(?:src|href)="((?:images|plots|data)/[^"#]+)"', page)
+    assert linked, 'index.html links to nothing'
+    return [name for name in linked if not (out / name).is_file()]
+
+
 def test_a_report_written_again_keeps_nothing_of_the_last(tmp_path):
-    from dream_analysis.report import prepare_output
+    from dream_analysis.report import MARKER, STAGING, prepare_output
     out = prepare_output(tmp_path / 'report')
-    (out / 'images' / 'drawing-00007.png').write_bytes(b'old')
-    (out / 'index.html').write_text('old')
+    write_empty_report(out, drawings=8)
+    assert (out / 'images' / 'drawing-00007.png').is_file()
     again = prepare_output(tmp_path / 'report')
-    assert list((again / 'images').iterdir()) == []
+    assert write_empty_report(again, drawings=1) == again / 'index.html'
+    assert [p.name for p in (again / 'images').iterdir()] == ['drawing-00000.png']
+    assert (again / MARKER).is_file() and not (again / STAGING).exists()
+    assert broken_links(again) == []
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'notes.txt').write_text('not a report')
     with pytest.raises(FileExistsError):
         prepare_output(tmp_path / 'mine')
+
+
+def test_an_unfinished_run_leaves_the_last_report_whole(tmp_path):
+    from dream_analysis.report import ReportWriter, prepare_output
+    out = prepare_output(tmp_path / 'report')
+    write_empty_report(out, drawings=2)
+    before = snapshot(out)
+    again = prepare_output(out)                       # a re-run starts...
+    ReportWriter(again).sink('drawing', 0, np.ones((8, 8, 3), np.uint8))
+    # ... and is interrupted while it measures the drawings
+    assert broken_links(out) == []
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith('.')} == \
+        {k: v for k, v in before.items() if not k.startswith('.')}
+
+
+def test_analyze_interrupted_keeps_the_last_report(tmp_path, tiny_files, cache_dir, capsys,
+                                                   monkeypatch):
+    from dream_analysis import measurements
+    root = tmp_path / 'sessions'
+    strokes = random_strokes(6, 64, np.random.default_rng(3))
+    write_session_bag(root, SyntheticSession('drawn', 'a lighthouse by the sea', strokes=strokes,
+                                             canvas=64), start=T0)
+    out = tmp_path / 'report'
+    command = ['analyze', str(root), '--out', str(out), '--cache-dir', cache_dir, '--no-ocr',
+               '--lists', 'mediums', '--importance-strokes', '0',
+               '--clip-model-config', tiny_files.config, '--clip-pretrained', tiny_files.weights]
+    assert dream(command) == 0, capsys.readouterr().err
+    assert broken_links(out) == []
+
+    def interrupted(table, models, *, sink, **_):
+        sink('drawing', 0, np.zeros((8, 8, 3), np.uint8))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measurements, 'analyse', interrupted)
+    assert dream(command) == 130
+    assert 'interrupted' in capsys.readouterr().err
+    assert broken_links(out) == []

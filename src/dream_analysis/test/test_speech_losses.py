@@ -69,3 +69,10 @@ def test_reference_file(tmp_path):
         load_references(path)
     with pytest.raises(FileNotFoundError):
         load_references(tmp_path / 'missing.tsv')
+
+
+def test_a_reference_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / 'latin.tsv'
+    path.write_bytes(b's1\tun caf\xe9\n\xff\n')
+    with pytest.raises(ValueError, match=r'reference file .*latin\.tsv is not UTF-8 text'):
+        load_references(path)

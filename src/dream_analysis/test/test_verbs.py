@@ -1,6 +1,7 @@
 """The verbs: clear errors instead of random weights, `dream gaze`, `dream bench analysis`."""
 import datetime
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -68,6 +69,22 @@ def test_analyze_bad_requests(archive, tmp_path, capsys, extra, message):
     extra = [e.format(root=root, tmp=tmp_path) for e in extra]
     assert dream(['analyze', str(root), '--no-cache', *extra]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_analyze_refuses_an_archive_inside_its_report_folder(archive, tmp_path, tiny_files,
+                                                             capsys):
+    from dream_analysis.report import prepare_output
+    root, _, _ = archive
+    out = prepare_output(tmp_path / 'report')
+    copy = out / 'images' / 'sessions'
+    shutil.copytree(root, copy)
+    before = sorted(p.relative_to(copy) for p in copy.rglob('*'))
+    for target in (out, out / 'images'):
+        assert dream(['analyze', str(copy), '--out', str(target), '--no-cache',
+                      *tiny_args(tiny_files)]) == 1
+        error = capsys.readouterr().err
+        assert 'inside the report folder' in error and len(error.strip().splitlines()) == 2
+        assert sorted(p.relative_to(copy) for p in copy.rglob('*')) == before
 
 
 def test_analyze_refuses_a_folder_of_other_files(archive, tmp_path, capsys):
