@@ -7,6 +7,8 @@ segment is turned into cubic control points, so the planner sees one representat
 """
 import json
 import pathlib
+import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -112,32 +114,101 @@ def _segments_to_chains(path):
     return chains
 
 
+_INKSCAPE_LABEL = '{http://www.inkscape.org/namespaces/inkscape}label'
+_DIGITS = re.compile(r'\d+')
+
+
+def _layer_id(group, order):
+    """vpype's layer number of a top-level group, so pens match what vpype would plot.
+
+    The first digit run of inkscape:label, else of id, else the group's order; 0 counts as 1.
+    ``dream draw`` labels its layers ``layer N (pen N-1)``, so this reads its pens back.
+    """
+    for text in (group.values.get(_INKSCAPE_LABEL), group.values.get('id')):
+        match = _DIGITS.search(text or '')
+        if match:
+            return max(int(match.group()), 1)
+    return order + 1
+
+
+_OUR_PEN = re.compile(r'\(pen (\d+)\)')     # dream_clipdraw's layer labels: "layer 3 (pen 2)"
+
+
+def _svg_layers(svg):
+    """(pen, elements) per top-level element in document order.
+
+    As in vpype, each top-level group is a layer and other top-level content is layer 1.
+    Layers labelled by ``dream draw`` keep their pen (an unused pen leaves a gap, as in the
+    palette it drew with); other layers become pens in the order of their vpype numbers, so
+    an editor's ids (``g123``) never ask for a hundred pens.
+    """
+    from svgelements import Group, Use
+    layers, groups = [], 0
+    for top in svg:
+        if isinstance(top, Group):
+            label = _OUR_PEN.search(top.values.get(_INKSCAPE_LABEL) or '')
+            layers.append((_layer_id(top, groups), label and int(label.group(1)),
+                           list(top.select())))
+            groups += 1
+        else:
+            layers.append((1, None, [top] + (list(top.select()) if isinstance(top, Use)
+                                             else [])))
+    ours = all(pen is not None for _, pen, _ in layers)
+    rank = {layer: i for i, layer in enumerate(sorted({layer for layer, _, _ in layers}))}
+    for layer, pen, elements in layers:
+        yield (pen if ours else rank[layer]), elements
+
+
+def _is_hidden(element):
+    # svgelements already drops display:none; visibility is inherited into values.
+    return element.values.get('visibility') in ('hidden', 'collapse')
+
+
 def drawing_from_svg(path):
-    """Read every stroked shape of an SVG as Bezier strokes (fills are ignored)."""
-    from svgelements import SVG, Path, Shape
+    """Read every visible stroked shape of an SVG as Bezier strokes (fills are ignored).
+
+    Shapes without a stroke draw nothing on screen, so they are not plotted either. Top-level
+    groups are layers, each a pen (see _svg_layers); with two or more pens the palette holds
+    each pen's stroke colour, so a multi-pen ``dream draw`` SVG plots with the pen changes of
+    its JSON. A single layer stays one free-colour pen.
+    """
+    from svgelements import SVG, Path, Shape, Text
     warnings = []
     try:
         svg = SVG.parse(str(path), reify=True)
     except Exception as exc:  # svgelements raises many types on bad XML
         raise PlotError(ErrorCode.INVALID_DRAWING, f'unreadable SVG {path}: {exc}') from exc
-    strokes = []
-    for element in svg.elements():
-        if not isinstance(element, Shape):
-            continue
-        shape = element if isinstance(element, Path) else Path(element)
-        stroke = element.stroke
-        color = BLACK
-        if stroke is not None and stroke.value is not None:
+    strokes, pen_colors, has_text = [], {}, False
+    for pen, elements in _svg_layers(svg):
+        for element in elements:
+            if _is_hidden(element):
+                continue
+            if isinstance(element, Text):
+                has_text = True
+                continue
+            stroke = getattr(element, 'stroke', None)
+            if not isinstance(element, Shape) or stroke is None or stroke.value is None:
+                continue
+            shape = element if isinstance(element, Path) else Path(element)
             color = (stroke.red / 255, stroke.green / 255, stroke.blue / 255,
                      stroke.alpha / 255)
-        width = float(element.stroke_width or 1.0)
-        for chain in _segments_to_chains(shape):
-            pts = np.array([[c.real, c.imag] for c in chain])
-            strokes.append(make_stroke(pts, width, color, 0, len(strokes), warnings))
+            width = float(element.stroke_width or 1.0)
+            for chain in _segments_to_chains(shape):
+                pts = np.array([[c.real, c.imag] for c in chain])
+                strokes.append(make_stroke(pts, width, color, pen, len(strokes), warnings))
+                pen_colors.setdefault(pen, color)
+    palette = []
+    if len(pen_colors) > 1:
+        palette = [pen_colors.get(pen, BLACK) for pen in range(max(pen_colors) + 1)]
+    else:
+        strokes = [replace(s, pen=0) for s in strokes]
+    if has_text:
+        warnings.append('SVG text is not plotted: convert it to paths first '
+                        '(Inkscape: Path > Object to Path)')
     width = float(svg.width or 0) if svg.width else 0.0
     height = float(svg.height or 0) if svg.height else 0.0
     return DrawingData(strokes=strokes, canvas_width=width, canvas_height=height,
-                       warnings=warnings)
+                       palette=palette, warnings=warnings)
 
 
 def load_drawing(path):

@@ -6,7 +6,7 @@ import pytest
 
 from dream_plotter.drawing_files import drawing_from_dict, drawing_to_dict, load_drawing
 from dream_plotter.outcome import ErrorCode, PlotError
-from dream_plotter.planner import plan_drawing
+from dream_plotter.planner import PenChange, plan_drawing
 from dream_plotter.random_drawings import random_drawing
 
 
@@ -92,3 +92,87 @@ def test_error_codes_and_outcomes_match_the_plot_result_message():
         7, 1, 4, 'sess')
     fb = progress_to_msg(Progress(3, 9, 3, 12.5, 40.0, True, 1.7, -2.0), 'sess')
     assert fb.progress == 1.0 and fb.time_left == 0.0 and fb.pen_position.x == 12.5
+
+
+_INKSCAPE = 'xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"'
+
+
+def _svg(tmp_path, body, name='d.svg'):
+    path = tmp_path / name
+    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" {_INKSCAPE} width="100" '
+                    f'height="100" viewBox="0 0 100 100">{body}</svg>')
+    return path
+
+
+def _layer(label, *colors, index=1):
+    paths = ''.join(f'<path d="M {10 * i} 10 C 20 20 30 20 {10 * i + 5} 40" stroke="{c}" '
+                    'stroke-width="2"/>' for i, c in enumerate(colors))
+    return (f'<g id="layer{index}" inkscape:groupmode="layer" inkscape:label="{label}" '
+            f'fill="none">{paths}</g>')
+
+
+def test_multi_pen_svg_from_dream_draw_keeps_its_pens_and_colours(tmp_path):
+    # What dream_clipdraw's to_svg writes for a 3-pen palette whose pen 1 is unused.
+    path = _svg(tmp_path, _layer('layer 1 (pen 0)', '#000000', '#000000')
+                + _layer('layer 3 (pen 2)', '#1a40cc', index=3)
+                + _layer('layer 1 (pen 0)', '#000000'))
+    d = load_drawing(path)
+    assert [s.pen for s in d.strokes] == [0, 0, 2, 0]
+    assert len(d.palette) == 3 and d.palette[0] == (0, 0, 0, 1)
+    assert np.allclose(d.palette[2], (0.1, 0.25, 0.8, 1), atol=1 / 255)
+    assert d.strokes[2].color == d.palette[2]
+    same = drawing_from_dict({'palette': [[0, 0, 0], [1, 0, 0], [0.1, 0.25, 0.8]], 'strokes': [
+        {'control_points': s.points.tolist(), 'pen': s.pen} for s in d.strokes]})
+    plan, expected = plan_drawing(d), plan_drawing(same)
+    assert plan.order == expected.order
+    changes = [i.pen for i in plan.items if isinstance(i, PenChange)]
+    assert changes == [i.pen for i in expected.items if isinstance(i, PenChange)] == [2]
+
+
+def test_svg_layers_are_numbered_as_vpype_numbers_them(tmp_path):
+    vpype = pytest.importorskip('vpype')
+    # Label digits first, then the id's, then the order; loose top-level shapes are layer 1.
+    path = _svg(tmp_path, '<line x1="0" y1="0" x2="9" y2="9" stroke="black"/>'
+                '<g inkscape:label="Layer 4"><line x1="0" y1="0" x2="5" y2="9" stroke="red"/></g>'
+                '<g id="pen2"><line x1="0" y1="0" x2="9" y2="5" stroke="blue"/></g>'
+                '<g inkscape:label="fine"><line x1="1" y1="0" x2="9" y2="1" stroke="green"/></g>')
+    d = load_drawing(path)
+    pens = sorted({s.pen for s in d.strokes})
+    assert [s.pen for s in d.strokes] == [0, 3, 1, 2]
+    assert sorted(vpype.read_multilayer_svg(str(path), 0.1).layers) == [p + 1 for p in pens]
+    assert len(d.palette) == 4 and d.palette[3] == (1.0, 0.0, 0.0, 1.0)
+
+
+def test_a_single_layer_svg_stays_one_free_colour_pen(tmp_path):
+    path = _svg(tmp_path, _layer('layer 2 (pen 1)', '#ff0000', '#0000ff', index=2))
+    d = load_drawing(path)
+    assert [s.pen for s in d.strokes] == [0, 0] and d.palette == []
+    assert d.strokes[1].color == (0.0, 0.0, 1.0, 1.0)
+    assert not any(isinstance(i, PenChange) for i in plan_drawing(d).items)
+
+
+def test_svg_shapes_without_a_visible_outline_are_not_plotted(tmp_path):
+    path = _svg(tmp_path,
+                '<rect x="5" y="5" width="90" height="90" fill="yellow" stroke="none"/>'
+                '<rect x="20" y="20" width="10" height="10" fill="black"/>'
+                '<line x1="50" y1="10" x2="90" y2="40" stroke="black"/>'
+                '<line x1="50" y1="60" x2="90" y2="90" stroke="black" visibility="hidden"/>'
+                '<line x1="10" y1="60" x2="40" y2="90" stroke="black" style="display:none"/>'
+                '<g visibility="hidden"><line x1="1" y1="1" x2="3" y2="3" stroke="red"/>'
+                '<line x1="5" y1="5" x2="7" y2="7" stroke="red" visibility="visible"/></g>'
+                '<g display="none"><line x1="1" y1="1" x2="3" y2="3" stroke="red"/></g>'
+                '<g stroke="blue"><line x1="0" y1="0" x2="3" y2="3"/>'
+                '<text x="3" y="4">hi</text></g>')
+    d = load_drawing(path)
+    assert [tuple(s.points[0]) for s in d.strokes] == [(50, 10), (5, 5), (0, 0)]
+    assert d.strokes[2].color == (0.0, 0.0, 1.0, 1.0)
+    assert any('text' in w and 'paths' in w for w in d.warnings)
+
+
+def test_an_editors_layer_ids_become_consecutive_pens(tmp_path):
+    path = _svg(tmp_path, '<g id="g123"><line x1="0" y1="0" x2="9" y2="9" stroke="red"/></g>'
+                '<g id="g456"><line x1="0" y1="0" x2="5" y2="9" stroke="blue"/></g>'
+                '<g id="g77"><line x1="0" y1="0" x2="9" y2="5" stroke="green"/></g>')
+    d = load_drawing(path)
+    assert [s.pen for s in d.strokes] == [1, 2, 0]            # in vpype's layer order
+    assert d.palette == [(0.0, 128 / 255, 0.0, 1.0), (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)]
