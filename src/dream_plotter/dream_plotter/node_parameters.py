@@ -4,7 +4,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 ParameterType)
 
 from dream_plotter.motion_profile import MotionLimits
-from dream_plotter.paper import PaperDefaults
+from dream_plotter.paper import MAX_PEN_WIDTH_MM, PaperDefaults
 from dream_plotter.planner import PlanSettings
 
 BIG = 1e9
@@ -17,7 +17,7 @@ COMMON = {
               None, False),
     'margin_mm': (10.0, 'default margin around the drawing, mm', (0.0, 200.0), False),
     'pen_width_mm': (0.5, 'default pen width, mm (used for the simulated drawing)',
-                     (0.01, 10.0), False),
+                     (0.01, MAX_PEN_WIDTH_MM), False),
     'machine_width_mm': (0.0, 'machine travel in x, mm (0 = not limited)', (0.0, 5000.0),
                          True),
     'machine_height_mm': (0.0, 'machine travel in y, mm (0 = not limited)', (0.0, 5000.0),

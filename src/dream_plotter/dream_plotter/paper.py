@@ -13,6 +13,7 @@ import numpy as np
 
 from dream_plotter.outcome import ErrorCode, PlotError
 
+MAX_PEN_WIDTH_MM = 10.0    # the widest marker tip; the node parameter's range too
 PAPER_SIZES_MM = {
     'A3': (297.0, 420.0), 'A4': (210.0, 297.0), 'A5': (148.0, 210.0), 'A6': (105.0, 148.0),
     'LETTER': (215.9, 279.4), 'LEGAL': (215.9, 355.6), 'TABLOID': (279.4, 431.8),
@@ -106,6 +107,9 @@ def resolve_layout(request, defaults, canvas):
         w, h = paper_size(name)
     margin = request.margin_mm if request.margin_mm > 0 else defaults.margin_mm
     pen_width = request.pen_width_mm if request.pen_width_mm > 0 else defaults.pen_width_mm
+    if pen_width > MAX_PEN_WIDTH_MM:   # refused before the pen moves, not when drawn out
+        raise PlotError(ErrorCode.OUT_OF_BOUNDS, f'pen_width_mm must be at most '
+                                                 f'{MAX_PEN_WIDTH_MM:g} mm, got {pen_width:g}')
     if request.orientation not in (ORIENTATION_AUTO, ORIENTATION_PORTRAIT,
                                    ORIENTATION_LANDSCAPE):
         raise PlotError(ErrorCode.OUT_OF_BOUNDS, f'unknown orientation {request.orientation}')

@@ -58,6 +58,12 @@ def test_custom_size_machine_travel_and_bad_paper():
     with pytest.raises(PlotError) as err:
         resolve_layout(PaperRequest(paper='A6', margin_mm=60), PaperDefaults(), (0, 0, 1, 1))
     assert err.value.code == ErrorCode.OUT_OF_BOUNDS
+    # A pen as wide as the paper would be drawn (and the sheet rendered) before failing.
+    with pytest.raises(PlotError) as err:
+        resolve_layout(PaperRequest(paper='A6', pen_width_mm=1e9), PaperDefaults(), (0, 0, 1, 1))
+    assert err.value.code == ErrorCode.OUT_OF_BOUNDS and 'pen_width_mm' in err.value.message
+    assert resolve_layout(PaperRequest(paper='A6', pen_width_mm=10), PaperDefaults(),
+                          (0, 0, 1, 1)).pen_width == 10
 
 
 # --- flattening --------------------------------------------------------------------------
