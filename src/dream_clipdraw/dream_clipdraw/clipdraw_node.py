@@ -77,7 +77,8 @@ PARAMETERS = {
                    _int_range(0, MAX_ITERATIONS)),
     'canvas_size': (0, 'square canvas in pixels; 0 = the preset\'s (224)',
                     _int_range(0, MAX_CANVAS)),
-    'seed': (-1, 'seed when a goal gives a negative one; negative = random each time', None),
+    'seed': (-1, 'seed when a goal gives a negative one; negative = random each time',
+             _int_range(-1, 2 ** 32 - 1)),    # Drawing.seed is uint32
     'num_pens': (0, 'plotter: palette size (1 = black .. 8 markers); 0 = the preset\'s',
                  _int_range(0, len(MARKER_PALETTE))),
     'pen_width': (0.0, 'plotter: stroke width in canvas pixels; 0 = the preset\'s',
