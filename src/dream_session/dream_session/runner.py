@@ -69,15 +69,25 @@ class SingleProcessRunner:
         return self
 
     def _make_node(self, spec):
-        """The node of ``spec``; ConfigError naming the node for a bad or unknown parameter
-        (rclpy would ignore an unknown one: a typo in --set must not pass unnoticed)."""
+        """The node of ``spec``, named by its YAML key as ``ros2 launch`` names it; ConfigError
+        naming the node for a bad or unknown parameter (rclpy would ignore an unknown one: a
+        typo in --set must not pass unnoticed)."""
         from rclpy.exceptions import ParameterException
         cls = spec.load_class()
         try:
             node = cls(context=self._context, parameter_overrides=_parameters(
-                spec.parameters, self.use_sim_time))
+                spec.parameters, self.use_sim_time),
+                cli_args=['--ros-args', '-r', f'__node:={spec.name}'])
         except ParameterException as exc:
             raise ConfigError(f'{spec.name}: {exc}') from None
+        except TypeError as exc:
+            if 'unexpected keyword argument' not in str(exc):
+                raise
+            raise ConfigError(
+                f'{spec.name}: {spec.class_path} must take keyword arguments and pass them on '
+                f'to rclpy Node (def __init__(self, **kwargs): super().__init__(NAME, '
+                f'**kwargs)): the runner gives it context, parameter_overrides and cli_args '
+                f'({exc})') from None
         unknown = sorted(name for name in spec.parameters if not node.has_parameter(name))
         if unknown:
             known = ', '.join(sorted(node.get_parameters_by_prefix('')))

@@ -38,7 +38,15 @@ class NodeSpec:
     def load_class(self):
         import importlib
         module, _, cls = self.class_path.partition(':')
-        return getattr(importlib.import_module(module), cls)
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise       # the module was found; something it imports is missing
+            raise ConfigError(f'{self.name}: cannot import {module} ({exc}): install its '
+                              'package, or put its folder on PYTHONPATH') from None
+        except AttributeError:
+            raise ConfigError(f'{self.name}: {module} has no {cls}') from None
 
 
 def default_config_path():

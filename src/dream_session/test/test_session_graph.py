@@ -197,3 +197,44 @@ def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp
     finally:
         release.set()
         runner.stop(grace=0.5)
+
+
+MY_ARM = '''
+from rclpy.node import Node
+
+from dream_session.stand_in_servers import StandInPlotter
+
+
+class MyArm(StandInPlotter):
+    """A user's driver: keyword arguments passed on to Node, as README says."""
+
+
+class Plain(Node):
+    def __init__(self):
+        super().__init__('plain')
+'''
+
+
+def test_your_own_driver_is_named_by_its_key_and_a_wrong_one_is_explained(
+        tmp_path, monkeypatch):
+    from dream_session.system_config import ConfigError
+    (tmp_path / 'my_arm.py').write_text(MY_ARM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    arm = NodeSpec('myarm', 'my_arm:MyArm', 'my_arm', {})
+    runner = SingleProcessRunner(specs(tmp_path)[:2] + [arm]).start()
+    try:
+        assert runner.nodes['myarm'].get_name() == 'myarm'     # as ros2 launch names it
+        Visitor(runner).tell('a red whale')
+        assert wait_finished(runner).state == S.STATE_DONE
+    finally:
+        runner.stop(grace=0.5)
+    for spec, message in (
+            (NodeSpec('myarm', 'my_arm:Plain', 'my_arm', {}),
+             "myarm: my_arm:Plain must take keyword arguments and pass them on to rclpy Node"),
+            (NodeSpec('myarm', 'no_arm_here:Arm', 'x', {}),
+             "myarm: cannot import no_arm_here (No module named 'no_arm_here'): install its "
+             "package, or put its folder on PYTHONPATH"),
+            (NodeSpec('myarm', 'my_arm:Arm', 'x', {}), 'myarm: my_arm has no Arm')):
+        with pytest.raises(ConfigError) as err:
+            SingleProcessRunner([spec]).start()
+        assert message in str(err.value)
