@@ -21,6 +21,9 @@ setup(
             'dream = dream_session.command:main',
             'session_manager_node = dream_session.session_manager_node:main',
             'recorder_node = dream_session.recorder_node:main',
+            'stand_in_drawing_server = dream_session.stand_in_drawing_server:main',
+            'recorded_drawing_server = dream_session.recorded_drawing_server:main',
+            'stand_in_plotter = dream_session.stand_in_plotter:main',
         ],
         'dream.benchmarks': [
             'soak = dream_session.bench_soak:SoakBenchmark',

@@ -81,7 +81,7 @@ class ReplayVerb:
                                             args, {'session_manager': {'once': True}}))
                  if s.name not in UPSTREAM[args.from_stage]]
         if args.from_stage == 'plot':
-            specs.append(NodeSpec('clipdraw', 'dream_session.stand_in_servers:'
+            specs.append(NodeSpec('clipdraw', 'dream_session.recorded_drawing_server:'
                                   'RecordedDrawingServer', '', {'bag': str(args.bag)}))
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time).start()
         manager = runner.nodes['session_manager']

@@ -23,11 +23,11 @@ SYSTEM = {
         'vad': _node('dream_audio.vad_node:VadNode'),
         'session_manager': _node('dream_session.session_manager_node:SessionManagerNode',
                                  server_wait=5.0),
-        'clipdraw': _node('dream_session.stand_in_servers:StandInDrawingServer'),
+        'clipdraw': _node('dream_session.stand_in_drawing_server:StandInDrawingServer'),
         'audio_capture': _node('dream_audio.audio_capture_node:AudioCaptureNode',
                                source='microphone'),
     },
-    'drivers': {'sim': _node('dream_session.stand_in_servers:StandInPlotter')},
+    'drivers': {'sim': _node('dream_session.stand_in_plotter:StandInPlotter')},
 }
 
 

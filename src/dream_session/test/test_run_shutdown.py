@@ -21,11 +21,11 @@ nodes:
     executable: session_manager_node
     parameters: {server_wait: 5.0}
   clipdraw:
-    class: dream_session.stand_in_servers:StandInDrawingServer
+    class: dream_session.stand_in_drawing_server:StandInDrawingServer
     executable: none
     parameters: {slow_seconds: 60.0}
 drivers:
-  sim: {class: dream_session.stand_in_servers:StandInPlotter, executable: none}
+  sim: {class: dream_session.stand_in_plotter:StandInPlotter, executable: none}
 recorder:
   class: dream_session.recorder_node:RecorderNode
   executable: recorder_node

@@ -18,8 +18,8 @@ def specs(output_dir, **manager):
     return [
         NodeSpec('session_manager', 'dream_session.session_manager_node:SessionManagerNode',
                  'session_manager_node', dict({'server_wait': 5.0}, **manager)),
-        NodeSpec('clipdraw', 'dream_session.stand_in_servers:StandInDrawingServer', '', {}),
-        NodeSpec('plotter', 'dream_session.stand_in_servers:StandInPlotter', '', {}),
+        NodeSpec('clipdraw', 'dream_session.stand_in_drawing_server:StandInDrawingServer', '', {}),
+        NodeSpec('plotter', 'dream_session.stand_in_plotter:StandInPlotter', '', {}),
         NodeSpec('recorder', 'dream_session.recorder_node:RecorderNode', 'recorder_node',
                  {'output_dir': str(output_dir), 'flush_interval': 0.2, 'close_grace': 0.3}),
     ]
@@ -136,7 +136,7 @@ def test_a_missing_server_fails_its_session_after_server_wait_and_a_late_one_is_
     """The manager never blocks waiting for a server (one thread spins it): it retries."""
     import uuid
 
-    from dream_session.stand_in_servers import StandInDrawingServer
+    from dream_session.stand_in_drawing_server import StandInDrawingServer
     # a namespace of its own: the graph may still list servers that other tests (or processes
     # killed before their leases ran out) left on this domain
     runner = SingleProcessRunner([s for s in specs(tmp_path, server_wait=1.5)
@@ -166,7 +166,7 @@ def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp
     from rclpy.action import ActionServer
 
     from dream_interfaces.action import GenerateDrawing
-    from dream_session.stand_in_servers import StandInDrawingServer
+    from dream_session.stand_in_drawing_server import StandInDrawingServer
 
     release = threading.Event()
     runner = SingleProcessRunner([s for s in specs(tmp_path, goal_reply_timeout=2.0)
@@ -202,7 +202,7 @@ def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp
 MY_ARM = '''
 from rclpy.node import Node
 
-from dream_session.stand_in_servers import StandInPlotter
+from dream_session.stand_in_plotter import StandInPlotter
 
 
 class MyArm(StandInPlotter):
@@ -238,3 +238,26 @@ def test_your_own_driver_is_named_by_its_key_and_a_wrong_one_is_explained(
         with pytest.raises(ConfigError) as err:
             SingleProcessRunner([spec]).start()
         assert message in str(err.value)
+
+
+def test_an_old_drawing_is_plotted_again_from_its_bag(graph, tmp_path):
+    """``dream replay --from-stage plot``: the recorded drawing through a live plotter."""
+    import subprocess
+    import sys
+    runner, visitor = graph()
+    visitor.tell('a lighthouse')
+    assert wait_finished(runner).state == S.STATE_DONE
+    recorder = runner.nodes['recorder']
+    assert runner.wait(lambda: recorder.closed_bags, timeout=10, install_signals=False)
+    runner.stop(grace=0.5)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'dream_session.command', 'replay', str(recorder.closed_bags[0]),
+         '--from-stage', 'plot', '--sessions-dir', str(tmp_path / 'again'), '--timeout', '60',
+         '--set', 'sim.time_scale=0.0'], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = next((tmp_path / 'again').iterdir())
+    drawings = [m for t, m in read_bag(again) if t == 'drawing']
+    assert [len(d.strokes) for d in drawings] == [3]
+    results = [m for t, m in read_bag(again) if t == 'draw_strokes/result_mirror']
+    assert results[-1].strokes_done == 3 and results[-1].error_code == 0

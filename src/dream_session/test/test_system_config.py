@@ -17,7 +17,7 @@ nodes:
     executable: session_manager_node
     parameters: {max_repeats: 1, paper: A4}
 drivers:
-  sim: {class: dream_session.stand_in_servers:StandInPlotter, executable: sim_node}
+  sim: {class: dream_session.stand_in_plotter:StandInPlotter, executable: sim_node}
   grbl: {class: x.grbl_node:GrblNode, executable: grbl_node, lifecycle: true,
          parameters: {port: /dev/ttyUSB0}}
 recorder:
