@@ -17,11 +17,10 @@ Order (the first rule that holds decides; MEASUREMENTS.md states the same):
 4. indeterminacy and confusion: everything else, empty drawings included.
 """
 import math
-import re
 
 import numpy as np
 
-from dream_session.prompt_policy import REFUSAL
+from dream_session.prompt_policy import REFUSAL_PATTERN as POLICY_REFUSAL
 
 from dream_analysis.calibration import ThresholdRule, calibrate
 from dream_analysis.session_bag import SPEECH_ERRORS
@@ -32,9 +31,6 @@ CLEAR = 'clear concept'
 CONFUSED = 'indeterminacy and confusion'
 GROUPS = (LOST, TEXT, CLEAR, CONFUSED)
 NOT_DRAWN = 'not drawn'
-
-# dream_session.prompt_policy's refusal, as the session's failure message quotes it.
-POLICY_REFUSAL = re.compile(re.escape(REFUSAL).replace(re.escape('{}'), '[^"]*'))
 
 # The shortest prompt word whose reading by OCR counts as the drawing writing the prompt.
 MIN_OCR_WORD = 4

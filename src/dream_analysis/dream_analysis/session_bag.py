@@ -14,6 +14,7 @@ import shutil
 import tempfile
 
 from dream_session.bag_recovery import is_bag_dir, needs_recovery
+from dream_session.prompt_policy import REFUSAL_PATTERN
 
 
 STATE_NAMES = ('idle', 'listening', 'transcribing', 'generating', 'plotting', 'done', 'failed',
@@ -270,6 +271,8 @@ def _status_fields(statuses, first_log_ns):
     fields['finished'] = final in TERMINAL_STATES
     fields['failed'] = final != 'done'
     fields['error'] = _name(SESSION_ERRORS, last.error_code)
+    if fields['error'] == 'speech rejected' and REFUSAL_PATTERN.search(last.message):
+        fields['error'] = 'prompt refused'   # understood, and declined by the blocklist
     fields['error_message'] = last.message if final in ('failed', 'cancelled') else ''
     if final in ('failed', 'cancelled'):
         fields['failure_stage'] = _name(STATE_NAMES, last.previous_state)

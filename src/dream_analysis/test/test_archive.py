@@ -244,3 +244,17 @@ def test_unreadable_folders_and_files_are_issues_not_errors(tmp_path, monkeypatc
                                             r'\[Errno 13\] Permission denied'):
         read_session_bag(writer.path)
     writer.close()
+
+
+def test_a_prompt_the_blocklist_refused_is_not_called_rejected_speech(tmp_path):
+    from dream_session.prompt_policy import PromptPolicy
+    refusal = PromptPolicy(['spider']).refusal('a spider in the attic')
+    write_session_bag(tmp_path, SyntheticSession(
+        'refused', 'a spider in the attic', strokes=None, fail_at='transcribing', error_code=2,
+        error_message=f'speech rejected: {refusal}'), start=T0)
+    write_session_bag(tmp_path, SyntheticSession(
+        'mumbled', '', transcript_status=2, strokes=None, fail_at='transcribing', error_code=2,
+        error_message='speech rejected again: low confidence'),
+        start=T0 + datetime.timedelta(minutes=1))
+    table, _ = read_archive(tmp_path)
+    assert table['error'].tolist() == ['prompt refused', 'speech rejected']

@@ -3,6 +3,7 @@ import re
 
 # The refusal a session fails with (the analysis of the archive recognises it by this).
 REFUSAL = 'this installation does not draw "{}"'
+REFUSAL_PATTERN = re.compile(re.escape(REFUSAL).replace(re.escape('{}'), '[^"]*'))
 
 
 class PromptPolicy:
