@@ -18,6 +18,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import DrawStrokes
 from dream_interfaces.msg import PlotFeedback, PlotResult
+from dream_plotter.driver import reported_position
 from dream_plotter.drawing_messages import (drawing_from_msg, outcome_to_msg, paper_from_msg,
                                             progress_to_msg)
 from dream_plotter.offloaded_execution import offloaded
@@ -27,6 +28,12 @@ from dream_plotter.planner import plan_drawing
 FEEDBACK_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _resume(request):
+    """The resume point a goal that drew nothing reports: its start, but never past the end
+    of its drawing (a start beyond it is the reason it failed)."""
+    return max(0, min(int(request.start_stroke), len(request.drawing.strokes)))
 
 
 class DrawStrokesServer:
@@ -88,19 +95,19 @@ class DrawStrokesServer:
         if not self.is_active():
             return self._finish(handle, PlotOutcome(
                 ErrorCode.NOT_ACTIVE, 'the driver is not active: configure and activate it '
-                'first', strokes_done=request.start_stroke, next_stroke=request.start_stroke))
+                'first', strokes_done=_resume(request), next_stroke=_resume(request)))
         if not self._busy.acquire(blocking=False):
             return self._finish(handle, PlotOutcome(
                 ErrorCode.BUSY, 'another drawing is in progress: one goal at a time',
-                strokes_done=request.start_stroke, next_stroke=request.start_stroke),
+                strokes_done=_resume(request), next_stroke=_resume(request)),
                 publish=False)
         try:
             outcome = self._run(handle)
         except Exception as exc:  # noqa: BLE001 - a bug must not take the node down
             self.node.get_logger().error(f'goal failed: {type(exc).__name__}: {exc}')
             outcome = PlotOutcome(ErrorCode.INTERNAL, f'{type(exc).__name__}: {exc}',
-                                  strokes_done=request.start_stroke,
-                                  next_stroke=request.start_stroke, pen_up=None)
+                                  strokes_done=_resume(request),
+                                  next_stroke=_resume(request), pen_up=None)
             driver = self.driver()
             if driver is not None:
                 try:
@@ -125,7 +132,8 @@ class DrawStrokesServer:
             plan = plan_drawing(drawing, paper_from_msg(request.paper), defaults, settings)
             plan.steps_from(start)
         except PlotError as exc:
-            return PlotOutcome(exc.code, exc.message, strokes_done=start, next_stroke=start)
+            return PlotOutcome(exc.code, exc.message, strokes_done=_resume(request),
+                               next_stroke=_resume(request))
         if request.dry_run:
             f = driver.estimate(plan, start)
             return PlotOutcome(ErrorCode.NONE, f'dry run: {len(plan.paths)} paths on '
@@ -137,8 +145,10 @@ class DrawStrokesServer:
             self.before_goal(request, plan)
         cancel = threading.Event()
         self._cancel_event = cancel
+        # the position is None after a lost port or an alarm: feedback says NaN until known
+        x, y = reported_position(driver.position)
         latest = [Progress(strokes_done=start, strokes_total=plan.strokes_total,
-                           current_stroke=start, x=driver.position[0], y=driver.position[1])]
+                           current_stroke=start, x=x, y=y)]
         done = threading.Event()
         sid = request.session_id
 

@@ -4,6 +4,9 @@ Use it from the command line (``dream plot --conformance ACTION_NAME``) or from 
 (``run_conformance(action_name)`` returns the list of checks). It sends real goals, so point
 it at a simulator or a plotter with paper in it. Cancel and busy checks need a drawing that
 takes more than a few seconds on the driver under test (``long_strokes``).
+
+Ctrl-C (KeyboardInterrupt in the thread that runs the kit) ends the kit at once: the goals
+still running are cancelled, so a plotter lifts its pen, and the interrupt is re-raised.
 """
 import math
 import threading
@@ -95,16 +98,41 @@ class ConformanceKit:
                                           self.mirrored_results.append, rqos)]
         self.executor = SingleThreadedExecutor(context=self.node.context)
         self.executor.add_node(self.node)
-        self._spin = threading.Thread(target=self.executor.spin, daemon=True)
+        self._goals = []
+        self._spin = threading.Thread(target=self._spin_quietly, daemon=True)
         self._spin.start()
 
+    def _spin_quietly(self):
+        """Spin until shut down; a signal that shuts rclpy down (its own SIGINT/SIGTERM
+        handlers) ends the spin, which must not print a traceback over the kit's report."""
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
     def _stop(self):
+        # the executor first: an action client destroyed while it iterates kills it; and
+        # its thread joined: one still waiting inside rclpy at exit aborts the process
+        # ("terminate called without an active exception")
+        self.executor.shutdown(timeout_sec=2.0)
+        self._spin.join(timeout=5.0)
         self.client.destroy()
         for sub in self._subs:
             self.node.destroy_subscription(sub)
-        self.executor.shutdown(timeout_sec=2.0)
         if self._own_node:
             self.node.destroy_node()
+
+    def _cancel_running(self, wait=3.0):
+        """After an interrupt: cancel the goals still running (pen up), waiting briefly
+        for goals just sent to be accepted and for the server to take the requests."""
+        deadline = time.monotonic() + wait
+        while any(g.accepted is None for g in self._goals) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        futures = [g.handle.cancel_goal_async() for g in self._goals
+                   if g.accepted and not g.done.is_set() and self.node.context.ok()]
+        while any(not f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _goal(self, drawing, session, start_stroke=0, msg=None):
         from dream_plotter.drawing_messages import drawing_to_msg
@@ -112,6 +140,7 @@ class ConformanceKit:
         goal.drawing = msg if msg is not None else drawing_to_msg(drawing)
         goal.drawing.session_id = session
         g = _Goal()
+        self._goals.append(g)
 
         def on_feedback(message):
             # Keep feedback in publication (stamp) order, however the messages arrive.
@@ -179,6 +208,9 @@ class ConformanceKit:
                 except Exception as exc:  # noqa: BLE001 - one broken check must not hide others
                     checks.append(Check(name, False, f'{type(exc).__name__}: {exc}'))
             return checks
+        except KeyboardInterrupt:
+            self._cancel_running()
+            raise
         finally:
             self._stop()
 

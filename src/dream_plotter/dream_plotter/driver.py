@@ -5,6 +5,7 @@ progress_cb, cancel_event) -> PlotOutcome``, ``lift_pen()``, ``close()``. The RO
 ``dream plot`` are thin layers over it, and a roboticist's own driver only has to honour
 DRIVER_CONTRACT.md, not this class.
 """
+import math
 import threading
 import time
 
@@ -58,6 +59,14 @@ class Run:
             self.pen_changes += 1
 
 
+UNKNOWN_POSITION = (math.nan, math.nan)
+
+
+def reported_position(position):
+    """What feedback says for ``position``: NaN, not a made-up origin, when unknown."""
+    return UNKNOWN_POSITION if position is None else position
+
+
 def mark_distances(item):
     """Arc length along ``item.points`` at which each of its strokes is finished."""
     seg = np.hypot(*np.diff(item.points, axis=0).T)
@@ -100,7 +109,7 @@ class Driver:
                                next_stroke=int(start_stroke))
         phases = build_timeline(steps, plan.settings.limits, start=self.position)
         run = Run(plan, start_stroke, phases, progress_cb, cancel_event)
-        run.report(0, position=self.position or HOME, pen_down=False)
+        run.report(0, position=reported_position(self.position), pen_down=False)
         error = None
         try:
             self._run(run)
@@ -135,7 +144,8 @@ class Driver:
         if self.pen_up is None:
             outcome.message += ' (pen state unknown: check the pen is up)'
         run.report(len(phases) if error is None else run.phase_index,
-                   position=self.position or HOME, pen_down=self.pen_up is False)
+                   position=reported_position(self.position),
+                   pen_down=self.pen_up is False)
         return outcome
 
     def _prepare(self):

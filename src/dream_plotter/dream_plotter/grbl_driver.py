@@ -41,7 +41,7 @@ class GrblSettings:
     invert_y: bool = False             # machine y grows away from the operator
     rx_buffer: int = 128
     banner_timeout: float = 2.5        # s
-    reply_timeout: float = 30.0        # s without any reply while waiting for one
+    reply_timeout: float = 30.0        # s without a reply or any sign of motion (+ dwells)
     status_interval: float = 0.2       # s between '?' polls (GRBL advises <= 5 Hz)
     reconnect_timeout: float = 3.0     # s spent trying to reopen a lost port
     allowed_ports: tuple = field(default=DEFAULT_ALLOWED_PORTS)
@@ -68,6 +68,8 @@ class GrblDriver(Driver):
         self.alarm_at_boot = False
         self.position_lost = False
         self._last_status = 0.0
+        self._last_mpos = None
+        self._phase_started = 0.0
 
     # frames -------------------------------------------------------------------------------
     def to_machine(self, x, y):
@@ -164,7 +166,27 @@ class GrblDriver(Driver):
         if mx is not None:
             self.position = self.to_paper(mx, my)
             if run is not None:
-                run.report(position=self.position, pen_down=self.pen_up is False)
+                run.report(elapsed=self._phase_elapsed(run), position=self.position,
+                           pen_down=self.pen_up is False)
+
+    def _phase_elapsed(self, run):
+        """Time into the current phase (capped at its planned duration), so that time_left
+        counts down between acknowledgements instead of freezing during a long move."""
+        if run.phase_index >= len(run.phases):
+            return 0.0
+        return min(time.monotonic() - self._phase_started,
+                   run.phases[run.phase_index].duration)
+
+    def _shows_life(self, value):
+        """True when a status report proves GRBL is working although no line is answered:
+        the machine moves (Run/Jog with a new position), or an operator holds it (feed
+        hold, safety door). A Run that never moves, or Idle, does not count."""
+        state, mx, my = value
+        moved = mx is not None and (mx, my) != self._last_mpos
+        self._last_mpos = (mx, my)
+        if state.startswith(('Hold', 'Door')):
+            return True
+        return moved and state in ('Run', 'Jog')
 
     def _close_port(self):
         if self.port is not None:
@@ -257,7 +279,8 @@ class GrblDriver(Driver):
         self.pending = deque()
         self.used = 0
         self.garbage = 0
-        self.last_reply = time.monotonic()
+        self.last_reply = self._phase_started = time.monotonic()
+        self._last_mpos = None
         limit = self.settings.rx_buffer - 1
         for line, tag in program:
             data = (line + '\n').encode('ascii')
@@ -286,12 +309,22 @@ class GrblDriver(Driver):
             self._last_status = now
         line = self.reader.readline(0.05) if block else self.reader.poll()
         if line is None:
-            if block and self.pending and \
-                    time.monotonic() - self.last_reply > self.settings.reply_timeout:
+            quiet = time.monotonic() - self.last_reply
+            if block and self.pending and quiet > self.settings.reply_timeout and \
+                    quiet > self.settings.reply_timeout + self._pending_dwell():
                 raise PlotError(ErrorCode.TIMEOUT, f'GRBL sent no reply for '
                                                    f'{self.settings.reply_timeout:g} s')
             return
         self._handle(run, line)
+
+    def _pending_dwell(self):
+        """Seconds of G4 dwells among the unanswered lines: GRBL stays silent (and Idle)
+        while it dwells, e.g. for the operator at a pen change."""
+        total = 0.0
+        for _, _, text in self.pending:
+            if text.startswith('G4P'):
+                total += float(text[3:])
+        return total
 
     def _handle(self, run, line):
         kind, value = gp.classify(line)
@@ -310,6 +343,8 @@ class GrblDriver(Driver):
             raise PlotError(ErrorCode.DEVICE_ALARM, f'GRBL {gp.describe_alarm(value)}', value)
         elif kind == 'status':
             self._status(value, run)
+            if self._shows_life(value):
+                self.last_reply = time.monotonic()
         elif kind == 'banner':
             raise PlotError(ErrorCode.DEVICE, 'GRBL reset itself during the job (power or '
                                               'USB glitch?)')
@@ -327,6 +362,7 @@ class GrblDriver(Driver):
         elif tag[0] in ('phase', 'change'):
             phase = run.phases[tag[1]]
             run.finish_phase(phase)
+            self._phase_started = time.monotonic()
             if phase.kind in ('draw', 'pen_up', 'pen_down'):
                 self.position = phase.end
             run.report(tag[1] + 1, position=self.position, pen_down=self.pen_up is False)

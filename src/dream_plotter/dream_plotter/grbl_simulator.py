@@ -141,9 +141,19 @@ class GrblSimulator(SimulatedPort):
             state = 'Run'
         else:
             state = 'Idle'
-        x, y, z = self.pos
+        x, y, z = self._live_pos()
         feed = self.feed or 0
         return f'<{state}|MPos:{x:.3f},{y:.3f},{z:.3f}|FS:{feed:.0f},{self.spindle_s:.0f}>'
+
+    def _live_pos(self):
+        """The position part-way through the current move, as real GRBL reports it."""
+        if self.time_factor <= 0 or self.hold or self.alarm or not self.queue or \
+                self.queue[0][0] != 'move':
+            return self.pos
+        entry = self.queue[0]
+        total = self._entry_time(entry)
+        f = min(self._entry_elapsed / total, 1.0) if total > 0 else 1.0
+        return [a + (b - a) * f for a, b in zip(self.pos, entry[1])]
 
     def _reset(self, banner=True, from_open=False):
         moving = bool(self.queue) and self.queue[0][0] == 'move' and not self.hold

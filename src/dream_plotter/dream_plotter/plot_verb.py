@@ -3,10 +3,13 @@ or check a running DrawStrokes server with the conformance kit."""
 import json
 import math
 import pathlib
+import signal
 import sys
 import tempfile
 
 DRIVERS = ('sim', 'grbl', 'axidraw')
+# Signals that cancel a plot with the pen up, like Ctrl-C (SIGHUP is absent on Windows).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGTERM', 'SIGHUP') if hasattr(signal, n))
 # The planner's hint names the goal field (PaperSetup.out_of_bounds); here it is a flag.
 CLI_CLIP_HINT = 'Add --clip to clip them.'
 
@@ -22,6 +25,10 @@ def _check_options(args):
     for flag, value in (('--margin', args.margin), ('--pen-width', args.pen_width)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f'{flag} must be a finite number >= 0, got {value:g}')
+    if args.pen_change_wait is not None and not (math.isfinite(args.pen_change_wait)
+                                                 and args.pen_change_wait >= 0):
+        raise ValueError(f'--pen-change-wait must be a finite number >= 0, got '
+                         f'{args.pen_change_wait:g}')
     if args.out:
         if args.driver != 'sim':
             raise ValueError(f'--out is for the sim driver only ({args.driver} draws on '
@@ -55,6 +62,18 @@ def _check_out(png):
         raise ValueError(f"--out '{png}': cannot write there: {exc.strerror or exc}") from None
 
 
+def _check_pen_changes(args, pen_changes):
+    """A real plotter needs someone to swap pens: without a terminal to ask, refuse rather
+    than draw every pen's strokes with the first pen."""
+    if (pen_changes and args.driver != 'sim' and args.pen_change_wait is None
+            and not sys.stdin.isatty()):
+        raise ValueError(
+            f'the drawing needs {pen_changes} pen change(s) and stdin is not a terminal, so '
+            'nobody can be asked to swap pens: run it from a terminal (Enter after each '
+            'change), or add --pen-change-wait SECONDS to pause with the pen parked at '
+            'each change')
+
+
 def _plan(drawing, request, settings):
     """plan_drawing, with its out-of-bounds hint naming --clip instead of the goal field."""
     from dream_plotter.outcome import ErrorCode, PlotError
@@ -68,12 +87,14 @@ def _plan(drawing, request, settings):
 
 
 class PlotVerb:
+    stop_signal = None    # the signal that cancelled the plot, for the exit code
     help = 'plot a drawing (sim, GRBL or AxiDraw) or check a DrawStrokes driver'
     description = (
         'Plan a drawing (.json from the generator, or .svg) for paper and plot it.\n'
         'The sim driver writes what the pen drew (--out sim.png, plus an .svg next to it).\n'
         'With --conformance ACTION_NAME, run the driver contract checks against a running\n'
-        'DrawStrokes server instead (see DRIVER_CONTRACT.md). Ctrl-C cancels with the pen up.')
+        'DrawStrokes server instead (see DRIVER_CONTRACT.md). Ctrl-C, SIGTERM or SIGHUP cancel\n'
+        'with the pen up (exit 130, 143, 129).')
 
     def add_arguments(self, parser):
         parser.add_argument('drawing', nargs='?', help='drawing file (.json or .svg)')
@@ -106,6 +127,9 @@ class PlotVerb:
                             help='skip the vpype 2-opt refinement of the stroke order')
         parser.add_argument('--no-sort', action='store_true',
                             help='keep the generation order (no vpype linesort)')
+        parser.add_argument('--pen-change-wait', type=float, metavar='SECONDS',
+                            help='at each pen change, pause this long with the pen parked '
+                                 'instead of waiting for Enter (needed without a terminal)')
         parser.add_argument('--pen-mode', choices=('servo', 'z'), default='servo',
                             help='grbl: pen lifted by a servo (M3 S) or the Z axis')
         parser.add_argument('--conformance', metavar='ACTION_NAME',
@@ -134,7 +158,9 @@ class PlotVerb:
         settings = PlanSettings(tolerance_mm=args.tolerance, sort=not args.no_sort,
                                 two_opt=not args.no_two_opt,
                                 limits=MotionLimits(draw_speed=args.speed,
-                                                    travel_speed=args.travel_speed))
+                                                    travel_speed=args.travel_speed,
+                                                    pen_change_time=args.pen_change_wait
+                                                    or 0.0))
         plan = _plan(drawing, request, settings)
         estimate = plan_estimate(plan, args.start_stroke)
         report = {'drawing': str(args.drawing), 'strokes': plan.strokes_total,
@@ -151,6 +177,7 @@ class PlotVerb:
             if args.json:
                 print(json.dumps(report, indent=2))
             return 0
+        _check_pen_changes(args, estimate.pen_changes)
         driver = self._driver(args)
         outcome = self._execute(driver, plan, args)
         report['outcome'] = outcome.as_dict()
@@ -166,13 +193,18 @@ class PlotVerb:
                   f'{plan.strokes_total}, next_stroke {outcome.next_stroke})')
         if outcome.ok:
             return 0
-        return 130 if name == 'CANCELLED' else 1
+        if name != 'CANCELLED':
+            return 1
+        # 128 + signal number, as a shell reports a process that the signal ended
+        return 128 + (self.stop_signal or signal.SIGINT)
 
     @staticmethod
     def _say(text):
         print(text, file=sys.stderr, flush=True)
 
     def _driver(self, args):
+        import threading
+        self.cancel = threading.Event()    # set on Ctrl-C/SIGTERM; ends a pen-change wait
         if args.driver == 'sim':
             from dream_plotter.sim_driver import SimDriver
             driver = SimDriver(time_scale=args.time_scale)
@@ -185,26 +217,41 @@ class PlotVerb:
             from dream_plotter.axidraw_driver import AxiDrawDriver, AxiDrawSettings
             driver = AxiDrawDriver(AxiDrawSettings(port=args.port or 'auto',
                                                    allowed_ports=None))
-        if sys.stdin.isatty():
+        if args.pen_change_wait is not None:
+            # grbl and sim pause for pen_change_time after the hook; the AxiDraw driver skips
+            # its own pause when a hook is set, so this hook waits for it
+            wait = args.pen_change_wait if args.driver == 'axidraw' else 0.0
+            driver.pen_change_hook = lambda pen, color: self._announce_pen(
+                pen, color, args.pen_change_wait, wait)
+        elif sys.stdin.isatty():
             driver.pen_change_hook = self._ask_pen
         driver.connect()
         return driver
 
+    @staticmethod
+    def _rgb(color):
+        return '#' + ''.join(f'{int(round(255 * c)):02x}' for c in color[:3])
+
     def _ask_pen(self, pen, color):
-        rgb = '#' + ''.join(f'{int(round(255 * c)):02x}' for c in color[:3])
-        self._say(f'pen change: load pen {pen} ({rgb}) and press Enter')
+        self._say(f'pen change: load pen {pen} ({self._rgb(color)}) and press Enter')
         sys.stdin.readline()
+
+    def _announce_pen(self, pen, color, pause, wait):
+        self._say(f'pen change: load pen {pen} ({self._rgb(color)}); plotting goes on in '
+                  f'{pause:g} s')
+        self.cancel.wait(wait)
 
     def _execute(self, driver, plan, args):
         import threading
 
         from tqdm import tqdm
-        cancel = threading.Event()
+        cancel = self.cancel
         result = {}
         bar = tqdm(total=plan.strokes_total, initial=args.start_stroke, unit='stroke',
                    file=sys.stderr, dynamic_ncols=True, leave=True)
         latest = [None]
         finished = threading.Event()
+        previous = self._catch_stop_signals(finished)
 
         def work():
             try:
@@ -233,9 +280,28 @@ class PlotVerb:
             bar.close()
             if finished.is_set():
                 driver.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         if 'error' in result:
             raise result['error']
         return result['outcome']
+
+    def _catch_stop_signals(self, finished=None):
+        """SIGTERM and SIGHUP (kill, a closed terminal or ssh session) cancel like Ctrl-C
+        (KeyboardInterrupt until ``finished`` is set): their default action would end the
+        process with the pen down. Returns the previous handlers, for the caller to put
+        back once the plotter has stopped."""
+        import threading
+        self.stop_signal = None
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def stop(signum, frame):
+            self.stop_signal = self.stop_signal or signum
+            if finished is None or not finished.is_set():
+                raise KeyboardInterrupt
+
+        return {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
 
     @staticmethod
     def _update_bar(bar, progress):
@@ -243,17 +309,31 @@ class PlotVerb:
             return
         if progress.strokes_done > bar.n:
             bar.update(progress.strokes_done - bar.n)
-        bar.set_postfix_str(f'{"down" if progress.pen_down else "up"}, '
-                            f'{progress.time_left:.0f} s left', refresh=False)
+        text = f'{"down" if progress.pen_down else "up"}, {progress.time_left:.0f} s left'
+        # redraw when the text changes: a bar redrawn only by update() shows a stale pen
+        # state and time during a long stroke
+        if text != bar.postfix:
+            bar.set_postfix_str(text)
 
     def _conformance(self, args):
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
         from dream_plotter.conformance import run_conformance
-        rclpy.init()
+        # rclpy's own handlers would shut ROS down under the kit and leave it waiting out its
+        # per-check timeouts: Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt instead,
+        # which ends the kit at once (its running goals cancelled).
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        previous = self._catch_stop_signals()
         try:
             checks = run_conformance(args.conformance, long_strokes=args.conformance_strokes)
+        except KeyboardInterrupt:
+            self._say('conformance check interrupted: running goals were cancelled; no '
+                      'verdict')
+            return 128 + (self.stop_signal or signal.SIGINT)
         finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             rclpy.try_shutdown()
         if args.json:
             print(json.dumps([vars(c) for c in checks], indent=2))

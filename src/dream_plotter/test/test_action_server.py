@@ -28,3 +28,18 @@ def test_a_finished_goal_logs_done_not_none():
     assert lines == ['goal s1: done: drew strokes 0..7 (strokes done 8)']
     lines = finish_log(PlotOutcome(ErrorCode.DEVICE, 'error:20', strokes_done=3))
     assert lines == ['goal s1: DEVICE: error:20 (strokes done 3)']
+
+
+def test_a_start_past_the_drawing_fails_with_a_resume_point_inside_it():
+    from dream_interfaces.action import DrawStrokes
+    from dream_plotter.conformance import grid_drawing
+    from dream_plotter.drawing_messages import drawing_to_msg
+    from dream_plotter.paper import PaperDefaults
+    from dream_plotter.planner import PlanSettings
+    goal = DrawStrokes.Goal(session_id='s1', start_stroke=10)
+    goal.drawing = drawing_to_msg(grid_drawing(3))
+    server = SimpleNamespace(driver=lambda: object(),
+                             settings=lambda: (PaperDefaults(), PlanSettings()))
+    outcome = DrawStrokesServer._run(server, SimpleNamespace(request=goal))
+    assert outcome.error_code == ErrorCode.INVALID_DRAWING, outcome.message
+    assert (outcome.strokes_done, outcome.next_stroke) == (3, 3)

@@ -18,9 +18,9 @@ def rig():
     def make(transport='pty', settings=None, connect=True, **faults):
         sim = GrblSimulator(transport, pen_mode=(settings or {}).get('pen_mode', 'servo'),
                             **faults).start()
-        driver = GrblDriver(GrblSettings(port=sim.url, allowed_ports=None,
-                                         banner_timeout=0.5, reply_timeout=5.0,
-                                         reconnect_timeout=2.0, **(settings or {})))
+        options = dict(banner_timeout=0.5, reply_timeout=5.0, reconnect_timeout=2.0)
+        options.update(settings or {})
+        driver = GrblDriver(GrblSettings(port=sim.url, allowed_ports=None, **options))
         made.append((sim, driver))
         if connect:
             driver.connect()
@@ -171,3 +171,65 @@ def test_a_plotter_in_alarm_at_start_is_refused_without_moving(rig, tiny_plan):
 def test_status_polling_faster_than_5_hz_is_refused():
     with pytest.raises(ValueError):
         GrblSettings(status_interval=0.1).check()
+
+
+@pytest.fixture(scope='module')
+def one_long_line():
+    """One straight 266 mm stroke on A4: a single G1 that takes ~6.7 s at 40 mm/s."""
+    import numpy as np
+
+    from dream_plotter.drawing_model import DrawingData, StrokeData
+    from dream_plotter.planner import plan_drawing
+    line = StrokeData(points=np.array([[1.0, 1], [75, 75], [150, 150], [223, 223]]))
+    return plan_drawing(DrawingData(strokes=[line], canvas_width=224, canvas_height=224))
+
+
+def test_a_slow_device_that_reports_motion_is_not_declared_dead(rig, one_long_line):
+    # the draw move takes ~2 s, so its G4 P0.01 is answered long after the 1 s reply timeout
+    sim, driver = rig(time_factor=0.3, settings={'reply_timeout': 1.0})
+    snaps = []
+    outcome = driver.execute(one_long_line, 0, snaps.append)
+    assert outcome.ok, outcome.message
+    assert len(sim.episodes) == 1 and not sim.pen_down
+    drawing = [s for s in snaps if s.pen_down]
+    assert len(drawing) >= 5                    # status reports during the long move...
+    assert len({round(s.time_left, 1) for s in drawing}) >= 3  # ...count the time down
+    assert len({(round(s.x, 1), round(s.y, 1)) for s in drawing}) >= 3
+
+
+def test_a_device_that_reports_run_but_never_moves_still_times_out(rig, one_long_line):
+    sim, driver = rig(time_factor=0.3, settings={'reply_timeout': 1.0})
+    answer = sim.on_data
+
+    def stall_while_drawing(progress):        # motion freezes; status still says Run
+        if progress.pen_down:
+            sim.tick = lambda now: None
+
+    def on_data(data):                        # the feed hold of the stop unfreezes it
+        if b'!' in data:
+            sim.__dict__.pop('tick', None)
+        answer(data)
+
+    sim.on_data = on_data
+    started = time.monotonic()
+    outcome = driver.execute(one_long_line, 0, stall_while_drawing)
+    assert outcome.error_code == ErrorCode.TIMEOUT, outcome.message
+    assert 1.0 < time.monotonic() - started < 10 and not sim.pen_down
+
+
+def test_a_pen_change_pause_longer_than_the_reply_timeout_is_waited_out(rig):
+    import numpy as np
+
+    from dream_plotter.drawing_model import DrawingData, StrokeData
+    from dream_plotter.motion_profile import MotionLimits
+    from dream_plotter.planner import PlanSettings, plan_drawing
+    strokes = [StrokeData(points=np.array([[1.0, 1], [3, 3], [5, 5], [7, 7]]) + 10 * pen,
+                          pen=pen) for pen in (0, 1)]
+    drawing = DrawingData(strokes=strokes, canvas_width=224, canvas_height=224,
+                          palette=[(0, 0, 0, 1), (1, 0, 0, 1)])
+    plan = plan_drawing(drawing, settings=PlanSettings(limits=MotionLimits(
+        pen_change_time=1.5)))
+    sim, driver = rig(time_factor=1.0, settings={'reply_timeout': 1.0})
+    outcome = driver.execute(plan)       # GRBL is silent (Idle) while it dwells G4 P1.5
+    assert outcome.ok and outcome.pen_changes == 1, outcome.message
+    assert 'G4P1.5' in sim.lines and len(sim.episodes) == 2

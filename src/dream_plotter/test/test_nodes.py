@@ -1,5 +1,6 @@
 """ROS nodes: the conformance kit against the sim node (another process) and a broken
 driver, and the lifecycle of the GRBL and AxiDraw nodes against their simulators."""
+import math
 import os
 import random
 import subprocess
@@ -136,6 +137,63 @@ def test_the_conformance_kit_fails_a_broken_driver(ros):
             'rejects_nan_drawing', 'cancel_ends_pen_up', 'resume_from_start_stroke'} <= failed
 
 
+class SilentServer:
+    """Accepts goals and never answers them (until cancelled, or a minute has passed)."""
+
+    def __init__(self, node, name):
+        self.cancel_requests = 0
+        self.server = ActionServer(node, DrawStrokes, name, offloaded(node, self.execute),
+                                   cancel_callback=self.on_cancel)
+
+    def on_cancel(self, handle):
+        self.cancel_requests += 1
+        return CancelResponse.ACCEPT
+
+    def execute(self, handle):
+        deadline = time.monotonic() + 60
+        while not handle.is_cancel_requested and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if handle.is_cancel_requested:
+            handle.canceled()
+        else:
+            handle.abort()
+        return DrawStrokes.Result()
+
+
+@pytest.mark.parametrize('signame,code', [('SIGTERM', 143), ('SIGINT', 130)])
+def test_an_interrupt_ends_the_conformance_kit_promptly(ros, signame, code):
+    import signal
+    context, executor = ros
+    ns = namespace()
+    server_node = rclpy.create_node('silent', namespace=ns, context=context)
+    server = SilentServer(server_node, 'draw_strokes')
+    executor.add_node(server_node)
+    script = ('import argparse, sys; from dream_plotter.plot_verb import PlotVerb; '
+              'p = argparse.ArgumentParser(); v = PlotVerb(); v.add_arguments(p); '
+              'sys.exit(v.main(p.parse_args(sys.argv[1:])))')
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
+    proc = subprocess.Popen([sys.executable, '-c', script, '--conformance',
+                             f'{ns}/draw_strokes'], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.server._goal_handles and time.monotonic() < deadline:
+            time.sleep(0.05)                  # the kit waits on its first goal's result
+        assert server.server._goal_handles, 'the kit sent no goal'
+        proc.send_signal(getattr(signal, signame))
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        executor.remove_node(server_node)
+        server_node.destroy_node()
+    assert proc.returncode == code, err[-3000:]
+    assert took < 10, f'{took:.1f} s after the signal'
+    assert 'conformance check interrupted' in err and 'Traceback' not in err, err[-3000:]
+    assert server.cancel_requests == 1                  # the goal it left running was cancelled
+
+
 # --- lifecycle hardware nodes ----------------------------------------------------------------
 
 @pytest.fixture
@@ -206,6 +264,26 @@ def test_grbl_node_lifecycle_errors_and_recovery(lifecycle_rig):
     assert send(client, goal_for(2))[1].error_code == PlotResult.ERROR_NOT_ACTIVE
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     assert node.core is None and not sim.pen_down
+
+
+@pytest.mark.parametrize('fault', [{'alarm_after_line': 40},
+                                   {'vanish_after_line': 40, 'reappear_after': 0.3}])
+def test_grbl_node_takes_the_next_goal_after_the_position_is_lost(lifecycle_rig, fault):
+    from dream_plotter.grbl_driver_node import GrblDriverNode
+    sim = GrblSimulator(**fault).start()
+    node, client = lifecycle_rig(GrblDriverNode, sim, banner_timeout=0.5)
+    node.trigger_configure()
+    node.trigger_activate()
+    status, outcome, feedback = send(client, goal_for(12, 'lost'))
+    assert outcome.error_code in (PlotResult.ERROR_DEVICE_ALARM,
+                                  PlotResult.ERROR_CONNECTION_LOST), outcome.message
+    assert node.core.position is None and not sim.pen_down
+    status, outcome, feedback = send(client, goal_for(12, 'next', start=outcome.next_stroke))
+    assert outcome.error_code == PlotResult.ERROR_NONE, outcome.message
+    assert outcome.strokes_done == 12 and not sim.pen_down
+    first = feedback[0].pen_position          # not known until the device reports it
+    assert math.isnan(first.x) and math.isnan(first.y)
+    assert math.isfinite(feedback[-1].pen_position.x)     # known again once GRBL reports
 
 
 def test_grbl_node_deactivate_cancels_a_running_goal_with_the_pen_up(lifecycle_rig):

@@ -1,5 +1,6 @@
 """``dream plot`` (driver cores, no ROS graph) and ``dream bench plot``."""
 import argparse
+import io
 import json
 
 import pytest
@@ -47,16 +48,38 @@ def test_dry_run_moves_nothing_and_honours_the_paper(drawing_file, capsys):
     assert 'outcome' not in report and report['paper'].startswith('A5 landscape')
 
 
-def test_grbl_plot_through_the_simulator(drawing_file, capsys):
+def test_grbl_plot_through_the_simulator(drawing_file, capsys, monkeypatch):
+    monkeypatch.setattr('sys.stdin', io.StringIO())     # no terminal: nobody to ask
     sim = GrblSimulator().start()
     try:
         code = run(PlotVerb(), [str(drawing_file), '--driver', 'grbl', '--port', sim.url,
-                                '--json'])
+                                '--json', '--pen-change-wait', '0.2'])
     finally:
         sim.stop()
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
     assert code == 0 and report['outcome']['strokes_done'] == 25
     assert len(sim.episodes) == report['paths'] and not sim.pen_down
+    assert report['outcome']['pen_changes'] == 1 and sim.lines.count('G4P0.2') == 1
+    assert 'pen change: load pen 1 (#cc1a1a); plotting goes on in 0.2 s' in printed.err
+
+
+def test_pen_changes_without_a_terminal_are_refused_before_plotting(drawing_file, capsys,
+                                                                    monkeypatch):
+    monkeypatch.setattr('sys.stdin', io.StringIO())
+    sim = GrblSimulator().start()
+    try:
+        with pytest.raises(ValueError, match='--pen-change-wait SECONDS'):
+            run(PlotVerb(), [str(drawing_file), '--driver', 'grbl', '--port', sim.url])
+        with pytest.raises(ValueError, match='--pen-change-wait must be'):
+            run(PlotVerb(), [str(drawing_file), '--driver', 'grbl', '--port', sim.url,
+                             '--pen-change-wait', '-1'])
+        assert sim.lines == [] and sim.episodes == []         # not even connected
+        one_pen = drawing_file.with_name('one_pen.json')
+        one_pen.write_text(json.dumps(drawing_to_dict(random_drawing(5, seed=9))))
+        assert run(PlotVerb(), [str(one_pen), '--driver', 'grbl', '--port', sim.url]) == 0
+    finally:
+        sim.stop()
 
 
 def test_bad_input_gives_a_clear_error(tmp_path):
@@ -100,6 +123,53 @@ def test_ctrl_c_cancels_the_plot_with_the_pen_up(drawing_file, tmp_path):
     assert report['outcome']['error_name'] == 'CANCELLED'
     assert report['outcome']['pen_up'] is True
     assert report['outcome']['next_stroke'] < 25
+
+
+def test_the_progress_bar_shows_the_pen_and_time_left_during_a_long_stroke():
+    import io
+
+    from tqdm import tqdm
+
+    from dream_plotter.outcome import Progress
+    out = io.StringIO()
+    bar = tqdm(total=1, file=out)
+    PlotVerb._update_bar(bar, Progress(strokes_total=1, pen_down=False, time_left=10))
+    PlotVerb._update_bar(bar, Progress(strokes_total=1, pen_down=True, time_left=4))
+    assert out.getvalue().rstrip().endswith('down, 4 s left]')
+
+
+PLOT_SCRIPT = ('import argparse, sys; from dream_plotter.plot_verb import PlotVerb; '
+               'p = argparse.ArgumentParser(); v = PlotVerb(); v.add_arguments(p); '
+               'sys.exit(v.main(p.parse_args(sys.argv[1:])))')
+
+
+@pytest.mark.parametrize('signame,code', [('SIGTERM', 143), ('SIGHUP', 129)])
+def test_sigterm_and_sighup_cancel_a_grbl_plot_with_the_pen_up(tmp_path, signame, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = tmp_path / 'one_pen.json'
+    path.write_text(json.dumps(drawing_to_dict(random_drawing(25, seed=9))))
+    sim = GrblSimulator(time_factor=1.0).start()       # real time: ~20 s of drawing
+    try:
+        proc = subprocess.Popen([sys.executable, '-c', PLOT_SCRIPT, str(path), '--driver',
+                                 'grbl', '--port', sim.url, '--json'],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while len(sim.episodes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sim.pen_down or sim.episodes, 'the plot did not start'
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err[-2000:]
+        report = json.loads(out)
+        assert report['outcome']['error_name'] == 'CANCELLED'
+        assert report['outcome']['pen_up'] is True and not sim.pen_down
+        assert report['outcome']['next_stroke'] < 25
+    finally:
+        sim.stop()
 
 
 @pytest.fixture
