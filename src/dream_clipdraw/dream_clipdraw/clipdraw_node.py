@@ -22,6 +22,7 @@ executor goes on serving it, so cancel requests are seen; cancel is checked ever
 Time: every header stamp comes from the node's clock (sim time, /clock, under use_sim_time);
 ``elapsed``, ``time_left`` and ``generation_time`` measure the computation in wall seconds.
 """
+import re
 import sys
 import threading
 import time
@@ -30,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -42,12 +44,14 @@ from dream_interfaces.action import GenerateDrawing
 from dream_interfaces.msg import Drawing as DrawingMsg, GenerationFeedback, GenerationResult
 
 from dream_clipdraw.bezier import cubic_chain_points
-from dream_clipdraw.clip_acceleration import clip_compile_mode
+from dream_clipdraw.clip_acceleration import (
+    clip_compile_mode, COMPILE_MODES, PRECISIONS, STEP_GRAPH_MODES)
 from dream_clipdraw.errors import (
     ClipModelError, InvalidOptions, InvalidPrompt, NumericalError)
 from dream_clipdraw.offloaded_execution import offloaded
 from dream_clipdraw.openmp_policy import prefer_passive_openmp
-from dream_clipdraw.presets import MARKER_PALETTE, MAX_CANVAS, MAX_ITERATIONS, MAX_PATHS
+from dream_clipdraw.presets import (
+    MARKER_PALETTE, MAX_CANVAS, MAX_ITERATIONS, MAX_PATHS, preset_names)
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
@@ -108,6 +112,36 @@ PARAMETERS = {
     'frame_id': ('drawing', 'frame of the preview image and the markers', None),
     'threads': (0, 'torch intra-op threads; 0 = torch\'s default', _int_range(0, 256)),
 }
+
+
+def _renderers():
+    from dream_clipdraw.rasterizer import available_renderers   # imports torch
+    return available_renderers()
+
+
+# The text parameters that take one of a few words: name -> the words, from the code that
+# uses them (device takes cuda:N too).
+CHOICES = {
+    'preset': preset_names,
+    'renderer': _renderers,
+    'device': lambda: ('cpu', 'cuda', 'cuda:N'),
+    'clip_precision': lambda: PRECISIONS,
+    'clip_compile': lambda: COMPILE_MODES,
+    'step_graph': lambda: STEP_GRAPH_MODES,
+}
+
+
+def choice_error(name, value):
+    """Why ``value`` cannot be parameter ``name`` (listing what can), or ''."""
+    if name not in CHOICES:
+        return ''
+    if name == 'device':
+        fits = re.fullmatch(r'cpu|cuda(:[0-9]+)?', value)
+    else:
+        fits = value in CHOICES[name]()
+    return '' if fits else f'{name} must be one of {", ".join(CHOICES[name]())}, got {value!r}'
+
+
 MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_cache_dir',
                     'device', 'clip_precision', 'clip_compile', 'step_graph')
 
@@ -116,6 +150,8 @@ class ClipDrawNode(Node):
     """Serves GenerateDrawing goals one at a time with a CLIP loaded once."""
     def __init__(self, **kwargs):
         super().__init__('clipdraw', **kwargs)
+        # Before the declarations: a bad value fails the node's start at once.
+        self.add_on_set_parameters_callback(self._validate)
         for name, (default, text, limits) in PARAMETERS.items():
             descriptor = ParameterDescriptor(description=text)
             if limits and isinstance(limits[0], IntegerRange):
@@ -161,6 +197,13 @@ class ClipDrawNode(Node):
 
     def _param(self, name):
         return self.get_parameter(name).value
+
+    def _validate(self, parameters):
+        for p in parameters:
+            reason = choice_error(p.name, p.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
 
     # -- model --------------------------------------------------------------------------
     def _model(self):

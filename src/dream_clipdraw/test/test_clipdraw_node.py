@@ -8,6 +8,7 @@ rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.action.client import GoalStatus  # noqa: E402
 from rclpy.context import Context  # noqa: E402
+from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
@@ -234,3 +235,48 @@ def test_a_step_graph_draws_and_refuses_the_plotter_preset(graph):
         graph.server.set_parameters([Parameter('step_graph', value='off')])
     handle, _ = graph.send('a whale', session='s-graph-after', preset='plotter', iterations=1)
     assert graph.result(handle)[0] == GoalStatus.STATUS_SUCCEEDED
+
+
+@pytest.fixture
+def own_context():
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize('name, value, allowed', [
+    ('preset', 'photoreal', 'cpu, faithful, plotter'),
+    ('renderer', 'difvg', 'torch'),
+    ('device', 'gpu', 'cpu, cuda, cuda:N'),
+    ('device', 'cuda:', 'cpu, cuda, cuda:N'),
+    ('clip_precision', 'fp16', 'float32, bfloat16'),
+    ('clip_compile', 'on', 'auto, off, default, reduce-overhead, max-autotune'),
+    ('step_graph', 'yes', 'off, on'),
+])
+def test_a_word_out_of_its_set_fails_the_start_and_is_refused_when_set(
+        own_context, name, value, allowed):
+    lazy = Parameter('preload_model', value=False)
+    with pytest.raises(InvalidParameterValueException, match=allowed):
+        ClipDrawNode(context=own_context,
+                     parameter_overrides=[lazy, Parameter(name, value=value)])
+    node = ClipDrawNode(context=own_context, parameter_overrides=[lazy])
+    try:
+        [result] = node.set_parameters([Parameter(name, value=value)])
+        assert not result.successful and name in result.reason and allowed in result.reason
+    finally:
+        node.destroy_node()
+
+
+def test_words_in_their_sets_are_taken(own_context):
+    good = dict(preset='plotter', renderer='torch', device='cuda:1', clip_precision='bfloat16',
+                clip_compile='max-autotune', step_graph='on')
+    overrides = [Parameter(k, value=v) for k, v in dict(good, preload_model=False).items()]
+    node = ClipDrawNode(context=own_context, parameter_overrides=overrides)
+    try:
+        assert {k: node.get_parameter(k).value for k in good} == good
+        results = node.set_parameters([Parameter('device', value='cpu'),
+                                       Parameter('preset', value='faithful')])
+        assert all(r.successful for r in results)
+    finally:
+        node.destroy_node()

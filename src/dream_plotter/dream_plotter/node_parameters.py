@@ -1,10 +1,11 @@
 """ROS parameters shared by the driver nodes: declared with descriptors and ranges, read
 into the plain settings objects of the planner and the driver cores."""
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType)
+                                ParameterType, SetParametersResult)
 
 from dream_plotter.motion_profile import MotionLimits
-from dream_plotter.paper import MAX_PEN_WIDTH_MM, PaperDefaults
+from dream_plotter.outcome import PlotError
+from dream_plotter.paper import MAX_PEN_WIDTH_MM, paper_size, PaperDefaults
 from dream_plotter.planner import PlanSettings
 
 BIG = 1e9
@@ -40,7 +41,37 @@ COMMON = {
 }
 
 
+def paper_error(name):
+    """Why ``name`` is no paper (a name or WxH in mm, as paper_size takes), or ''."""
+    try:
+        width, height = paper_size(name)
+    except PlotError as exc:
+        return exc.message
+    except ValueError:      # '1.2.3x4'
+        width = height = 0.0
+    if width > 0 and height > 0:
+        return ''
+    return f'paper {name!r}: WIDTHxHEIGHT must be two positive numbers of mm'
+
+
+# Text parameters with a fixed set of values: name -> why a value is refused, or ''.
+CHECKS = {'paper': paper_error}
+
+
+def check(parameters):
+    """An on-set-parameters callback: refuses a value that CHECKS refuses."""
+    for p in parameters:
+        reason = CHECKS[p.name](p.value) if p.name in CHECKS else ''
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+    return SetParametersResult(successful=True)
+
+
 def declare(node, table):
+    """Declare ``table`` on ``node``; the values CHECKS knows are checked when declared (a
+    bad one raises rclpy's InvalidParameterValueException) and when set."""
+    if CHECKS.keys() & table.keys():
+        node.add_on_set_parameters_callback(check)
     for name, (default, description, bounds, read_only) in table.items():
         descriptor = ParameterDescriptor(description=description, read_only=read_only)
         if isinstance(default, bool):

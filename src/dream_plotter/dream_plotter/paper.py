@@ -79,7 +79,7 @@ def paper_size(name):
     key = name.strip().upper()
     if key in PAPER_SIZES_MM:
         return PAPER_SIZES_MM[key]
-    match = re.fullmatch(r'\s*([0-9.]+)\s*[xX*]\s*([0-9.]+)\s*(MM)?\s*', name)
+    match = re.fullmatch(r'\s*([0-9.]+)\s*[xX*]\s*([0-9.]+)\s*(MM)?\s*', key)
     if not match:
         known = ', '.join(sorted(PAPER_SIZES_MM))
         raise PlotError(ErrorCode.OUT_OF_BOUNDS,

@@ -7,7 +7,7 @@ from dream_plotter.drawing_model import DrawingData, StrokeData
 from dream_plotter.outcome import ErrorCode, PlotError
 from dream_plotter.paper import (ORIENTATION_LANDSCAPE, ORIENTATION_PORTRAIT,
                                  OUT_OF_BOUNDS_CLIP, PaperDefaults, PaperRequest,
-                                 resolve_layout)
+                                 paper_size, resolve_layout)
 from dream_plotter.planner import PathItem, PenChange, PlanSettings, plan_drawing
 from dream_plotter.random_drawings import random_drawing
 from dream_plotter.timeline import plan_estimate
@@ -58,6 +58,7 @@ def test_custom_size_machine_travel_and_bad_paper():
     with pytest.raises(PlotError) as err:
         resolve_layout(PaperRequest(paper='A6', margin_mm=60), PaperDefaults(), (0, 0, 1, 1))
     assert err.value.code == ErrorCode.OUT_OF_BOUNDS
+    assert paper_size('210 x 297 mm') == paper_size('210X297MM') == (210.0, 297.0)
     # A pen as wide as the paper would be drawn (and the sheet rendered) before failing.
     with pytest.raises(PlotError) as err:
         resolve_layout(PaperRequest(paper='A6', pen_width_mm=1e9), PaperDefaults(), (0, 0, 1, 1))

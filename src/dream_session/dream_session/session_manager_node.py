@@ -12,7 +12,8 @@ import threading
 import time
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 from rclpy.action import ActionClient
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -25,6 +26,8 @@ from dream_interfaces.action import DrawStrokes, GenerateDrawing
 from dream_interfaces.msg import (GenerationResult, PaperSetup, PlotResult, SessionStatus,
                                   Transcript, Utterance)
 from dream_interfaces.srv import ControlSession
+from dream_clipdraw.presets import preset_names
+from dream_plotter.node_parameters import paper_error
 from dream_session import session_machine as sm
 from dream_session.prompt_policy import PromptPolicy
 
@@ -39,9 +42,29 @@ def _count(description, low=0, high=100):
         IntegerRange(from_value=low, to_value=high, step=1)])
 
 
+def _preset_error(name):
+    return '' if name in preset_names() else (
+        f'generation_preset must be one of {", ".join(preset_names())} or empty, got {name!r}')
+
+
+# Text parameters with a fixed set of values ('' = the server's default): why a value is
+# refused, or ''.
+CHECKS = {'paper': paper_error, 'generation_preset': _preset_error}
+
+
+def _validate(parameters):
+    for p in parameters:
+        reason = CHECKS[p.name](p.value) if p.name in CHECKS and p.value else ''
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+    return SetParametersResult(successful=True)
+
+
 class SessionManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('session_manager', **kwargs)
+        # Before the declarations: a bad value fails the node's start at once.
+        self.add_on_set_parameters_callback(_validate)
         p = self.declare_parameter
         p('listening_timeout', 90.0, _seconds('seconds from speech start to a finished utterance'))
         p('transcribing_timeout', 60.0, _seconds('seconds allowed for speech recognition'))
@@ -60,7 +83,8 @@ class SessionManagerNode(Node):
         p('generation_iterations', 0, _count('iterations (0 = preset default)', 0, 100000))
         p('negative_prompts', [''], ParameterDescriptor(
             description='negative prompts sent with every drawing'))
-        p('paper', 'A4', ParameterDescriptor(description='paper name, e.g. A4, A3'))
+        p('paper', 'A4', ParameterDescriptor(description='paper name (e.g. A4, A3, letter) or '
+                                             'WxH in mm; "" = the plotter\'s default'))
         p('margin_mm', 15.0, _seconds('paper margin in millimetres', 0.0, 200.0))
         p('clip_to_paper', True, ParameterDescriptor(
             description='clip strokes that leave the work area (CLIPDraw strokes often run '

@@ -66,11 +66,28 @@ def test_a_file_without_speech_ends_the_run_when_it_has_played(tmp_path, silence
     ('session_manager.server_wait=abc', "session_manager: Trying to set parameter "
                                         "'server_wait'"),
     ('session_manager.sever_wait=5.0', "session_manager has no parameter 'sever_wait'"),
+    ('session_manager.paper=A9', "session_manager: Invalid parameter value (A9)"),
 ])
 def test_a_bad_parameter_override_is_named(tmp_path, silence, assignment, message):
     proc = run_once(tmp_path, silence, '--set', assignment)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert message in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_a_misspelt_word_parameter_fails_the_start_naming_node_parameter_and_words(
+        tmp_path, silence):
+    """The real speech node: a task it cannot do ends the run before any session."""
+    nodes = dict(SYSTEM['nodes'])
+    audio = nodes.pop('audio_capture')
+    system = dict(SYSTEM, nodes=dict(nodes, stt=_node('dream_stt.stt_node:SttNode'),
+                                     audio_capture=audio))
+    started = time.monotonic()
+    proc = run_once(tmp_path, silence, '--set', 'stt.task=trasnlate', system=system)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    error = [line for line in proc.stderr.splitlines() if 'error: stt: ' in line]
+    assert error and "'trasnlate'" in error[0] and 'transcribe or translate' in error[0] \
+        and error[0].endswith(': task'), proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr and time.monotonic() - started < 60
 
 
 REJECTING_STT = '''

@@ -25,6 +25,8 @@ from collections import deque
 import numpy as np
 import rclpy
 from dream_interfaces.msg import AudioChunk, Transcript, Utterance
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -47,9 +49,27 @@ TRANSCRIPT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 PARTIAL_WINDOW = 30.0  # seconds: partials decode at most the last Whisper window
 
 
+class _AnyWhisper:
+    """A multilingual Whisper as SpeechRecognizer.option_error sees one: task and language
+    are checked with it before the model has loaded (or when it could not load)."""
+    name = 'whisper'
+    multilingual = True
+
+    @property
+    def languages(self):
+        from faster_whisper.tokenizer import _LANGUAGE_CODES   # a multilingual model's
+        return _LANGUAGE_CODES
+
+
+_BEFORE_LOADING = SpeechRecognizer(_AnyWhisper())
+
+
 class SttNode(Node):
     def __init__(self, loaded_model=None, **kwargs):
         super().__init__('stt', **kwargs)
+        self._recognizer = self._partial_recognizer = self._worker = None
+        # Before the declarations: a bad task or language fails the node's start at once.
+        self.add_on_set_parameters_callback(self._validate)
         model = declare(self, 'model', model_store.DEFAULT_MODEL,
                         'Whisper model: base (multilingual) or tiny.en (bundled), another '
                         'faster-whisper name (downloads when online) or a model directory',
@@ -99,7 +119,6 @@ class SttNode(Node):
         early = declare(self, 'early_recognition', True, 'decode the VAD\'s utterance '
                         'previews during the silence wait (a pause the speaker ends costs '
                         'one wasted decode)', read_only=True)
-        self._recognizer = self._partial_recognizer = None
         self._load_error = ''
         try:
             loaded = loaded_model or model_store.load(model, device, compute_type, threads)
@@ -112,7 +131,9 @@ class SttNode(Node):
         except (model_store.ModelUnavailableError, ValueError) as exc:
             self._load_error = str(exc)
             self.get_logger().error(f'no speech recognition: {exc}')
-        self._worker = None
+        refused = self._option_error(self._task, self._language)
+        if refused:  # a language this model cannot take (an English-only one)
+            raise InvalidParameterValueException('language', self._language, refused)
         if self._recognizer is not None:
             self._worker = RecognitionWorker(
                 self._recognize, self._recognize_partial,
@@ -134,6 +155,19 @@ class SttNode(Node):
             self.create_subscription(AudioChunk, 'audio/chunks', self._on_chunk, CHUNK_QOS)
             self.create_subscription(Bool, 'audio/speaking', self._on_speaking, SPEAKING_QOS)
             self.create_timer(self._partial_interval, self._on_partial_timer)
+
+    def _option_error(self, task, language):
+        return (self._recognizer or _BEFORE_LOADING).option_error(task, language)
+
+    def _validate(self, parameters):
+        values = {p.name: p.value for p in parameters if p.name in ('task', 'language')}
+        if not values:
+            return SetParametersResult(successful=True)
+        current = {name: self.get_parameter(name).value if self.has_parameter(name) else ''
+                   for name in ('task', 'language')}
+        current.update(values)
+        refused = self._option_error(current['task'], current['language'])
+        return SetParametersResult(successful=not refused, reason=refused)
 
     def _settings(self):
         task = self.get_parameter('task').value

@@ -8,6 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from dream_interfaces.msg import AudioChunk, Transcript, Utterance  # noqa: E402
+from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
@@ -114,6 +115,31 @@ def test_a_missing_model_gives_error_transcripts(ros, dream_audio):
         assert t.status == Transcript.STATUS_ERROR and 'unavailable' in t.status_message
     finally:
         stop(ros, node)
+
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('task', 'trasnlate', 'use transcribe or translate'),
+    ('language', 'klingon', 'unknown language'),
+    ('language', 'es', 'English-only'),           # the model's own check: tiny.en
+])
+def test_a_task_or_language_it_cannot_do_fails_the_start(ros, tiny, name, value, reason):
+    with pytest.raises(InvalidParameterValueException, match=reason):
+        SttNode(loaded_model=tiny, namespace=NAMESPACE, context=ros[2],
+                parameter_overrides=[Parameter(name, value=value)])
+
+
+def test_a_task_or_language_it_cannot_do_is_refused_when_set(ros, tiny):
+    node = SttNode(loaded_model=tiny, namespace=NAMESPACE, context=ros[2])
+    try:
+        for name, value, reason in [('task', 'trasnlate', 'use transcribe or translate'),
+                                    ('language', 'es', 'English-only')]:
+            [result] = node.set_parameters([Parameter(name, value=value)])
+            assert not result.successful and reason in result.reason, result.reason
+        for name, value in [('task', 'translate'), ('language', 'en'), ('language', '')]:
+            assert node.set_parameters([Parameter(name, value=value)])[0].successful
+        assert node.get_parameter('task').value == 'translate'
+    finally:
+        node.destroy_node()
 
 
 def test_partial_results_while_speaking(ros, tiny, dream_audio, key_words):
