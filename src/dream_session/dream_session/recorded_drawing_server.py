@@ -1,11 +1,10 @@
 """A GenerateDrawing server that answers with the drawing recorded in a bag, without CLIP."""
 import sys
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 
 from dream_session.stand_in_drawing_server import StandInDrawingServer
+from dream_session.node_main import spin_node
 
 
 class RecordedDrawingServer(StandInDrawingServer):
@@ -26,16 +25,7 @@ class RecordedDrawingServer(StandInDrawingServer):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = RecordedDrawingServer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(RecordedDrawingServer, args)
 
 
 if __name__ == '__main__':

@@ -7,10 +7,8 @@ exactly as published: nothing is deserialized except to read a session id.
 """
 import sys
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, FloatingPointRange
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
@@ -18,6 +16,7 @@ from dream_interfaces.msg import SessionStatus
 from dream_session.bag_writer import SessionBagWriter
 from dream_session.interface_types import dream_typestore
 from dream_session.message_classes import message_class
+from dream_session.node_main import spin_node
 
 STATUS_TOPIC = 'session/status'
 STATUS_TYPE = 'dream_interfaces/msg/SessionStatus'
@@ -158,16 +157,7 @@ class RecorderNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(RecorderNode, args)
 
 
 if __name__ == '__main__':

@@ -9,16 +9,15 @@ cancels are seen meanwhile.
 import sys
 import time
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import GenerateDrawing
 from dream_interfaces.msg import Drawing, GenerationFeedback, GenerationResult, Stroke
 from dream_plotter.offloaded_execution import offloaded
+from dream_session.node_main import spin_node
 
 # Reliable like the real servers' mirrors: a lost result is a session without its outcome.
 _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -81,16 +80,7 @@ class StandInDrawingServer(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = StandInDrawingServer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(StandInDrawingServer, args)
 
 
 if __name__ == '__main__':

@@ -6,15 +6,14 @@ refused. Goals execute in a worker thread, as the real drivers' do.
 """
 import sys
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from dream_interfaces.action import DrawStrokes
 from dream_interfaces.msg import PlotFeedback, PlotResult
 from dream_plotter.offloaded_execution import offloaded
+from dream_session.node_main import spin_node
 
 # Reliable like the real servers' mirrors: a lost result is a session without its outcome.
 _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -60,16 +59,7 @@ class StandInPlotter(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = StandInPlotter()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(StandInPlotter, args)
 
 
 if __name__ == '__main__':
