@@ -20,7 +20,8 @@ import numpy as np
 from dream_plotter.drawing_model import DrawingData, StrokeData
 
 CHECKS = ('server_available', 'completes_valid_goal', 'mirrors_feedback_and_result',
-          'rejects_empty_drawing', 'rejects_nan_drawing', 'cancel_ends_pen_up',
+          'rejects_empty_drawing', 'rejects_nan_drawing', 'rejects_start_past_the_end',
+          'rejects_out_of_bounds', 'dry_run_moves_nothing', 'cancel_ends_pen_up',
           'busy_policy', 'resume_from_start_stroke')
 
 
@@ -134,9 +135,10 @@ class ConformanceKit:
         while any(not f.done() for f in futures) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def _goal(self, drawing, session, start_stroke=0, msg=None):
+    def _goal(self, drawing, session, start_stroke=0, msg=None, dry_run=False):
         from dream_plotter.drawing_messages import drawing_to_msg
-        goal = self.DrawStrokes.Goal(session_id=session, start_stroke=int(start_stroke))
+        goal = self.DrawStrokes.Goal(session_id=session, start_stroke=int(start_stroke),
+                                     dry_run=dry_run)
         goal.drawing = msg if msg is not None else drawing_to_msg(drawing)
         goal.drawing.session_id = session
         g = _Goal()
@@ -278,15 +280,24 @@ class ConformanceKit:
         return Check('mirrors_feedback_and_result', not problems,
                      '; '.join(problems) or f'{len(fb)} feedback, {len(rs)} result')
 
-    def _expect_invalid(self, name, msg):
+    def _expect_invalid(self, name, msg, start_stroke=0, code='ERROR_INVALID_DRAWING'):
+        """A goal the contract refuses: a result with ``code``, no stroke drawn, and a resume
+        point inside the drawing."""
         from dream_interfaces.msg import PlotResult
-        g = self._goal(None, self._session(name), msg=msg)
+        g = self._goal(None, self._session(name), msg=msg, start_stroke=start_stroke)
         self._terminal(g, name)
         if not g.accepted:
             return Check(name, False, 'rejected without a result: the contract asks for a '
-                                      'result with ERROR_INVALID_DRAWING')
-        ok = g.outcome.error_code == PlotResult.ERROR_INVALID_DRAWING
-        return Check(name, ok, f'error_code {g.outcome.error_code}: {g.outcome.message}')
+                                      f'result with {code}')
+        o = g.outcome
+        problems = [] if o.error_code == getattr(PlotResult, code) else [f'expected {code}']
+        if g.feedback and any(f.pen_down for f in g.feedback):
+            problems.append('the pen went down')
+        if o.next_stroke > len(msg.strokes):
+            problems.append(f'next_stroke {o.next_stroke} is past the drawing\'s '
+                            f'{len(msg.strokes)} strokes')
+        return Check(name, not problems, '; '.join(
+            problems + [f'error_code {o.error_code}: {o.message}']))
 
     def rejects_empty_drawing(self):
         from dream_interfaces.msg import Drawing
@@ -298,6 +309,40 @@ class ConformanceKit:
         msg = drawing_to_msg(grid_drawing(3))
         msg.strokes[1].control_points[2] = float('nan')
         return self._expect_invalid('rejects_nan_drawing', msg)
+
+    def rejects_start_past_the_end(self):
+        from dream_plotter.drawing_messages import drawing_to_msg
+        return self._expect_invalid('rejects_start_past_the_end',
+                                    drawing_to_msg(grid_drawing(3)), start_stroke=8)
+
+    def rejects_out_of_bounds(self):
+        """A stroke far beyond the canvas, under the default out_of_bounds = REJECT."""
+        from dream_plotter.drawing_messages import drawing_to_msg
+        msg = drawing_to_msg(grid_drawing(3))
+        msg.strokes[1].control_points = [v + 5 * msg.canvas_width
+                                         for v in msg.strokes[1].control_points]
+        return self._expect_invalid('rejects_out_of_bounds', msg, code='ERROR_OUT_OF_BOUNDS')
+
+    def dry_run_moves_nothing(self):
+        from dream_interfaces.msg import PlotResult
+        n, k = self.strokes, 1
+        g = self._goal(grid_drawing(n), self._session('dry-run'), start_stroke=k, dry_run=True)
+        self._terminal(g, 'dry run')
+        if not g.accepted:
+            return Check('dry_run_moves_nothing', False, 'the goal was rejected')
+        o = g.outcome
+        problems = []
+        if o.error_code != PlotResult.ERROR_NONE:
+            problems.append(f'error_code {o.error_code} ({o.message})')
+        if (o.strokes_done, o.next_stroke) != (k, k):
+            problems.append(f'strokes_done/next_stroke {o.strokes_done}/{o.next_stroke}, '
+                            f'expected {k}/{k} (the start: nothing drawn)')
+        if any(f.pen_down for f in g.feedback):
+            problems.append('the pen went down')
+        if not (math.isfinite(o.duration) and o.duration > 0):
+            problems.append(f'no estimated duration ({o.duration})')
+        return Check('dry_run_moves_nothing', not problems,
+                     '; '.join(problems) or f'estimated {o.duration:.1f} s')
 
     def cancel_ends_pen_up(self):
         from action_msgs.msg import GoalStatus

@@ -134,7 +134,8 @@ def test_the_conformance_kit_fails_a_broken_driver(ros):
         kit_node.destroy_node()
     failed = {c.name for c in checks if c.passed is False}
     assert {'completes_valid_goal', 'mirrors_feedback_and_result', 'rejects_empty_drawing',
-            'rejects_nan_drawing', 'cancel_ends_pen_up', 'resume_from_start_stroke'} <= failed
+            'rejects_nan_drawing', 'rejects_start_past_the_end', 'rejects_out_of_bounds',
+            'dry_run_moves_nothing', 'cancel_ends_pen_up', 'resume_from_start_stroke'} <= failed
 
 
 class SilentServer:
