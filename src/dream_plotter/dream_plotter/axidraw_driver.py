@@ -294,8 +294,8 @@ class AxiDrawDriver(Driver):
                 self.wait_idle(run)
                 if self.pen_change_hook is not None:
                     self.pen_change_hook(phase.pen, run.plan.pen_color(phase.pen))
-                else:
-                    time.sleep(phase.duration)
+                run.cancel_event.wait(phase.duration)   # pen_change_time, as GRBL dwells
+                run.check_cancel()
                 run.finish_phase(phase)
             run.report(index + 1, position=self.position, pen_down=not self.pen_up)
         self.wait_idle(run)

@@ -217,12 +217,9 @@ class PlotVerb:
             from dream_plotter.axidraw_driver import AxiDrawDriver, AxiDrawSettings
             driver = AxiDrawDriver(AxiDrawSettings(port=args.port or 'auto',
                                                    allowed_ports=None))
-        if args.pen_change_wait is not None:
-            # grbl and sim pause for pen_change_time after the hook; the AxiDraw driver skips
-            # its own pause when a hook is set, so this hook waits for it
-            wait = args.pen_change_wait if args.driver == 'axidraw' else 0.0
+        if args.pen_change_wait is not None:   # the drivers pause for pen_change_time
             driver.pen_change_hook = lambda pen, color: self._announce_pen(
-                pen, color, args.pen_change_wait, wait)
+                pen, color, args.pen_change_wait)
         elif sys.stdin.isatty():
             driver.pen_change_hook = self._ask_pen
         driver.connect()
@@ -236,10 +233,9 @@ class PlotVerb:
         self._say(f'pen change: load pen {pen} ({self._rgb(color)}) and press Enter')
         sys.stdin.readline()
 
-    def _announce_pen(self, pen, color, pause, wait):
+    def _announce_pen(self, pen, color, pause):
         self._say(f'pen change: load pen {pen} ({self._rgb(color)}); plotting goes on in '
                   f'{pause:g} s')
-        self.cancel.wait(wait)
 
     def _execute(self, driver, plan, args):
         import threading

@@ -136,3 +136,30 @@ def test_auto_port_finds_the_board_by_usb_id_and_checks_the_allow_list(monkeypat
     with pytest.raises(PlotError) as err:
         driver.resolve_port()
     assert err.value.code == ErrorCode.CONNECTION_LOST and '04D8:FD92' in err.value.message
+
+
+def test_a_pen_change_asks_then_pauses_for_pen_change_time_and_a_cancel_ends_it(rig):
+    """As GRBL dwells after its pen-change hook, so does the AxiDraw (dream plot
+    --pen-change-wait announces through the hook and relies on the pause)."""
+    import time
+    from dataclasses import replace
+
+    from dream_plotter.planner import PlanSettings, plan_drawing
+    from dream_plotter.random_drawings import random_drawing
+    drawing = random_drawing(6, seed=3)
+    drawing = replace(drawing, palette=[(0, 0, 0, 1), (1, 0, 0, 1)],
+                      strokes=[replace(s, pen=i % 2) for i, s in enumerate(drawing.strokes)])
+    plan = plan_drawing(drawing, settings=PlanSettings(limits=MotionLimits(pen_change_time=0.5)))
+    sim, driver = rig()
+    asked, reports = [], []
+    driver.pen_change_hook = lambda pen, color: asked.append(time.monotonic())
+    outcome = driver.execute(plan, progress_cb=lambda p: reports.append(time.monotonic()))
+    assert outcome.ok and outcome.pen_changes >= 1 and len(asked) == outcome.pen_changes
+    for t in asked:    # the pen-change phase ends pen_change_time after the operator is asked
+        assert min(r for r in reports if r > t) - t >= 0.45
+    cancel = threading.Event()
+    driver.pen_change_hook = lambda pen, color: cancel.set()   # cancelled while it waits
+    start = time.monotonic()
+    outcome = driver.execute(plan, cancel_event=cancel)
+    assert outcome.error_code == ErrorCode.CANCELLED and sim.pen_is_up
+    assert time.monotonic() - start < 5
