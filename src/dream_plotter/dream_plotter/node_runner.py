@@ -20,6 +20,11 @@ def spin_node(make_node, args=None):
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # SIGTERM shuts the context down from the signal handler; an executor caught between
+        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             try:
