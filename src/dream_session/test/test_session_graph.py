@@ -90,6 +90,8 @@ def test_one_session_runs_through_every_state_and_is_recorded(graph, tmp_path):
     session = wait_finished(runner)
     assert session.state == S.STATE_DONE
     sid = session.session_id
+    # the manager counts the session finished as it publishes: the status is still on its way
+    runner.wait(lambda: S.STATE_DONE in visitor.states(sid), timeout=5, install_signals=False)
     assert visitor.states(sid) == [S.STATE_LISTENING, S.STATE_TRANSCRIBING, S.STATE_GENERATING,
                                    S.STATE_PLOTTING, S.STATE_DONE]
     recorder = runner.nodes['recorder']
