@@ -413,6 +413,11 @@ def main(args=None):
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # SIGTERM shuts the context down from the signal handler; an executor caught between
+        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
