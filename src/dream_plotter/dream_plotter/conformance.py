@@ -21,8 +21,12 @@ from dream_plotter.drawing_model import DrawingData, StrokeData
 
 CHECKS = ('server_available', 'completes_valid_goal', 'mirrors_feedback_and_result',
           'rejects_empty_drawing', 'rejects_nan_drawing', 'rejects_start_past_the_end',
-          'rejects_out_of_bounds', 'dry_run_moves_nothing', 'cancel_ends_pen_up',
-          'busy_policy', 'resume_from_start_stroke')
+          'rejects_out_of_bounds', 'dry_run_moves_nothing', 'steady_feedback',
+          'cancel_ends_pen_up', 'busy_policy', 'resume_from_start_stroke')
+
+# The contract asks for feedback at a steady rate, whatever the device does; the kit fails a
+# silence longer than this (ours publish at 10 Hz; a loaded machine may delay a few).
+MAX_FEEDBACK_GAP = 2.0
 
 
 @dataclass
@@ -56,6 +60,7 @@ def grid_drawing(n, canvas=200.0, seed=0):
 class _Goal:
     def __init__(self):
         self.feedback = []
+        self.received = []       # monotonic arrival times, for the feedback rate
         self.lock = threading.Lock()
         self.handle = None
         self.accepted = None
@@ -154,6 +159,7 @@ class ConformanceKit:
                               g.feedback[at - 1].header.stamp.nanosec) > stamp:
                     at -= 1
                 g.feedback.insert(at, progress)
+                g.received.append(time.monotonic())
             g.first_feedback.set()
 
         def on_result(future):
@@ -201,6 +207,12 @@ class ConformanceKit:
             if not self.client.wait_for_server(timeout_sec=min(self.timeout, 15.0)):
                 return [Check('server_available', False,
                               f'no DrawStrokes server on {self.action_name!r}')]
+            servers = self._servers()
+            if len(servers) > 1:
+                return [Check('server_available', False,
+                              f'{len(servers)} servers answer {self.action_name!r} '
+                              f'({", ".join(servers)}): goals would go to any of them; '
+                              'stop all but the driver under test')]
             checks.append(Check('server_available', True, self.action_name))
             for name in CHECKS[1:]:
                 if only and name not in only:
@@ -215,6 +227,23 @@ class ConformanceKit:
             raise
         finally:
             self._stop()
+
+    def _servers(self, settle=0.5):
+        """The nodes serving the action (a second driver started under the same name is a
+        common slip; discovery of remote nodes may trail the first answer a little)."""
+        from rclpy.action import get_action_server_names_and_types_by_node
+        time.sleep(settle)
+        name = self.node.resolve_topic_name(self.action_name)
+        found = []
+        for node_name, namespace in self.node.get_node_names_and_namespaces():
+            try:
+                served = get_action_server_names_and_types_by_node(self.node, node_name,
+                                                                   namespace)
+            except Exception:  # noqa: BLE001 - the node left the graph meanwhile
+                continue
+            if any(action == name for action, _ in served):
+                found.append(f'{namespace.rstrip("/")}/{node_name}')
+        return found
 
     def _terminal(self, g, what):
         if not g.done.wait(self.timeout):
@@ -343,6 +372,31 @@ class ConformanceKit:
             problems.append(f'no estimated duration ({o.duration})')
         return Check('dry_run_moves_nothing', not problems,
                      '; '.join(problems) or f'estimated {o.duration:.1f} s')
+
+    def steady_feedback(self, window=3.0):
+        g = self._goal(grid_drawing(self.long_strokes, seed=3), self._session('steady'))
+        try:
+            if not g.first_feedback.wait(self.timeout):
+                return Check('steady_feedback', False, 'no feedback before the timeout')
+            start = g.received[0]
+            g.done.wait(window)
+            end = time.monotonic()
+            if g.done.is_set() and end - start < 1.0:
+                return Check('steady_feedback', None, 'the goal finished before the rate '
+                             'could be measured: use more --conformance-strokes')
+            with g.lock:
+                times = [t for t in g.received if t <= end] + [end]
+            gap = max(b - a for a, b in zip(times, times[1:]))
+            rate = (len(times) - 1) / (end - start)
+            detail = f'{rate:.1f} Hz over {end - start:.1f} s, longest silence {gap:.2f} s'
+            if gap > MAX_FEEDBACK_GAP:
+                return Check('steady_feedback', False, f'{detail}: the contract asks for '
+                             f'feedback at a steady rate (a silence over '
+                             f'{MAX_FEEDBACK_GAP:g} s fails)')
+            return Check('steady_feedback', True, detail)
+        finally:
+            self._cancel(g)
+            g.done.wait(self.timeout)
 
     def cancel_ends_pen_up(self):
         from action_msgs.msg import GoalStatus

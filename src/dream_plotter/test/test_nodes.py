@@ -161,6 +161,62 @@ class SilentServer:
         return DrawStrokes.Result()
 
 
+class SparseFeedbackServer(SilentServer):
+    """Publishes feedback only when a (slow) stroke ends: 3.5 s apart."""
+
+    def execute(self, handle):
+        for i in range(10):
+            fb = DrawStrokes.Feedback()
+            fb.progress.session_id = handle.request.session_id
+            fb.progress.strokes_done = i
+            handle.publish_feedback(fb)
+            deadline = time.monotonic() + 3.5
+            while not handle.is_cancel_requested and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if handle.is_cancel_requested:
+                handle.canceled()
+                return DrawStrokes.Result()
+        handle.succeed()
+        return DrawStrokes.Result()
+
+
+def test_the_conformance_kit_fails_feedback_that_stops_for_seconds(ros):
+    context, executor = ros
+    ns = namespace()
+    server_node = rclpy.create_node('sparse', namespace=ns, context=context)
+    SparseFeedbackServer(server_node, 'draw_strokes')
+    executor.add_node(server_node)
+    kit_node = rclpy.create_node(f'kit_{uuid.uuid4().hex[:6]}', context=context)
+    try:
+        checks = ConformanceKit(f'{ns}/draw_strokes', node=kit_node, timeout=30.0).run(
+            only={'steady_feedback'})
+    finally:
+        executor.remove_node(server_node)
+        server_node.destroy_node()
+        kit_node.destroy_node()
+    steady = {c.name: c for c in checks}['steady_feedback']
+    assert steady.passed is False and 'longest silence 3.' in steady.detail, steady.line()
+
+
+def test_the_conformance_kit_refuses_a_name_two_servers_answer(ros):
+    context, executor = ros
+    ns = namespace()
+    nodes = [rclpy.create_node(name, namespace=ns, context=context) for name in ('one', 'two')]
+    for node in nodes:
+        SilentServer(node, 'draw_strokes')
+        executor.add_node(node)
+    kit_node = rclpy.create_node(f'kit_{uuid.uuid4().hex[:6]}', context=context)
+    try:
+        checks = ConformanceKit(f'{ns}/draw_strokes', node=kit_node, timeout=30.0).run()
+    finally:
+        for node in nodes:
+            executor.remove_node(node)
+            node.destroy_node()
+        kit_node.destroy_node()
+    assert [c.name for c in checks] == ['server_available'] and checks[0].passed is False
+    assert f'{ns}/one' in checks[0].detail and f'{ns}/two' in checks[0].detail
+
+
 @pytest.mark.parametrize('signame,code', [('SIGTERM', 143), ('SIGINT', 130)])
 def test_an_interrupt_ends_the_conformance_kit_promptly(ros, signame, code):
     import signal
