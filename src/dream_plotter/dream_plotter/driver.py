@@ -105,8 +105,8 @@ class Driver:
             self._prepare()
             steps = plan.steps_from(start_stroke)
         except PlotError as exc:
-            return PlotOutcome(exc.code, exc.message, strokes_done=int(start_stroke),
-                               next_stroke=int(start_stroke))
+            return PlotOutcome(exc.code, exc.message, exc.device_error,
+                               strokes_done=int(start_stroke), next_stroke=int(start_stroke))
         phases = build_timeline(steps, plan.settings.limits, start=self.position)
         run = Run(plan, start_stroke, phases, progress_cb, cancel_event)
         run.report(0, position=reported_position(self.position), pen_down=False)

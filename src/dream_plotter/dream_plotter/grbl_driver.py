@@ -7,9 +7,15 @@ Why it is written this way:
   stays full; ``?`` status polls (real-time, never counted) give the position at <= 5 Hz.
 - Each path ends with ``G4 P0.01``: GRBL answers it only after the motion before it is
   finished, which is how the driver *knows* a stroke is done (for cancel and lost ports).
+- The plot ends with the park move and a ``G4 P0``: GRBL's ``ok`` to a move only means it
+  is buffered, so the goal is done (and the feedback says "parked") once the machine is.
 - The first ``error:N`` stops the stream; an ``ALARM:N`` push stops it too. Stopping is:
   feed hold, wait for Hold:0, soft reset (flushes the buffers without losing position once
   motion has stopped), pen up, park. After an alarm the axes are not moved, only the pen.
+- After an alarm that loses the machine position (hard limit, reset in motion, failed
+  homing) or a board reset, GRBL's coordinates no longer match the paper: the next goal
+  homes first (``$H``) when GRBL's homing is enabled (``$22=1``, read with ``$$``), and is
+  refused otherwise. A GRBL that is in alarm when a goal starts is treated the same way.
 """
 import time
 from collections import deque
@@ -67,6 +73,7 @@ class GrblDriver(Driver):
         self.state = 'Unknown'
         self.alarm_at_boot = False
         self.position_lost = False
+        self.needs_homing = None         # (why, alarm code) while GRBL's position is lost
         self._last_status = 0.0
         self._last_mpos = None
         self._phase_started = 0.0
@@ -101,6 +108,7 @@ class GrblDriver(Driver):
         check_allowed(s.port, s.allowed_ports)
         self.port = open_serial(s.port, s.baudrate)
         self.reader = LineReader(self.port)
+        self.needs_homing = None             # the board resets: it counts from here
         try:
             self._await_banner()
             self.state = self._query_state(timeout=2.0)
@@ -147,6 +155,8 @@ class GrblDriver(Driver):
             line = self.reader.readline(0.05)
 
     def _query_state(self, timeout=2.0):
+        time.sleep(max(self._last_status + self.settings.status_interval - time.monotonic(),
+                       0.0))
         write_bytes(self.port, STATUS_QUERY)
         self._last_status = time.monotonic()
         deadline = time.monotonic() + timeout
@@ -186,7 +196,7 @@ class GrblDriver(Driver):
         self._last_mpos = (mx, my)
         if state.startswith(('Hold', 'Door')):
             return True
-        return moved and state in ('Run', 'Jog')
+        return moved and state in ('Run', 'Jog', 'Home')
 
     def _close_port(self):
         if self.port is not None:
@@ -213,6 +223,9 @@ class GrblDriver(Driver):
 
     # synchronous commands (outside streaming) ---------------------------------------------
     def _send_and_wait(self, lines, timeout=10.0):
+        """Send each line once the previous one is answered; returns the other lines seen
+        (what ``$$`` prints)."""
+        printed = []
         for line in lines:
             write_bytes(self.port, (line + '\n').encode('ascii'))
             deadline = time.monotonic() + timeout
@@ -231,6 +244,12 @@ class GrblDriver(Driver):
                                     value)
                 if kind == 'status':
                     self._status(value)
+                elif kind == 'other':
+                    printed.append(reply)
+        return printed
+
+    def _homing_enabled(self):
+        return bool(int(gp.settings(self._send_and_wait(['$$'])).get(22, 0)) & 1)
 
     # execution ----------------------------------------------------------------------------
     def _program(self, run):
@@ -239,7 +258,11 @@ class GrblDriver(Driver):
         out = [('G21G90G94', None)]
         out += [(line, ('pen', False)) for line in self.pen_lines(False, lim.pen_up_delay)]
         for index, phase in enumerate(run.phases):
-            if phase.kind == 'travel':
+            if phase.kind == 'travel' and index == len(run.phases) - 1:
+                # parked only once GRBL has executed the move: G4 P0 waits for that
+                out += [(self._move(*phase.end, lim.travel_speed), None),
+                        ('G4P0', ('park', index))]
+            elif phase.kind == 'travel':
                 x, y = phase.end
                 out.append((self._move(x, y, lim.travel_speed), ('phase', index)))
             elif phase.kind == 'pen_down':
@@ -264,16 +287,27 @@ class GrblDriver(Driver):
         self.state = self._query_state()
         if self.position_lost:
             self.position = None
+        if (self.state == 'Alarm' or self.needs_homing) and not self._homing_enabled():
+            why, code = self.needs_homing or ('GRBL is in alarm state', 0)
+            raise PlotError(ErrorCode.DEVICE_ALARM, f'{why}: the machine position is not '
+                            'known and GRBL cannot home ($22=0): move the pen by hand to the '
+                            'machine origin and reconnect (GRBL resets and counts from '
+                            'there), or enable homing ($22=1) if it has limit switches', code)
 
     def _run(self, run):
-        state = self.state
-        if state == 'Alarm':
-            raise PlotError(ErrorCode.DEVICE_ALARM, 'GRBL is in alarm state: home ($H) or '
-                                                    'unlock ($X) it before plotting')
-        if state != 'Idle':
-            raise PlotError(ErrorCode.DEVICE, f'GRBL is busy ({state}); expected Idle')
+        if self.state == 'Alarm' or self.needs_homing:
+            self._home(run)
+        elif self.state != 'Idle':
+            raise PlotError(ErrorCode.DEVICE, f'GRBL is busy ({self.state}); expected Idle')
         self._stream(run, self._program(run))
         self.position_lost = False       # parked at the origin in GRBL's own coordinates
+
+    def _home(self, run):
+        """``$H`` (answered once the cycle is done), then the position GRBL reports."""
+        self._stream(run, [('$H', None)])
+        self.needs_homing, self.alarm_at_boot, self.position_lost = None, False, False
+        self.state = self._query_state()
+        run.report(position=self.position)
 
     def _stream(self, run, program):
         self.pending = deque()
@@ -340,14 +374,15 @@ class GrblDriver(Driver):
             self._acknowledged(run, tag)
         elif kind == 'alarm':
             self.state = 'Alarm'
-            raise PlotError(ErrorCode.DEVICE_ALARM, f'GRBL {gp.describe_alarm(value)}', value)
+            raise PlotError(ErrorCode.DEVICE_ALARM, gp.alarm_message(value), value)
         elif kind == 'status':
             self._status(value, run)
             if self._shows_life(value):
                 self.last_reply = time.monotonic()
         elif kind == 'banner':
+            self.needs_homing = ('GRBL reset itself during the job', 0)
             raise PlotError(ErrorCode.DEVICE, 'GRBL reset itself during the job (power or '
-                                              'USB glitch?)')
+                                              'USB glitch?): the machine position is lost')
         elif kind == 'other':
             self.garbage += 1
             if self.garbage > GARBAGE_LIMIT:
@@ -359,11 +394,11 @@ class GrblDriver(Driver):
         if tag[0] == 'pen':
             self.pen_up = not tag[1]
             run.report(pen_down=tag[1])
-        elif tag[0] in ('phase', 'change'):
+        elif tag[0] in ('phase', 'change', 'park'):
             phase = run.phases[tag[1]]
             run.finish_phase(phase)
             self._phase_started = time.monotonic()
-            if phase.kind in ('draw', 'pen_up', 'pen_down'):
+            if phase.kind in ('draw', 'pen_up', 'pen_down') or tag[0] == 'park':
                 self.position = phase.end
             run.report(tag[1] + 1, position=self.position, pen_down=self.pen_up is False)
 
@@ -386,13 +421,21 @@ class GrblDriver(Driver):
         alarm = code == ErrorCode.DEVICE_ALARM
         if not alarm:
             self._hold_until_stopped(run)
-        lost_position = self._reset()
-        if alarm or lost_position:
+        pushed = self._reset()
+        if pushed:
+            error.message += f'; {gp.alarm_message(pushed)}'
+        lost_position = bool(pushed) or self.alarm_at_boot
+        lost_by = error.device_error if alarm else pushed
+        if lost_by in gp.POSITION_LOST:
+            self.needs_homing = (f'GRBL {gp.describe_alarm(lost_by)}', lost_by)
+        elif not alarm and self.alarm_at_boot:
+            self.needs_homing = ('GRBL came back locked from a reset', 0)
+        if alarm or lost_position:       # unlocked to lift the pen; needs_homing guards
             self._send_and_wait(['$X'], timeout=5.0)
             self.alarm_at_boot = False
         self._send_and_wait(self.pen_lines(False, run.plan.settings.limits.pen_up_delay))
         self.pen_up = True
-        self.position_lost = alarm or lost_position
+        self.position_lost = alarm or lost_position or self.needs_homing is not None
         if self.position_lost:
             self.position = None
         else:
@@ -428,11 +471,13 @@ class GrblDriver(Driver):
         raise PlotError(ErrorCode.TIMEOUT, 'GRBL did not stop after a feed hold')
 
     def _reset(self):
-        """Soft reset (flushes GRBL's buffers); True when GRBL reports lost position."""
+        """Soft reset (flushes GRBL's buffers); the N of an ALARM:N it raised (ALARM:3:
+        it caught the machine moving), else 0. ``alarm_at_boot`` says if GRBL is locked."""
         self.pending = deque()
         self.used = 0
+        self.alarm_at_boot = False
         write_bytes(self.port, SOFT_RESET)
-        lost = False
+        pushed = 0
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             line = self.reader.readline(0.1)
@@ -440,10 +485,10 @@ class GrblDriver(Driver):
                 continue
             kind, value = gp.classify(line)
             if kind == 'alarm':
-                lost = True
+                pushed = value
             elif kind == 'banner':
                 self._banner_extra()
-                return lost or self.alarm_at_boot
+                return pushed
         raise PlotError(ErrorCode.TIMEOUT, 'no banner from GRBL after a soft reset')
 
     def _recover_lost_port(self, error):
@@ -455,12 +500,13 @@ class GrblDriver(Driver):
                 self.port = open_serial(self.settings.port, self.settings.baudrate)
                 self.reader = LineReader(self.port)
                 self._await_banner()
-                if self.alarm_at_boot:
+                if self.alarm_at_boot:   # to lift the pen; needs_homing guards the rest
                     self._send_and_wait(['$X'], timeout=5.0)
                     self.alarm_at_boot = False
                 self._send_and_wait(self.pen_lines(False, 0.1), timeout=5.0)
                 self.pen_up = True
                 self.position, self.position_lost = None, True
+                self.needs_homing = ('the board reset when its port was reopened', 0)
                 error.message += '; reconnected and lifted the pen (position not trusted)'
                 return
             except PlotError:

@@ -14,6 +14,10 @@ ALARMS = {
     6: 'homing fail: reset during cycle', 7: 'homing fail: door opened',
     8: 'homing fail: pull-off did not clear the switch', 9: 'homing fail: switch not found',
 }
+# after these GRBL's machine position is not to be trusted ("re-homing is highly
+# recommended"; a failed homing never set it); ALARM:2 stops in time and keeps it
+POSITION_LOST = {1, 3, 6, 7, 8, 9}
+SETTING = re.compile(r'^\$(\d+)=([-0-9.]+)')
 STATUS = re.compile(r'^<([A-Za-z]+(?::\d)?)\|(?:MPos|WPos):([-0-9.]+),([-0-9.]+)')
 
 
@@ -50,6 +54,22 @@ def describe_error(code):
 
 def describe_alarm(code):
     return f'ALARM:{code} ({ALARMS.get(code, "see the GRBL 1.1 alarm table")})'
+
+
+def alarm_message(code):
+    text = f'GRBL {describe_alarm(code)}'
+    if code in POSITION_LOST:
+        return (f'{text}: the machine position is lost: the next goal homes it first ($H), '
+                'or is refused while homing is disabled ($22=0)')
+    if code == 2:
+        return f'{text}: the drawing reaches outside the machine travel (position kept)'
+    return text
+
+
+def settings(lines):
+    """{number: value} from what ``$$`` prints (``$22=1`` ...)."""
+    found = (SETTING.match(line) for line in lines)
+    return {int(m.group(1)): float(m.group(2)) for m in found if m}
 
 
 def number(value):

@@ -5,11 +5,17 @@ a 15-block planner, the real-time bytes (``?`` ``!`` ``~`` 0x18), ``ok``/``error
 replies, ``ALARM:N`` pushes, and records every pen-down polyline it draws (``episodes``)
 so tests can check that no stroke is lost or drawn twice and that the pen ends up.
 
+Alarms as in GRBL 1.1: a hard or soft limit (ALARM:1/2) blocks every line until a soft reset;
+the alarm survives the reset, and G-code then gets ``error:9`` until ``$X`` (unlock) or
+``$H`` (homing, state ``Home`` while it runs, then Idle at ``home``). ``homing`` is ``$22``
+(printed by ``$$``, settable): with it GRBL powers up locked in Alarm, as HOMING_INIT_LOCK
+does; without it ``$H`` is ``error:5``. Opening the port is a power-up (an Arduino resets).
+
 Faults: ``error_on_line`` ({n: code}, the n-th G-code line gets ``error:code``),
-``alarm_after_line`` (ALARM:1 after executing line n), ``vanish_after_line`` (the port
-disappears on line n), ``time_factor`` (> 0: moves take length/feed * time_factor seconds,
-so a slow device fills its buffers), ``split_replies``, ``garbage`` (answers noise),
-``silent`` (never answers).
+``alarm_after_line`` (``ALARM:alarm_code``, default 1, after executing line n),
+``vanish_after_line`` (the port disappears on line n), ``time_factor`` (> 0: moves take
+length/feed * time_factor seconds, so a slow device fills its buffers), ``split_replies``,
+``garbage`` (answers noise), ``silent`` (never answers).
 """
 import math
 import re
@@ -19,6 +25,8 @@ from dream_plotter.device_simulator import SimulatedPort
 BANNER = "\r\nGrbl 1.1h ['$' for help]\r\n"
 RX_BUFFER = 128
 PLANNER_BLOCKS = 15
+HOMING_SEEK = 3000.0             # mm/min
+LOCKED = -1                      # alarm state without an ALARM:N push (power-up lock)
 WORD = re.compile(r'([A-Z])([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))')
 
 
@@ -26,8 +34,9 @@ class GrblSimulator(SimulatedPort):
 
     def __init__(self, transport='pty', *, pen_mode='servo', servo_threshold=500.0,
                  z_threshold=1.0, time_factor=0.0, baud=115200, error_on_line=None,
-                 alarm_after_line=None, vanish_after_line=None, reappear_after=None,
-                 garbage=False, silent=False, split_replies=False, seed=0):
+                 alarm_after_line=None, alarm_code=1, vanish_after_line=None,
+                 reappear_after=None, homing=True, home=(0.0, 0.0), garbage=False,
+                 silent=False, split_replies=False, seed=0):
         super().__init__(transport, split_replies, seed)
         self.pen_mode = pen_mode
         self.servo_threshold = servo_threshold
@@ -36,6 +45,9 @@ class GrblSimulator(SimulatedPort):
         self.baud = baud
         self.error_on_line = dict(error_on_line or {})
         self.alarm_after_line = alarm_after_line
+        self.alarm_code = alarm_code
+        self.homing = homing             # GRBL setting $22
+        self.home = tuple(home)          # machine x, y where homing ends
         self.vanish_after_line = vanish_after_line
         self.reappear_after = reappear_after
         self.garbage = garbage
@@ -49,6 +61,7 @@ class GrblSimulator(SimulatedPort):
         self.resets = 0
         self.alarms = []
         self.status_queries = 0
+        self.homings = 0
         self.pen_down = False
         self._power_on()
 
@@ -58,6 +71,7 @@ class GrblSimulator(SimulatedPort):
         self.blocked = False         # a synchronising command waits for the queue
         self.hold = False
         self.alarm = 0
+        self.critical = False        # ALARM:1/2: nothing but a reset is served
         self.check_mode = False
         self.spindle_on = False
         self.spindle_s = 0.0
@@ -113,7 +127,7 @@ class GrblSimulator(SimulatedPort):
                 self.status_queries += 1
                 self._say(self._status() + '\r\n')
             elif b == ord('!'):
-                if self.queue and not self.alarm:
+                if self.queue and not self.alarm and self.queue[0][0] != 'home':
                     self._freeze()
                     self.hold = True
             elif b == ord('~'):
@@ -130,25 +144,28 @@ class GrblSimulator(SimulatedPort):
                 self.max_rx = max(self.max_rx, len(self.rx))
         self._parse_lines()
 
-    def _status(self):
+    @property
+    def state(self):
+        """The state word of a status report."""
+        if self.queue and self.queue[0][0] == 'home':
+            return 'Home'
         if self.alarm:
-            state = 'Alarm'
-        elif self.hold:
-            state = 'Hold:0'
-        elif self.check_mode:
-            state = 'Check'
-        elif self.queue:
-            state = 'Run'
-        else:
-            state = 'Idle'
+            return 'Alarm'
+        if self.hold:
+            return 'Hold:0'
+        if self.check_mode:
+            return 'Check'
+        return 'Run' if self.queue else 'Idle'
+
+    def _status(self):
         x, y, z = self._live_pos()
         feed = self.feed or 0
-        return f'<{state}|MPos:{x:.3f},{y:.3f},{z:.3f}|FS:{feed:.0f},{self.spindle_s:.0f}>'
+        return f'<{self.state}|MPos:{x:.3f},{y:.3f},{z:.3f}|FS:{feed:.0f},{self.spindle_s:.0f}>'
 
     def _live_pos(self):
         """The position part-way through the current move, as real GRBL reports it."""
         if self.time_factor <= 0 or self.hold or self.alarm or not self.queue or \
-                self.queue[0][0] != 'move':
+                self.queue[0][0] not in ('move', 'home'):
             return self.pos
         entry = self.queue[0]
         total = self._entry_time(entry)
@@ -165,6 +182,8 @@ class GrblSimulator(SimulatedPort):
             self._say('ALARM:3\r\n')
         self.resets += 1
         self._power_on()
+        if from_open:                # an Arduino resets when the port opens: a power-up
+            alarm = LOCKED if self.homing else 0
         self.alarm = alarm
         if banner:
             self._say(BANNER)
@@ -176,7 +195,8 @@ class GrblSimulator(SimulatedPort):
         while self._present:
             if self.time_factor <= 0:
                 self._run_queue_instant()
-            if self.blocked or b'\n' not in self.rx or len(self.queue) >= PLANNER_BLOCKS:
+            if self.critical or self.blocked or b'\n' not in self.rx or \
+                    len(self.queue) >= PLANNER_BLOCKS:
                 return
             i = self.rx.index(b'\n')
             raw = bytes(self.rx[:i]).decode('ascii', errors='replace').strip()
@@ -199,7 +219,7 @@ class GrblSimulator(SimulatedPort):
                 self.alarm_after_line = None
                 if self.time_factor <= 0:
                     self._run_queue_instant()
-                self._alarm(1)
+                self._alarm(self.alarm_code)
 
     def _alarm(self, code):
         self._freeze()
@@ -210,7 +230,9 @@ class GrblSimulator(SimulatedPort):
         self.spindle_on = False      # GRBL's reset kills the spindle: a servo pen lifts
         self._update_pen()
         self._say(f'ALARM:{code}\r\n')
-        self._say('[MSG:Reset to continue]\r\n')
+        if code in (1, 2):           # a limit: GRBL serves nothing but a reset until then
+            self.critical = True
+            self._say('[MSG:Reset to continue]\r\n')
 
     def _line(self, raw):
         line = re.sub(r'\(.*?\)|;.*$', '', raw).replace(' ', '').upper()
@@ -324,7 +346,19 @@ class GrblSimulator(SimulatedPort):
             self._say('[MSG:Enabled]\r\n' if self.check_mode else '[MSG:Disabled]\r\n')
             self._say('ok\r\n')
         elif line == '$H':
-            self._say('error:5\r\n')
+            if not self.homing:
+                self._say('error:5\r\n')
+                return
+            self.alarm = 0               # GRBL homes from the alarm lock; ok once done
+            self.queue += [('home', [*self.home, self.pos[2]], HOMING_SEEK), ('ack',)]
+            self.blocked = True
+        elif line == '$$':
+            self._say(f'$20=0\r\n$21={int(self.homing)}\r\n$22={int(self.homing)}\r\n'
+                      f'$23=0\r\n$24=500.000\r\n$25={HOMING_SEEK:.3f}\r\n$27=1.000\r\n'
+                      '$30=1000\r\n$32=0\r\nok\r\n')
+        elif line.startswith('$22='):
+            self.homing = line[4:] == '1'
+            self._say('ok\r\n')
         elif line == '$I':
             self._say('[VER:1.1h.20190825:]\r\n[OPT:V,15,128]\r\nok\r\n')
         else:
@@ -333,10 +367,12 @@ class GrblSimulator(SimulatedPort):
     # execution ----------------------------------------------------------------------------
     def _finish_entry(self, entry):
         kind = entry[0]
-        if kind == 'move':
+        if kind in ('move', 'home'):
             self.pos = list(entry[1])
             self._moved(self.pos[0], self.pos[1])
             self._update_pen()
+            if kind == 'home':
+                self.homings += 1
         elif kind == 'spindle':
             self.spindle_on, self.spindle_s = entry[1], entry[2]
             self._update_pen()
@@ -349,7 +385,7 @@ class GrblSimulator(SimulatedPort):
             self._finish_entry(self.queue.pop(0))
 
     def _entry_time(self, entry):
-        if entry[0] == 'move':
+        if entry[0] in ('move', 'home'):
             dist = math.dist(self.pos, entry[1])
             return dist / (entry[2] / 60.0) * self.time_factor
         if entry[0] == 'dwell':
@@ -358,7 +394,7 @@ class GrblSimulator(SimulatedPort):
 
     def _freeze(self):
         """Stop where the current move is (hold, reset, alarm, power loss)."""
-        if self.time_factor <= 0 or not self.queue or self.queue[0][0] != 'move':
+        if self.time_factor <= 0 or not self.queue or self.queue[0][0] not in ('move', 'home'):
             return
         entry = self.queue[0]
         total = self._entry_time(entry)

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from dream_plotter import grbl_protocol as gp
 from dream_plotter.drawn_check import match_episodes
 from dream_plotter.grbl_driver import GrblDriver, GrblSettings
 from dream_plotter.grbl_simulator import GrblSimulator
@@ -82,13 +83,58 @@ def test_error_reply_stops_the_stream_lifts_the_pen_and_resume_finishes(rig, sma
     check_resume(small_plan, sim, driver, first, before)
 
 
-def test_alarm_push_stops_unlocks_and_lifts_the_pen(rig, small_plan):
-    sim, driver = rig(alarm_after_line=80)
+def test_a_finished_goal_ends_idle_at_the_park_position(rig, one_long_line):
+    sim, driver = rig(time_factor=0.1)    # the park move takes ~0.2 s after its 'ok'
+    snaps = []
+    outcome = driver.execute(one_long_line, 0, snaps.append)
+    assert outcome.ok, outcome.message
+    with sim.lock:
+        assert sim.state == 'Idle' and sim.pos[:2] == [0.0, 0.0]
+    last = snaps[-1]
+    assert (last.x, last.y) == (0.0, 0.0) and not last.pen_down and last.time_left == 0
+    assert driver.position == (0.0, 0.0)
+
+
+@pytest.mark.parametrize('code', [1, 3])
+def test_an_alarm_that_loses_the_position_makes_the_next_goal_home_first(rig, small_plan,
+                                                                         code):
+    sim, driver = rig(alarm_after_line=80, alarm_code=code)
     first = driver.execute(small_plan)
-    assert first.error_code == ErrorCode.DEVICE_ALARM and first.device_error == 1
-    assert not sim.pen_down and sim.alarm == 0            # unlocked with $X afterwards
-    assert '$X' in sim.lines
+    assert first.error_code == ErrorCode.DEVICE_ALARM and first.device_error == code
+    assert gp.ALARMS[code] in first.message and 'position is lost' in first.message
+    assert not sim.pen_down and driver.position is None
+    homed, sent = sim.homings, len(sim.lines)
     check_resume(small_plan, sim, driver, first, len(sim.episodes))
+    later = sim.lines[sent:]
+    assert sim.homings == homed + 1
+    assert later.index('$H') < min(i for i, line in enumerate(later) if line.startswith('G1'))
+
+
+def test_a_soft_limit_keeps_the_position_and_the_next_goal_does_not_home(rig, small_plan):
+    sim, driver = rig(alarm_after_line=80, alarm_code=2)
+    first = driver.execute(small_plan)
+    assert first.error_code == ErrorCode.DEVICE_ALARM and first.device_error == 2
+    assert 'outside the machine travel' in first.message
+    assert not sim.pen_down and sim.alarm == 0            # unlocked with $X afterwards
+    homed = sim.homings
+    check_resume(small_plan, sim, driver, first, len(sim.episodes))
+    assert sim.homings == homed
+
+
+def test_without_homing_goals_after_a_hard_limit_are_refused_until_reconnected(rig, tiny_plan):
+    sim, driver = rig(alarm_after_line=40, homing=False)
+    first = driver.execute(tiny_plan)
+    assert first.error_code == ErrorCode.DEVICE_ALARM and first.device_error == 1
+    sent, episodes = len(sim.lines), len(sim.episodes)
+    for _ in range(2):                                    # not forgotten after a refusal
+        again = driver.execute(tiny_plan, first.next_stroke)
+        assert again.error_code == ErrorCode.DEVICE_ALARM and again.device_error == 1
+        assert 'ALARM:1' in again.message and '$22=0' in again.message
+        assert again.next_stroke == first.next_stroke
+    assert set(sim.lines[sent:]) == {'$$'} and len(sim.episodes) == episodes
+    driver.close()                    # the operator moves the pen to the origin, reconnects
+    driver.connect()
+    assert driver.execute(tiny_plan, first.next_stroke).ok
 
 
 def test_cancel_on_a_slow_device_holds_resets_lifts_and_parks(rig, small_plan):
@@ -116,6 +162,37 @@ def test_lost_port_reconnects_to_lift_the_pen_and_resume_finishes(rig, small_pla
     assert first.pen_up and not sim.pen_down
     assert first.next_stroke < 20
     check_resume(small_plan, sim, driver, first, len(sim.episodes))
+
+
+def test_without_homing_a_resume_after_a_board_reset_is_refused(rig, tiny_plan):
+    sim, driver = rig(vanish_after_line=40, reappear_after=0.3, homing=False)
+    first = driver.execute(tiny_plan)
+    assert first.error_code == ErrorCode.CONNECTION_LOST and first.pen_up
+    again = driver.execute(tiny_plan, first.next_stroke)
+    assert again.error_code == ErrorCode.DEVICE_ALARM and 'board reset' in again.message
+    assert not any(line.startswith('G1') for line in sim.lines[sim.lines.index('$$'):])
+
+
+@pytest.mark.parametrize('homing', [True, False])
+def test_a_board_that_resets_itself_mid_plot_is_homed_or_refused_next(rig, small_plan, homing):
+    sim, driver = rig(homing=homing)
+
+    def glitch(progress):                 # power or USB glitch: GRBL restarts
+        if progress.strokes_done >= 3 and sim.resets == 1:
+            with sim.lock:
+                sim.on_open()
+
+    first = driver.execute(small_plan, 0, glitch)
+    assert first.error_code == ErrorCode.DEVICE and 'position is lost' in first.message
+    assert not sim.pen_down and driver.position is None
+    assert not any(line.startswith('G1X0Y0') for line in sim.lines)   # no park: frame lost
+    if homing:
+        homed = sim.homings
+        check_resume(small_plan, sim, driver, first, len(sim.episodes))
+        assert sim.homings == homed + 1
+    else:
+        again = driver.execute(small_plan, first.next_stroke)
+        assert again.error_code == ErrorCode.DEVICE_ALARM and 'reset itself' in again.message
 
 
 def test_lost_port_that_does_not_come_back_reports_an_unknown_pen(rig, tiny_plan):
@@ -159,13 +236,22 @@ def test_ports_outside_the_allow_list_and_missing_ports(tmp_path):
     assert err.value.code == ErrorCode.CONNECTION_LOST
 
 
-def test_a_plotter_in_alarm_at_start_is_refused_without_moving(rig, tiny_plan):
-    sim, driver = rig()
+def test_a_plotter_in_alarm_at_start_without_homing_is_refused_left_locked(rig, tiny_plan):
+    sim, driver = rig(homing=False)
     with sim.lock:
         sim.alarm = 9
     outcome = driver.execute(tiny_plan)
-    assert outcome.error_code == ErrorCode.DEVICE_ALARM
+    assert outcome.error_code == ErrorCode.DEVICE_ALARM and '$22=0' in outcome.message
     assert sim.episodes == [] and outcome.strokes_done == 0
+    assert sim.alarm == 9 and '$X' not in sim.lines       # not unlocked behind the user
+
+
+def test_a_plotter_that_powers_up_locked_for_homing_is_homed_before_drawing(rig, tiny_plan):
+    sim, driver = rig()                                   # $22=1: GRBL starts in Alarm
+    assert driver.state == 'Alarm'
+    outcome = driver.execute(tiny_plan)
+    assert outcome.ok, outcome.message
+    assert sim.homings == 1 and sim.lines[:2] == ['$$', '$H']
 
 
 def test_status_polling_faster_than_5_hz_is_refused():
