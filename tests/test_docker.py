@@ -26,3 +26,17 @@ def test_dockerfile_uses_the_readme_steps():
     debs = setup.split('DEBS="', 1)[1].split('"', 1)[0].split()
     assert debs and all(deb in docker for deb in debs)
     assert (ROOT / 'docker' / 'entrypoint.sh').stat().st_mode & 0o111
+
+
+def test_the_build_context_leaves_out_recordings_and_this_machines_build():
+    """``COPY . .`` must not put visitors' sessions (privacy) or a host's venv and colcon
+    build (gigabytes; a CMake cache made for another path) into the image."""
+    def entries(name):
+        return {line.strip().strip('/') for line in (ROOT / name).read_text().splitlines()
+                if line.strip() and not line.startswith('#')}
+    ignored, local = entries('.dockerignore'), entries('.gitignore')
+    assert {'.git', 'sessions', '.venv', 'build', 'install', 'log'} <= ignored
+    assert {'out', 'plots', '.whl'} <= ignored
+    missing = {p for p in local if not p.startswith(('*', '__')) and p not in ignored}
+    assert not missing, f'ignored by git but copied into the image: {sorted(missing)}'
+    assert not ignored & {'data', 'src', 'launch', 'scripts', 'docker', 'requirements'}
