@@ -1,5 +1,6 @@
 """``dream plot``: plan a drawing for paper and plot it with a driver core (no ROS graph),
 or check a running DrawStrokes server with the conformance kit."""
+import argparse
 import json
 import math
 import pathlib
@@ -11,7 +12,7 @@ DRIVERS = ('sim', 'grbl', 'axidraw')
 # Signals that cancel a plot with the pen up, like Ctrl-C (SIGHUP is absent on Windows).
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGTERM', 'SIGHUP') if hasattr(signal, n))
 # The planner's hint names the goal field (PaperSetup.out_of_bounds); here it is a flag.
-CLI_CLIP_HINT = 'Add --clip to clip them.'
+CLI_CLIP_HINT = 'Leave out --no-clip to clip them.'
 
 
 def _check_options(args):
@@ -107,8 +108,10 @@ class PlotVerb:
         parser.add_argument('--orientation', choices=('auto', 'portrait', 'landscape'),
                             default='auto')
         parser.add_argument('--margin', type=float, default=10.0, help='margin in mm')
-        parser.add_argument('--clip', action='store_true',
-                            help='clip strokes that leave the work area instead of refusing')
+        parser.add_argument('--clip', action=argparse.BooleanOptionalAction, default=True,
+                            help='clip strokes that leave the work area, with a warning, as '
+                                 'a session does (CLIPDraw strokes often run past the canvas; '
+                                 'default); --no-clip refuses such a drawing')
         parser.add_argument('--pen-width', type=float, default=0.5, help='pen width in mm')
         parser.add_argument('--out', help='sim: PNG to write (an SVG goes next to it)')
         parser.add_argument('--dry-run', action='store_true', help='plan and report only')

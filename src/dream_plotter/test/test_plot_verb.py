@@ -180,13 +180,15 @@ def no_plotting(monkeypatch):
     monkeypatch.setattr(PlotVerb, '_driver', refuse)
 
 
-def test_out_of_bounds_names_the_clip_flag(tmp_path, capsys):
+def test_strokes_past_the_paper_are_clipped_unless_refused(tmp_path, capsys):
     from dream_plotter.outcome import PlotError
     path = tmp_path / 'wide.json'
     path.write_text(json.dumps({'canvas_width': 100, 'canvas_height': 100, 'strokes': [
         {'control_points': [[10, 50], [90, 50]]}, {'control_points': [[-500, 20], [600, 20]]}]}))
-    with pytest.raises(PlotError, match='Add --clip to clip them') as err:
-        run(PlotVerb(), [str(path)])
+    assert run(PlotVerb(), [str(path)]) == 0            # as a session does: clip_to_paper
+    assert '1 stroke(s) clipped to the work area' in capsys.readouterr().err
+    with pytest.raises(PlotError, match='Leave out --no-clip to clip them') as err:
+        run(PlotVerb(), [str(path), '--no-clip'])
     assert 'out_of_bounds=' not in str(err.value)
     assert run(PlotVerb(), [str(path), '--clip']) == 0
 
