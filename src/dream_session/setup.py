@@ -35,6 +35,7 @@ setup(
             'run = dream_session.run_verb:RunVerb',
             'replay = dream_session.replay_verb:ReplayVerb',
             'bag = dream_session.bag_verb:BagVerb',
+            'params = dream_session.params_verb:ParamsVerb',
         ],
     },
 )

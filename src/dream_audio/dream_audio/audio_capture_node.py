@@ -19,14 +19,13 @@ import time
 
 import rclpy
 from dream_interfaces.msg import AudioChunk
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from dream_audio.file_source import AudioFileError, FileSource
 from dream_audio.microphone_source import AudioDeviceError, MicrophoneSource
-from dream_audio.parameters import declare
+from dream_audio.parameters import declare, refuse_other_words
 from dream_audio.pcm import ENCODINGS
 from dream_audio.resampling import TARGET_RATE
 from dream_audio.ros_messages import chunk_to_msg, end_of_stream_msg
@@ -36,12 +35,16 @@ from dream_audio.ros_messages import chunk_to_msg, end_of_stream_msg
 CHUNK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                        reliability=ReliabilityPolicy.RELIABLE)
 SOURCES = ('microphone', 'file')
+# The text parameters that take one of a few words (refused otherwise, listed by dream params).
+CHOICES = {'source': SOURCES, 'encoding': ENCODINGS}
 SILENT_DEVICE_TIMEOUT = 5.0  # seconds without a block before the device is reopened
 
 
 class AudioCaptureNode(Node):
     def __init__(self, **kwargs):
         super().__init__('audio_capture', **kwargs)
+        # Before the declarations: a source or encoding not in its words fails the start.
+        refuse_other_words(self, CHOICES)
         declare(self, 'source', 'microphone', 'where audio comes from: microphone or file')
         declare(self, 'file_path', '', 'audio file to play when source is file (WAV, FLAC, '
                 'OGG...; any rate and channel count)')
@@ -68,23 +71,12 @@ class AudioCaptureNode(Node):
         # Why the last source could not play (None: it played or plays): a one-shot run
         # from a file ends on it rather than waiting for speech that cannot come.
         self.source_error = None
-        self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self._start_source()
 
     # -- parameters --------------------------------------------------------------------
     def _param(self, name):
         return self.get_parameter(name).value
-
-    def _validate(self, parameters):
-        for p in parameters:
-            if p.name == 'source' and p.value not in SOURCES:
-                return SetParametersResult(
-                    successful=False, reason=f'source must be one of {", ".join(SOURCES)}')
-            if p.name == 'encoding' and p.value not in ENCODINGS:
-                return SetParametersResult(
-                    successful=False, reason=f'encoding must be one of {", ".join(ENCODINGS)}')
-        return SetParametersResult(successful=True)
 
     def _on_parameters_set(self, parameters):
         if any(p.name in ('source', 'file_path', 'device', 'device_sample_rate')
@@ -102,10 +94,7 @@ class AudioCaptureNode(Node):
 
     def _start_source(self):
         self.stop_source()
-        source = self._param('source')
-        if source not in SOURCES:
-            self.get_logger().error(f'unknown source {source!r}: use one of {SOURCES}')
-            return
+        source = self._param('source')      # one of SOURCES: refused otherwise
         with self._lock:
             self._stopping = threading.Event()
             target = self._play_file if source == 'file' else self._capture_microphone

@@ -1,5 +1,6 @@
 """Declare ROS parameters with their description and range in one line each."""
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, \
+    SetParametersResult
 
 
 def declare(node, name, default, description, low=None, high=None, read_only=False):
@@ -15,3 +16,24 @@ def declare(node, name, default, description, low=None, high=None, read_only=Fal
             descriptor.floating_point_range = [FloatingPointRange(
                 from_value=float(low), to_value=float(high), step=0.0)]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def choice_error(choices, name, value):
+    """Why ``value`` cannot be parameter ``name`` of ``choices`` ({name: words}), or ''."""
+    if name not in choices or value in choices[name]:
+        return ''
+    return f'{name} must be one of {", ".join(choices[name])}, got {value!r}'
+
+
+def refuse_other_words(node, choices):
+    """Refuse a value outside its words for the parameters of ``choices`` ({name: words}).
+    Called before the declarations, a bad value fails the node's start
+    (InvalidParameterValueException) instead of being logged and worked around; later, the
+    set is refused. The reason lists the words."""
+    def validate(parameters):
+        for p in parameters:
+            reason = choice_error(choices, p.name, p.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+    node.add_on_set_parameters_callback(validate)

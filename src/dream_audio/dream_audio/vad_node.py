@@ -34,7 +34,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import Bool
 
 from dream_audio.audio_capture_node import CHUNK_QOS
-from dream_audio.parameters import declare
+from dream_audio.parameters import declare, refuse_other_words
 from dream_audio.pcm import ENCODINGS
 from dream_audio.ros_messages import chunk_from_msg, utterance_to_msg
 from dream_audio.sample_clock import SampleClock
@@ -53,11 +53,15 @@ SPEAKING_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 CONTROL_NAMES = {ControlSession.Request.COMMAND_START: 'START',
                  ControlSession.Request.COMMAND_STOP: 'STOP',
                  ControlSession.Request.COMMAND_CANCEL: 'CANCEL'}
+# The text parameters that take one of a few words (refused otherwise, listed by dream params).
+CHOICES = {'encoding': ENCODINGS}
 
 
 class VadNode(Node):
     def __init__(self, detector=None, **kwargs):
         super().__init__('vad', **kwargs)
+        # Before the declarations: an encoding not in its words fails the start.
+        refuse_other_words(self, CHOICES)
         defaults = SegmenterConfig()
         config = SegmenterConfig(
             threshold=declare(self, 'threshold', defaults.threshold,
@@ -86,9 +90,6 @@ class VadNode(Node):
         self._encoding = declare(self, 'encoding', 'pcm_s16le',
                                  f'encoding of the utterances: {", ".join(ENCODINGS)}',
                                  read_only=True)
-        if self._encoding not in ENCODINGS:
-            self.get_logger().error(f'unknown encoding {self._encoding!r}: using pcm_s16le')
-            self._encoding = 'pcm_s16le'
         self._stream_timeout = declare(
             self, 'stream_timeout', 3.0, 'seconds without chunks (counted on the node clock, '
             'sim time under use_sim_time, from the last chunk or a manual start, whichever '

@@ -10,6 +10,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from dream_interfaces.msg import AudioChunk, Utterance  # noqa: E402
 from dream_interfaces.srv import ControlSession  # noqa: E402
+from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
@@ -266,3 +267,40 @@ def test_capture_without_a_microphone_stays_up_and_switches_to_a_file(graph, dre
         for node in (capture, listener):
             executor.remove_node(node)
             node.destroy_node()
+
+
+@pytest.mark.parametrize('node, name, value', [
+    ('capture', 'source', 'net'), ('capture', 'encoding', 'mp3'), ('vad', 'encoding', 'mp3')])
+def test_a_word_outside_its_set_fails_the_start(energy_detector, node, name, value):
+    """Once only logged ('unknown source', 'using pcm_s16le') and the node carried on."""
+    from dream_audio.pcm import ENCODINGS
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    words = ', '.join(('microphone', 'file') if name == 'source' else ENCODINGS)
+    try:
+        with pytest.raises(InvalidParameterValueException,
+                           match=f"{name} must be one of {words}, got '{value}'"):
+            overrides = [Parameter(name, value=value)]
+            if node == 'vad':
+                VadNode(detector=energy_detector, namespace=NAMESPACE, context=context,
+                        parameter_overrides=overrides)
+            else:
+                AudioCaptureNode(namespace=NAMESPACE, context=context,
+                                 parameter_overrides=overrides)
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_a_word_outside_its_set_is_refused_when_set():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    capture = AudioCaptureNode(namespace=NAMESPACE, context=context, parameter_overrides=[
+        Parameter('device', value='no such mic')])      # nothing is published
+    try:
+        [result] = capture.set_parameters([Parameter('encoding', value='mp3')])
+        assert not result.successful and 'pcm_s16le' in result.reason, result.reason
+        assert capture.get_parameter('encoding').value == 'pcm_s16le'
+    finally:
+        capture.stop_source()
+        capture.destroy_node()
+        rclpy.shutdown(context=context)

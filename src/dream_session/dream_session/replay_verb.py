@@ -3,7 +3,9 @@
 Plain replay publishes every recorded message with its timing (``--rate``, ``--clock`` for
 nodes with ``use_sim_time``, ``--topics`` to choose). ``--from-stage`` runs the pipeline again
 from a chosen stage as a new, recorded session: the stages before it are played from the bag,
-the stages from it on run live, e.g. re-draw an old transcript with another CLIP model::
+the stages from it on run live (with ``dream run``'s options, which plain replay refuses, as a
+re-run refuses --set for the nodes it plays from the bag), e.g. re-draw an old transcript with
+another CLIP model::
 
     dream replay sessions/20261122T130509Z_x --from-stage clipdraw --set clipdraw.preset=cpu
 """
@@ -25,16 +27,47 @@ class ReplayVerb:
     help = 'play a recorded session back, or re-run it from a stage'
 
     def add_arguments(self, parser):
+        self._parser = parser
         parser.add_argument('bag', help='a session bag directory (or the .mcap file in it)')
-        parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
-        parser.add_argument('--clock', action='store_true', help='publish /clock from the bag')
-        parser.add_argument('--topics', nargs='+', help='only these topics')
+        play = parser.add_argument_group('plain replay (without --from-stage)')
+        self._play_options = [
+            play.add_argument('--rate', type=float, default=1.0,
+                              help='playback speed factor'),
+            play.add_argument('--clock', action='store_true',
+                              help='publish /clock from the bag'),
+            play.add_argument('--topics', nargs='+', help='only these topics')]
         parser.add_argument('--from-stage', choices=sorted(UPSTREAM),
                             help='re-run the pipeline from this stage as a new session')
-        add_system_arguments(parser)
+        rerun = parser.add_argument_group(
+            're-run (only with --from-stage)',
+            'the system that runs the stages from the chosen one on, as dream run starts it')
+        self._system_options = add_system_arguments(
+            rerun, timeout_help='give up on the re-run after this many seconds')
+
+    def _refuse_misplaced(self, args):
+        """A usage error for options that the chosen mode would ignore, and for --set aimed
+        at nodes that the re-run does not start (their part is played from the bag)."""
+        from dream_session.system_config import parse_assignment
+
+        def given(actions):
+            return [a.option_strings[0] for a in actions if getattr(args, a.dest) != a.default]
+        if not args.from_stage and given(self._system_options):
+            self._parser.error(f'{", ".join(given(self._system_options))}: only with '
+                               '--from-stage (plain replay starts no nodes)')
+        if args.from_stage and given(self._play_options):
+            self._parser.error(f'{", ".join(given(self._play_options))}: only without '
+                               '--from-stage (the re-run plays no recorded timing)')
+        skipped = UPSTREAM.get(args.from_stage, ())
+        aimed = {text: parse_assignment(text)[0] for text in args.set}
+        aimed = {text: node for text, node in aimed.items() if node in skipped}
+        if aimed:
+            nodes = ', '.join(dict.fromkeys(aimed.values()))
+            self._parser.error(f'--set {", ".join(aimed)}: the re-run from stage '
+                               f'{args.from_stage} does not start {nodes} (played from the bag)')
 
     def main(self, args):
         from dream_session.bag_recovery import bag_folder, needs_recovery
+        self._refuse_misplaced(args)
         args.bag = bag_folder(args.bag)
         if needs_recovery(args.bag):
             raise ValueError(f'{args.bag} was not closed properly: run '

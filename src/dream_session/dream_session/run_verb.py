@@ -14,19 +14,26 @@ STATE_NAMES = ['idle', 'listening', 'transcribing', 'generating', 'plotting', 'd
                'cancelled']
 
 
-def add_system_arguments(parser):
-    """Options shared by ``dream run`` and ``dream replay --from-stage``."""
-    parser.add_argument('--config', help='system YAML (default: launch/dreaming_machine.yaml)')
-    parser.add_argument('--driver', help='plotter driver from the config (default: sim)')
-    parser.add_argument('--no-record', action='store_true', help='do not record sessions')
-    parser.add_argument('--sessions-dir', help='where session bags go (recorder.output_dir)')
-    parser.add_argument('--clip-weights', default=os.environ.get('CLIP_WEIGHTS'),
-                        help='CLIP weights file or tag (default: $CLIP_WEIGHTS)')
-    parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
-                        help='override one parameter (repeatable), e.g. clipdraw.preset=cpu')
-    parser.add_argument('--use-sim-time', action='store_true', help='all nodes on /clock')
-    parser.add_argument('--timeout', type=float, default=None,
-                        help='give up after this many seconds (with --once)')
+def add_system_arguments(parser, timeout_help='give up after this many seconds (with --once)'):
+    """Options shared by ``dream run`` and ``dream replay --from-stage``; returns their
+    argparse actions (replay refuses them without --from-stage)."""
+    return [
+        parser.add_argument('--config',
+                            help='system YAML (default: launch/dreaming_machine.yaml)'),
+        parser.add_argument('--driver', help='plotter driver from the config (default: sim)'),
+        parser.add_argument('--no-record', action='store_true', help='do not record sessions'),
+        parser.add_argument('--sessions-dir',
+                            help='where session bags go (recorder.output_dir)'),
+        parser.add_argument('--clip-weights', default=os.environ.get('CLIP_WEIGHTS'),
+                            help='CLIP weights file or tag (default: $CLIP_WEIGHTS)'),
+        parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
+                            help='override one parameter (repeatable), e.g. '
+                                 'clipdraw.preset=cpu; the value as typed, read as the '
+                                 "parameter's type (text stays text: stt.language=no)"),
+        parser.add_argument('--use-sim-time', action='store_true',
+                            help='all nodes on /clock'),
+        parser.add_argument('--timeout', type=float, default=None, help=timeout_help),
+    ]
 
 
 def system_overrides(args, extra=None):

@@ -17,7 +17,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
-from dream_session.system_config import ConfigError
+from dream_session.system_config import ConfigError, SetText
 
 
 def _parameters(values, use_sim_time):
@@ -25,6 +25,104 @@ def _parameters(values, use_sim_time):
               if value is not None]
     params.append(Parameter('use_sim_time', value=bool(use_sim_time)))
     return params
+
+
+def _declared_type(entry):
+    """The type rclpy gives the parameter of a ``declare_parameters`` entry (name, value or
+    type, descriptor), as rclpy infers it; None for a dynamically typed one."""
+    from rcl_interfaces.msg import ParameterValue
+    value = entry[1] if len(entry) > 1 else None
+    if len(entry) < 2 or (len(entry) > 2 and getattr(entry[2], 'dynamic_typing', False)):
+        return None
+    if isinstance(value, Parameter.Type):
+        return value
+    if isinstance(value, ParameterValue):
+        return Parameter.Type(value.type)
+    return Parameter.Type.from_parameter_value(value)
+
+
+def _scalar(text, kind):
+    """``text`` as a bool, integer or double (YAML's reading; an integer is a double too)."""
+    import yaml
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if kind == Parameter.Type.BOOL and isinstance(value, bool):
+        return value
+    if not isinstance(value, bool) and isinstance(value, int) and kind in (
+            Parameter.Type.INTEGER, Parameter.Type.DOUBLE):
+        return float(value) if kind == Parameter.Type.DOUBLE else value
+    if kind == Parameter.Type.DOUBLE:
+        if isinstance(value, float):
+            return value
+        try:
+            return float(text)         # 1e3, inf, nan: not floats to YAML 1.1
+        except ValueError:
+            pass
+    raise ValueError('true or false' if kind == Parameter.Type.BOOL else '')
+
+
+ELEMENT_TYPES = {Parameter.Type.BOOL_ARRAY: Parameter.Type.BOOL,
+                 Parameter.Type.INTEGER_ARRAY: Parameter.Type.INTEGER,
+                 Parameter.Type.DOUBLE_ARRAY: Parameter.Type.DOUBLE,
+                 Parameter.Type.STRING_ARRAY: Parameter.Type.STRING}
+
+
+def from_text(text, kind):
+    """A ``--set`` value (text as typed) as a value of the declared type ``kind``: a string
+    keeps the text, a double takes an integer, a list is [a, b] with each item read as the
+    element type; ValueError if it is not one. None (dynamic typing): read as YAML."""
+    import yaml
+    if kind is None:
+        return yaml.safe_load(text) if text else ''
+    if kind == Parameter.Type.STRING:
+        return str(text)
+    if kind in ELEMENT_TYPES:
+        try:
+            items = yaml.load(text, Loader=yaml.BaseLoader)    # every item left as text
+        except yaml.YAMLError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError('write a list as [a, b, ...]')
+        return [from_text(item, ELEMENT_TYPES[kind]) for item in items]
+    if kind in (Parameter.Type.BOOL, Parameter.Type.INTEGER, Parameter.Type.DOUBLE):
+        return _scalar(text, kind)
+    return yaml.safe_load(text)
+
+
+def _type_name(kind):
+    return kind.name.lower().replace('_array', '[]')
+
+
+def _build(cls, spec, **kwargs):
+    """``cls(**kwargs)``, its ``--set`` values (SetText) converted to the declared types as
+    the node declares them: only then are the types known, and rclpy refuses an override
+    of another type (a string 'on' for a bool, an integer for a double)."""
+    texts = {name: value for name, value in spec.parameters.items()
+             if isinstance(value, SetText)}
+    node = cls.__new__(cls)
+    if texts:
+        declare = node.declare_parameters
+
+        def declare_parameters(namespace, parameters, ignore_override=False):
+            for entry in parameters:
+                name = f'{namespace}.{entry[0]}' if namespace else entry[0]
+                if name not in texts or ignore_override:
+                    continue
+                kind = _declared_type(entry)
+                try:
+                    value = from_text(texts[name], kind)
+                except ValueError as exc:
+                    hint = f' ({exc})' if str(exc) else ''
+                    raise ConfigError(
+                        f'{spec.name}: cannot set {name} to {texts[name]!r}: the parameter '
+                        f'is of type {_type_name(kind)}{hint}') from None
+                node._parameter_overrides[name] = Parameter(name, value=value)
+            return declare(namespace, parameters, ignore_override)
+        node.declare_parameters = declare_parameters
+    node.__init__(**kwargs)
+    return node
 
 
 class SingleProcessRunner:
@@ -75,7 +173,7 @@ class SingleProcessRunner:
         from rclpy.exceptions import ParameterException
         cls = spec.load_class()
         try:
-            node = cls(context=self._context, parameter_overrides=_parameters(
+            node = _build(cls, spec, context=self._context, parameter_overrides=_parameters(
                 spec.parameters, self.use_sim_time),
                 cli_args=['--ros-args', '-r', f'__node:={spec.name}'])
         except ParameterException as exc:

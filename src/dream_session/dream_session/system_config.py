@@ -11,6 +11,7 @@ one process) read it through :func:`load_system`, so nothing is written twice. S
       {class: ..., executable: ..., parameters: {...}}
 """
 import dataclasses
+import difflib
 import os
 import pathlib
 
@@ -21,6 +22,28 @@ CONFIG_NAME = 'dreaming_machine.yaml'
 
 class ConfigError(ValueError):
     """The configuration file is missing, malformed or names something unknown."""
+
+
+class SetText(str):
+    """A ``--set`` value as typed. The runner converts it to its parameter's declared type
+    (only the node knows it): ``on`` stays text for a string parameter, is true for a bool."""
+
+
+# What a node entry and the file may hold; anything else is a typo that would otherwise be
+# ignored (``paramters:`` ran every node with its defaults) or a feature that does not exist.
+NODE_KEYS = ('class', 'executable', 'parameters', 'lifecycle')
+TOP_KEYS = ('nodes', 'drivers', 'default_driver', 'recorder')
+
+
+def _refuse_unknown_keys(mapping, known, where):
+    unknown = []
+    for key in mapping:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            unknown.append(repr(key) + (f' (did you mean {close[0]!r}?)' if close else ''))
+    if unknown:
+        raise ConfigError(f'{where}: unknown key {", ".join(unknown)}; known keys: '
+                          + ', '.join(known))
 
 
 @dataclasses.dataclass
@@ -63,6 +86,8 @@ def default_config_path():
 
 
 def _spec(name, entry):
+    if isinstance(entry, dict):
+        _refuse_unknown_keys(entry, NODE_KEYS, f'node {name!r}')
     if not isinstance(entry, dict) or 'class' not in entry or 'executable' not in entry:
         raise ConfigError(f'node {name!r} needs "class: module:Class" and "executable"')
     params = entry.get('parameters') or {}
@@ -81,18 +106,19 @@ def load_system(path=None, *, driver=None, record=True, overrides=None):
         raise ConfigError(f'cannot read {path}: {exc}') from exc
     if not isinstance(data, dict) or 'nodes' not in data:
         raise ConfigError(f'{path}: expected a mapping with a "nodes" section')
+    _refuse_unknown_keys(data, TOP_KEYS, str(path))
     # Started in this order: the recorder first (it must hear a session from its first
     # message), the driver, then the nodes in the file's order (the audio source last).
-    specs = []
-    if record and data.get('recorder'):
-        specs.append(_spec('recorder', data['recorder']))
-    drivers = data.get('drivers') or {}
+    # Every entry is checked, chosen or not: a typo shows before the day it is chosen.
+    recorder = _spec('recorder', data['recorder']) if data.get('recorder') else None
+    drivers = {name: _spec(name, entry) for name, entry in (data.get('drivers') or {}).items()}
+    specs = [recorder] if record and recorder else []
     if drivers:
         driver = driver or data.get('default_driver') or next(iter(drivers))
         if driver not in drivers:
             raise ConfigError(f'unknown driver {driver!r}; {path} offers: '
                               + ', '.join(drivers))
-        specs.append(_spec(driver, drivers[driver]))
+        specs.append(drivers[driver])
     specs += [_spec(name, entry) for name, entry in (data.get('nodes') or {}).items()]
     by_name = {spec.name: spec for spec in specs}
     for name, params in (overrides or {}).items():
@@ -104,9 +130,11 @@ def load_system(path=None, *, driver=None, record=True, overrides=None):
 
 
 def parse_assignment(text):
-    """``node.parameter=value`` (value parsed as YAML) -> (node, parameter, value)."""
+    """``node.parameter=value`` -> (node, parameter, SetText(value)): the value is kept as
+    typed, for the runner to read as the parameter's declared type (YAML would make
+    ``language=no`` false and ``min_silence=2`` an integer that a double refuses)."""
     target, sep, raw = text.partition('=')
     node, dot, param = target.partition('.')
     if not sep or not dot or not node or not param:
         raise ConfigError(f'--set expects node.parameter=value, got {text!r}')
-    return node, param, yaml.safe_load(raw) if raw else ''
+    return node, param, SetText(raw)

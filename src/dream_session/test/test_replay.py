@@ -90,3 +90,37 @@ def test_topics_match_with_or_without_slash_and_unknown_ones_are_named(bag):
         read_messages(bag, ['nosuch'])     # once, this played the whole bag
     assert read_first(bag, 'drawing') is None
     assert read_first(bag, '/speech/transcript').text == 'dream 0'
+
+
+def _replay(*args):
+    return subprocess.run([sys.executable, '-m', 'dream_session.command', 'replay', *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize('options, named', [
+    (['--set', 'vad.min_silence=2'], '--set'),
+    (['--timeout', '5', '--no-record'], '--no-record, --timeout'),
+    (['--driver', 'grbl', '--use-sim-time'], '--driver, --use-sim-time'),
+])
+def test_system_options_without_from_stage_are_a_usage_error(bag, options, named):
+    """Plain replay starts no nodes: once, these were accepted and ignored."""
+    proc = _replay(str(bag), *options)
+    assert proc.returncode == 2, proc.stderr
+    assert f'error: {named}: only with --from-stage' in proc.stderr
+    assert 'published' not in proc.stderr
+
+
+def test_overrides_for_nodes_the_rerun_does_not_start_are_named(bag):
+    proc = _replay(str(bag), '--from-stage', 'plot', '--set', 'sim.time_scale=0',
+                   '--set', 'clipdraw.step_graph=on', '--set', 'vad.min_silence=2')
+    assert proc.returncode == 2, proc.stderr
+    assert ('--set clipdraw.step_graph=on, vad.min_silence=2: the re-run from stage plot '
+            'does not start clipdraw, vad') in proc.stderr
+
+
+def test_help_tells_which_options_go_with_from_stage():
+    proc = _replay('--help')
+    assert proc.returncode == 0
+    assert '--once' not in proc.stdout                  # replay has no --once
+    assert 're-run (only with --from-stage)' in proc.stdout
+    assert 'plain replay (without --from-stage)' in proc.stdout

@@ -63,8 +63,8 @@ def test_a_file_without_speech_ends_the_run_when_it_has_played(tmp_path, silence
 
 
 @pytest.mark.parametrize('assignment, message', [
-    ('session_manager.server_wait=abc', "session_manager: Trying to set parameter "
-                                        "'server_wait'"),
+    ('session_manager.server_wait=abc', "session_manager: cannot set server_wait to 'abc': "
+                                        'the parameter is of type double'),
     ('session_manager.sever_wait=5.0', "session_manager has no parameter 'sever_wait'"),
     ('session_manager.paper=A9', "session_manager: Invalid parameter value (A9)"),
 ])

@@ -6,7 +6,8 @@ import types
 
 import pytest
 
-from dream_session.system_config import ConfigError, load_system, parse_assignment
+from dream_session.system_config import (ConfigError, NodeSpec, SetText, load_system,
+                                         parse_assignment)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -56,11 +57,14 @@ def test_overrides_update_parameters_and_reject_unknown_nodes(config):
 
 
 @pytest.mark.parametrize('text,expected', [
-    ('clipdraw.iterations=50', ('clipdraw', 'iterations', 50)),
-    ('a.b=[x, y]', ('a', 'b', ['x', 'y'])),
-    ('a.b=true', ('a', 'b', True))])
-def test_parse_assignment(text, expected):
-    assert parse_assignment(text) == expected
+    ('clipdraw.iterations=50', ('clipdraw', 'iterations', '50')),
+    ('a.b=[x, y]', ('a', 'b', '[x, y]')),
+    ('a.b=on', ('a', 'b', 'on')),
+    ('a.b=', ('a', 'b', ''))])
+def test_parse_assignment_keeps_the_text_for_the_runner(text, expected):
+    """The declared type (known to the node only) reads the value, not YAML 1.1."""
+    node, param, value = parse_assignment(text)
+    assert (node, param, value) == expected and isinstance(value, SetText)
 
 
 @pytest.mark.parametrize('bad', ['novalue', 'nodot=1', '.p=1'])
@@ -76,6 +80,129 @@ def test_malformed_files_give_clear_errors(tmp_path):
         load_system(bad)
     with pytest.raises(ConfigError, match='cannot read'):
         load_system(tmp_path / 'missing.yaml')
+
+
+@pytest.mark.parametrize('text, where, message', [
+    ('nodes:\n  vad: {class: a:B, executable: b, paramters: {x: 1}}\n', "node 'vad'",
+     "unknown key 'paramters' (did you mean 'parameters'?)"),
+    ('nodes:\n  vad: {class: a:B, executable: b, namespace: /x, remappings: []}\n',
+     "node 'vad'", "unknown key 'namespace', 'remappings'"),
+    ('nodes: {}\ndrivers:\n  sim: {class: a:B, executable: b}\n'
+     '  grbl: {class: a:B, executable: b, lifecyle: true}\n', "node 'grbl'",
+     "unknown key 'lifecyle' (did you mean 'lifecycle'?)"),     # a driver not chosen
+    ('nodes: {}\nrecoder: {class: a:B, executable: b}\n', 'system.yaml',
+     "unknown key 'recoder' (did you mean 'recorder'?); known keys: nodes, drivers, "
+     'default_driver, recorder'),
+])
+def test_unknown_keys_are_errors_naming_node_key_and_known_keys(
+        tmp_path, text, where, message):
+    """Once, ``paramters:`` ran the node with its defaults and ``namespace:`` was dropped."""
+    path = tmp_path / 'system.yaml'
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_system(path)
+    assert where in str(err.value) and message in str(err.value)
+    if where.startswith('node'):
+        assert 'known keys: class, executable, parameters, lifecycle' in str(err.value)
+
+
+PROBE_NODE = '''
+from rclpy.node import Node
+
+
+class Probe(Node):
+    def __init__(self, **kwargs):
+        super().__init__('probe', **kwargs)
+        for name, default in [('step_graph', 'off'), ('language', ''), ('min_silence', 1.6),
+                              ('count', 1), ('flag', False), ('words', ['a']),
+                              ('scales', [1.0])]:
+            self.declare_parameter(name, default)
+'''
+
+
+@pytest.fixture
+def probe_config(tmp_path, monkeypatch):
+    (tmp_path / 'set_probe.py').write_text(PROBE_NODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(**parameters):
+        import yaml
+        path = tmp_path / 'probe.yaml'
+        path.write_text(yaml.safe_dump({'nodes': {'probe': {
+            'class': 'set_probe:Probe', 'executable': 'x', 'parameters': parameters}}}))
+        return path
+    return write
+
+
+def _run_probe(path, *assignments):
+    from dream_session.runner import SingleProcessRunner
+    overrides = {}
+    for text in assignments:
+        node, param, value = parse_assignment(text)
+        overrides.setdefault(node, {})[param] = value
+    runner = SingleProcessRunner(load_system(path, overrides=overrides)).start()
+    try:
+        probe = runner.nodes['probe']
+        return {name: probe.get_parameter(name).value for name in (
+            'step_graph', 'language', 'min_silence', 'count', 'flag', 'words', 'scales')}
+    finally:
+        runner.stop(grace=0.1)
+
+
+def test_set_values_are_read_as_the_declared_type(probe_config):
+    """--set step_graph=on stayed YAML's true (refused by the string parameter), language=no
+    (Norwegian) became false and min_silence=2 an integer that the double refused."""
+    got = _run_probe(probe_config(), 'probe.step_graph=on', 'probe.language=no',
+                     'probe.min_silence=2', 'probe.count=3', 'probe.flag=yes',
+                     'probe.words=[on, 2, "x, y"]', 'probe.scales=[1, 2.5, 1e3]')
+    assert got == {'step_graph': 'on', 'language': 'no', 'min_silence': 2.0, 'count': 3,
+                   'flag': True, 'words': ['on', '2', 'x, y'], 'scales': [1.0, 2.5, 1000.0]}
+    assert type(got['step_graph']) is str and type(got['min_silence']) is float
+
+
+@pytest.mark.parametrize('assignment, message', [
+    ('probe.min_silence=abc', "probe: cannot set min_silence to 'abc': the parameter is "
+                              'of type double'),
+    ('probe.count=2.5', "probe: cannot set count to '2.5': the parameter is of type integer"),
+    ('probe.flag=maybe', "probe: cannot set flag to 'maybe': the parameter is of type bool "
+                         '(true or false)'),
+    ('probe.scales=1.0', "probe: cannot set scales to '1.0': the parameter is of type "
+                         'double[] (write a list as [a, b, ...])'),
+])
+def test_a_set_value_of_another_type_names_node_parameter_type_and_value(
+        probe_config, assignment, message):
+    with pytest.raises(ConfigError) as err:
+        _run_probe(probe_config(), assignment)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize('parameters', [{'min_silence': 2}, {'step_graph': True}])
+def test_typed_yaml_values_are_refused_as_ros2_launch_refuses_them(probe_config, parameters):
+    """The file is typed YAML for both ways of running: only --set text is read by type."""
+    with pytest.raises(ConfigError, match='probe: Trying to set parameter'):
+        _run_probe(probe_config(**parameters))
+
+
+@pytest.mark.parametrize('class_path, parameters, message', [
+    ('dream_audio.audio_capture_node:AudioCaptureNode', {'source': 'net'},
+     "source must be one of microphone, file, got 'net'"),
+    ('dream_audio.audio_capture_node:AudioCaptureNode', {'encoding': 'mp3'},
+     "encoding must be one of pcm_s16le"),
+    ('dream_audio.vad_node:VadNode', {'encoding': 'mp3'}, "encoding must be one of pcm_s16le"),
+    ('dream_stt.stt_node:SttNode', {'device': 'gpu'},
+     "device must be one of auto, cpu, cuda, got 'gpu'"),
+    ('dream_stt.stt_node:SttNode', {'compute_type': 'bogus'},
+     "compute_type must be one of auto, default, int8"),
+])
+def test_a_word_outside_its_set_fails_the_start_before_any_session(
+        class_path, parameters, message):
+    """Once logged ('unknown source', 'using pcm_s16le', 'no speech recognition') while the
+    node stayed up, and the run failed later or worked around it."""
+    from dream_session.runner import SingleProcessRunner
+    name = class_path.split(':')[0].split('.')[-1].replace('_node', '')
+    with pytest.raises(ConfigError) as err:
+        SingleProcessRunner([NodeSpec(name, class_path, 'x', parameters)]).start()
+    assert str(err.value).startswith(f'{name}: ') and message in str(err.value)
 
 
 @pytest.mark.parametrize('driver', ['sim', 'grbl', 'axidraw'])

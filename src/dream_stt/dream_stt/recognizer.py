@@ -31,6 +31,12 @@ from dream_stt.rejection import (HALLUCINATIONS_ALWAYS, RejectionThresholds, Sta
 
 SAMPLE_RATE = 16000
 TASKS = ('transcribe', 'translate')
+# Where and how CTranslate2 may run Whisper: its devices, and its compute types (as its
+# str_to_compute_type reads them; auto here means int8 on a CPU, float16 on a GPU). Whether
+# this machine has the device or supports the type is found when the model loads.
+DEVICES = ('auto', 'cpu', 'cuda')
+COMPUTE_TYPES = ('auto', 'default', 'int8', 'int8_float32', 'int8_float16', 'int8_bfloat16',
+                 'int16', 'float16', 'bfloat16', 'float32', 'float')
 SILENT_RMS = 1e-4      # about -80 dBFS: nothing a microphone in a room produces
 CLIPPED_LEVEL = 0.999
 

@@ -33,13 +33,13 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
 from dream_audio.audio_capture_node import CHUNK_QOS
-from dream_audio.parameters import declare
+from dream_audio.parameters import choice_error, declare
 from dream_audio.resampling import resample
 from dream_audio.ros_messages import chunk_from_msg, to_stamp, utterance_samples
 from dream_audio.vad_node import SPEAKING_QOS, UTTERANCE_QOS
 from dream_stt import model_store
-from dream_stt.recognizer import (SAMPLE_RATE, TASKS, DecodingOptions, Recognition,
-                                  SpeechRecognizer)
+from dream_stt.recognizer import (COMPUTE_TYPES, DEVICES, SAMPLE_RATE, TASKS, DecodingOptions,
+                                  Recognition, SpeechRecognizer)
 from dream_stt.recognition_worker import audio_key, RecognitionWorker
 from dream_stt.rejection import RejectionThresholds, Status
 from dream_stt.transcript_message import recognition_to_msg
@@ -47,6 +47,8 @@ from dream_stt.transcript_message import recognition_to_msg
 TRANSCRIPT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                             reliability=ReliabilityPolicy.RELIABLE)
 PARTIAL_WINDOW = 30.0  # seconds: partials decode at most the last Whisper window
+# The text parameters that take one of a few words (refused otherwise, listed by dream params).
+CHOICES = {'task': TASKS, 'device': DEVICES, 'compute_type': COMPUTE_TYPES}
 
 
 class _AnyWhisper:
@@ -68,15 +70,17 @@ class SttNode(Node):
     def __init__(self, loaded_model=None, **kwargs):
         super().__init__('stt', **kwargs)
         self._recognizer = self._partial_recognizer = self._worker = None
-        # Before the declarations: a bad task or language fails the node's start at once.
+        # Before the declarations: a bad task, language, device or compute type fails the
+        # node's start at once (rather than a node up without speech recognition).
         self.add_on_set_parameters_callback(self._validate)
         model = declare(self, 'model', model_store.DEFAULT_MODEL,
                         'Whisper model: base (multilingual) or tiny.en (bundled), another '
                         'faster-whisper name (downloads when online) or a model directory',
                         read_only=True)
-        device = declare(self, 'device', 'auto', 'auto, cpu or cuda', read_only=True)
-        compute_type = declare(self, 'compute_type', 'auto', 'CTranslate2 compute type; '
-                               'auto: int8 on CPU, float16 on GPU', read_only=True)
+        device = declare(self, 'device', 'auto', ', '.join(DEVICES), read_only=True)
+        compute_type = declare(self, 'compute_type', 'auto', 'CTranslate2 compute type: '
+                               f'{", ".join(COMPUTE_TYPES)}; auto: int8 on CPU, float16 on '
+                               'GPU', read_only=True)
         threads = declare(self, 'cpu_threads', 0, 'CPU threads for Whisper; 0: all', 0, 256,
                           read_only=True)
         self._task = declare(self, 'task', 'transcribe', 'transcribe (keep the language) or '
@@ -160,6 +164,10 @@ class SttNode(Node):
         return (self._recognizer or _BEFORE_LOADING).option_error(task, language)
 
     def _validate(self, parameters):
+        for p in parameters:
+            refused = p.name != 'task' and choice_error(CHOICES, p.name, p.value)
+            if refused:     # (a task is refused below, with the language)
+                return SetParametersResult(successful=False, reason=refused)
         values = {p.name: p.value for p in parameters if p.name in ('task', 'language')}
         if not values:
             return SetParametersResult(successful=True)

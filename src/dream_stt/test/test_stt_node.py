@@ -128,6 +128,18 @@ def test_a_task_or_language_it_cannot_do_fails_the_start(ros, tiny, name, value,
                 parameter_overrides=[Parameter(name, value=value)])
 
 
+@pytest.mark.parametrize('name, value, words', [
+    ('device', 'gpu', 'auto, cpu, cuda'),
+    ('compute_type', 'bogus', 'auto, default, int8, int8_float32, int8_float16'),
+])
+def test_a_device_or_compute_type_outside_its_words_fails_the_start(ros, name, value, words):
+    """Once the node stayed up with 'no speech recognition' (the model could not load)."""
+    with pytest.raises(InvalidParameterValueException,
+                       match=f"{name} must be one of {words}.*, got '{value}'"):
+        SttNode(namespace=NAMESPACE, context=ros[2],
+                parameter_overrides=[Parameter(name, value=value)])
+
+
 def test_a_task_or_language_it_cannot_do_is_refused_when_set(ros, tiny):
     node = SttNode(loaded_model=tiny, namespace=NAMESPACE, context=ros[2])
     try:

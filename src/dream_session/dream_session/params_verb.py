@@ -1,0 +1,421 @@
+"""``dream params [NODE...]``: every parameter the system's nodes declare, and a check of the
+configuration against them.
+
+Each node of the system configuration (launch/dreaming_machine.yaml, or ``--config FILE``)
+is built as ``dream run`` builds it -- a private rclpy Context, the config's parameters as
+parameter overrides, the node named by its YAML key -- but never spun, and destroyed once its
+parameters are read: their type, value, default, range, choices, read-only flag and
+description (the ParameterDescriptor). Building a node must not take its resources, so the
+shipped nodes are built without them (see ``_QUIET``): the capture node opens no microphone
+or file, the VAD and speech nodes load no model, clipdraw loads no CLIP; the drivers open
+their port only when configured, which never happens here. A node that cannot be built is
+reported and the others are still listed (exit status 1).
+
+A parameter the config sets and the node does not declare is an error (exit status 1) with a
+did-you-mean: rclpy ignores such a parameter under ``ros2 launch`` (``dream run`` refuses it),
+so this is how a launch user checks a YAML file; so is a value the node refuses (type, range,
+choices). ``--check`` prints only the problems, and checks every driver of the config.
+"""
+import contextlib
+import difflib
+import sys
+
+# Declared by rclpy itself on every node, not by ours: left out of the listing.
+BUILTIN_PARAMETERS = ('use_sim_time', 'start_type_description_service')
+
+TYPE_NAMES = {0: 'any', 1: 'bool', 2: 'integer', 3: 'double', 4: 'string', 5: 'byte[]',
+              6: 'bool[]', 7: 'integer[]', 8: 'double[]', 9: 'string[]'}
+
+
+class NodeParameter:
+    """One declared parameter as the listing shows it."""
+
+    def __init__(self, name, type_name, value, default, descriptor, choices=(), in_config=False):
+        self.name = name
+        self.type_name = type_name
+        self.value = value
+        self.default = default          # as declared (before the overrides)
+        self.descriptor = descriptor
+        self.choices = tuple(choices)
+        self.in_config = in_config
+
+    @property
+    def description(self):
+        return ' '.join(self.descriptor.description.split())
+
+    @property
+    def read_only(self):
+        return bool(self.descriptor.read_only)
+
+    @property
+    def allowed(self):
+        """'0.0 .. 100.0' (a range), 'cpu | cuda' (choices), or ''."""
+        parts = []
+        for r in list(self.descriptor.integer_range) + list(self.descriptor.floating_point_range):
+            text = f'{format_value(r.from_value)} .. {format_value(r.to_value)}'
+            if r.step and not (isinstance(r.step, int) and r.step == 1):
+                text += f' step {format_value(r.step)}'
+            parts.append(text)
+        if self.choices:
+            parts.append(' | '.join(map(str, self.choices)))
+        if self.descriptor.additional_constraints:
+            parts.append(' '.join(self.descriptor.additional_constraints.split()))
+        return '; '.join(parts)
+
+
+class NodeReport:
+    def __init__(self, spec):
+        self.spec = spec
+        self.parameters = []           # NodeParameter, in declaration order
+        self.error = ''                # the node could not be built
+        self.problems = []             # lines: the config does not fit the node
+
+    @property
+    def failed(self):
+        return bool(self.error or self.problems)
+
+
+def format_value(value):
+    """A value as it would be written in the YAML file (flow style)."""
+    import yaml
+    if isinstance(value, tuple):
+        value = list(value)
+    elif hasattr(value, 'tolist'):          # array.array, numpy arrays of array parameters
+        value = value.tolist()
+    text = yaml.safe_dump(value, default_flow_style=True, width=float('inf'),
+                          allow_unicode=True).strip()
+    return text[:-4].rstrip() if text.endswith('\n...') else text     # a scalar's end mark
+
+
+# -- building a node without its resources ---------------------------------------------------
+
+class _NoSpeechDetector:
+    """Stands in for Silero in the VAD node: nothing is loaded to read its parameters."""
+    window = 512
+
+    def reset(self):
+        pass
+
+    def __call__(self, window):
+        return 0.0
+
+
+def _no_whisper():
+    """Stands in for a loaded Whisper in the speech node: multilingual, as the node assumes
+    before its model has loaded, so task and language are still checked."""
+    from dream_stt.stt_node import _AnyWhisper
+
+    class NoWhisper(_AnyWhisper):
+        name = 'whisper (not loaded: dream params)'
+        device = 'none'
+        compute_type = 'none'
+        load_time = 0.0
+    return NoWhisper()
+
+
+def _quiet_capture(attrs, kwargs):
+    attrs['_start_source'] = lambda self: None          # no microphone, no file played
+
+
+def _quiet_vad(attrs, kwargs):
+    kwargs['detector'] = _NoSpeechDetector()
+
+
+def _quiet_stt(attrs, kwargs):
+    kwargs['loaded_model'] = _no_whisper()
+
+
+def _quiet_clipdraw(attrs, kwargs):
+    def _param(self, name, _base=attrs['__base__']):
+        return False if name == 'preload_model' else _base._param(self, name)
+    attrs['_param'] = _param                            # CLIP is not loaded at start
+
+
+# 'module:Class' (the class or one of its bases) -> how to build it without its resources.
+_QUIET = {
+    'dream_audio.audio_capture_node:AudioCaptureNode': _quiet_capture,
+    'dream_audio.vad_node:VadNode': _quiet_vad,
+    'dream_stt.stt_node:SttNode': _quiet_stt,
+    'dream_clipdraw.clipdraw_node:ClipDrawNode': _quiet_clipdraw,
+}
+
+
+def _probe_class(cls):
+    """A subclass of ``cls`` that records each parameter's declared default and builds
+    without the resources listed in _QUIET; and the extra constructor kwargs for it."""
+    attrs = {'__base__': cls, '__module__': cls.__module__}
+    kwargs = {}
+    for base in cls.__mro__:
+        quiet = _QUIET.get(f'{base.__module__}:{base.__name__}')
+        if quiet is not None:
+            quiet(attrs, kwargs)
+            break
+    del attrs['__base__']
+
+    def declare_parameters(self, namespace, parameters, ignore_override=False):
+        defaults = self.__dict__.setdefault('_dream_params_defaults', {})
+        for entry in parameters:
+            name = f'{namespace}.{entry[0]}' if namespace else entry[0]
+            defaults.setdefault(name, entry[1] if len(entry) > 1 else None)
+        return cls.declare_parameters(self, namespace, parameters, ignore_override)
+    attrs['declare_parameters'] = declare_parameters
+    return type(cls.__name__, (cls,), attrs), kwargs
+
+
+def _python_default(value):
+    from rcl_interfaces.msg import ParameterValue
+    from rclpy.parameter import Parameter, parameter_value_to_python
+    if isinstance(value, ParameterValue):
+        return parameter_value_to_python(value)
+    if isinstance(value, Parameter.Type):
+        return None                     # declared with a type and no default
+    return value
+
+
+def _choices(cls, name):
+    """The words a text parameter takes, from a module-level CHOICES {name: callable or
+    words} beside the node class (as clipdraw_node has), or ()."""
+    module = sys.modules.get(cls.__module__)
+    table = getattr(module, 'CHOICES', None)
+    if not isinstance(table, dict) or name not in table:
+        return ()
+    try:
+        words = table[name]() if callable(table[name]) else table[name]
+        return tuple(words)
+    except Exception:  # noqa: BLE001 - choices are a courtesy; the description says more
+        return ()
+
+
+def _parameter_overrides(values):
+    """The runner's recipe (dream_session.runner): the config's values, None left out."""
+    from rclpy.parameter import Parameter
+    return [Parameter(name, value=value) for name, value in values.items()
+            if value is not None]
+
+
+@contextlib.contextmanager
+def _quiet_logger(name):
+    """The node's INFO chatter (ready, loaded...) off while it is built; errors still shown."""
+    import rclpy.logging
+    from rclpy.logging import LoggingSeverity
+    try:
+        before = rclpy.logging.get_logger_level(name)
+    except Exception:  # noqa: BLE001
+        before = LoggingSeverity.UNSET
+    rclpy.logging.set_logger_level(name, LoggingSeverity.WARN)
+    try:
+        yield
+    finally:
+        rclpy.logging.set_logger_level(name, before)
+
+
+def did_you_mean(name, known):
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    return f' (did you mean {" or ".join(map(repr, close))}?)' if close else ''
+
+
+def describe_node(spec, context):
+    """NodeReport of ``spec``: its node built in ``context``, read, destroyed."""
+    from rclpy.exceptions import ParameterException
+    from dream_session.system_config import ConfigError
+
+    report = NodeReport(spec)
+    try:
+        cls = spec.load_class()
+        probe, kwargs = _probe_class(cls)
+        with _quiet_logger(spec.name):
+            node = probe(context=context, parameter_overrides=_parameter_overrides(
+                spec.parameters), cli_args=['--ros-args', '-r', f'__node:={spec.name}'],
+                **kwargs)
+    except ParameterException as exc:
+        report.error = f'the config does not fit it: {exc}'
+        return report
+    except ConfigError as exc:
+        text = str(exc)
+        report.error = text[len(spec.name) + 2:] if text.startswith(spec.name + ': ') else text
+        return report
+    except Exception as exc:  # noqa: BLE001 - a node that cannot be built; list the others
+        report.error = f'cannot be built: {type(exc).__name__}: {exc}'
+        return report
+    try:
+        defaults = node.__dict__.get('_dream_params_defaults', {})
+        names = [n for n in defaults if n not in BUILTIN_PARAMETERS and node.has_parameter(n)]
+        names += sorted(n for n in node.get_parameters_by_prefix('')
+                        if n not in names and n not in BUILTIN_PARAMETERS)
+        descriptors = node.describe_parameters(names)
+        for parameter, descriptor in zip(node.get_parameters(names), descriptors):
+            type_id = descriptor.type or parameter.type_.value
+            report.parameters.append(NodeParameter(
+                parameter.name, TYPE_NAMES.get(type_id, str(type_id)), parameter.value,
+                _python_default(defaults.get(parameter.name)), descriptor,
+                _choices(cls, parameter.name), parameter.name in spec.parameters))
+        for name in spec.parameters:
+            if not node.has_parameter(name):
+                report.problems.append(
+                    f'{spec.name}: no parameter {name!r}{did_you_mean(name, names)}: the config '
+                    f'sets it, {spec.class_path} does not declare it (ros2 launch would '
+                    f'ignore it)')
+    finally:
+        node.destroy_node()
+    return report
+
+
+# -- choosing the nodes ----------------------------------------------------------------------
+
+def select_specs(config, names=(), driver=None, every_driver=False):
+    """The NodeSpecs to list: all of the system (its driver: ``driver`` or the default), or
+    those ``names`` (a driver of the config is found by its name without --driver).
+    ``every_driver``: every driver of the config, not one."""
+    import pathlib
+
+    import yaml
+    from dream_session.system_config import ConfigError, default_config_path, load_system
+
+    specs = load_system(config, driver=driver, record=True)
+    path = config or default_config_path()
+    try:
+        drivers = list((yaml.safe_load(pathlib.Path(path).read_text()) or {}).get('drivers')
+                       or {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        drivers = []
+    if every_driver and driver is None:
+        chosen = {s.name for s in specs}
+        extra = [d for d in drivers if d not in chosen]
+        specs += [next(s for s in load_system(config, driver=d, record=False) if s.name == d)
+                  for d in extra]
+    if not names:
+        return specs
+    by_name = {s.name: s for s in specs}
+    unknown = [n for n in names if n not in by_name and n not in drivers]
+    if unknown:
+        known = list(by_name) + [d for d in drivers if d not in by_name]
+        raise ConfigError('; '.join(f'no node {n!r} in {path}{did_you_mean(n, known)}'
+                                    for n in unknown) + f' (nodes: {", ".join(known)})')
+    chosen = []
+    for name in dict.fromkeys(names):
+        if name not in by_name:     # a driver other than the chosen one
+            by_name[name] = next(s for s in load_system(config, driver=name, record=False)
+                                 if s.name == name)
+        chosen.append(by_name[name])
+    return chosen
+
+
+# -- printing ---------------------------------------------------------------------------------
+
+def _value_text(p):
+    text = format_value(p.value)
+    if p.in_config:
+        default = format_value(p.default) if p.default is not None else 'none'
+        text += f'  (config; default {default})' if default != text else '  (config)'
+    return text
+
+
+def plain_text(reports):
+    lines = []
+    for r in reports:
+        spec = r.spec
+        kind = ', lifecycle' if spec.lifecycle else ''
+        lines.append(f'{spec.name}  ({spec.class_path}{kind})')
+        if r.error:
+            lines.append(f'  error: {r.error}')
+        for p in r.parameters:
+            extras = [f'range {p.allowed}' if p.descriptor.integer_range
+                      or p.descriptor.floating_point_range else
+                      f'one of {p.allowed}' if p.allowed else '']
+            extras.append('read-only' if p.read_only else '')
+            extra = '; '.join(e for e in extras if e)
+            lines.append(f'  {p.name}: {p.type_name} = {_value_text(p)}'
+                         + (f'  [{extra}]' if extra else ''))
+            if p.description:
+                lines.append(f'      {p.description}')
+        for problem in r.problems:
+            lines.append(f'  error: {problem}')
+        lines.append('')
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def _cell(text):
+    return str(text).replace('|', '\\|').replace('\n', ' ') or ' '
+
+
+def markdown(reports):
+    lines = []
+    for r in reports:
+        spec = r.spec
+        kind = ', lifecycle node' if spec.lifecycle else ''
+        lines += [f'### `{spec.name}`', '', f'`{spec.class_path}`{kind}', '']
+        if r.error:
+            lines += [f'**Error:** {_cell(r.error)}', '']
+        if r.parameters:
+            lines += ['| parameter | type | value | default | allowed | read-only | '
+                      'description |', '|---|---|---|---|---|---|---|']
+            for p in r.parameters:
+                value = f'`{format_value(p.value)}`' + (' (config)' if p.in_config else '')
+                default = f'`{format_value(p.default)}`' if p.default is not None else ''
+                lines.append('| ' + ' | '.join(_cell(c) for c in (
+                    f'`{p.name}`', p.type_name, value, default,
+                    p.allowed, 'yes' if p.read_only else '', p.description)) + ' |')
+            lines.append('')
+        for problem in r.problems:
+            lines += [f'**Error:** {_cell(problem)}', '']
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+class ParamsVerb:
+    help = 'list the parameters of the nodes (type, value, range, description); check a config'
+    description = (
+        'List every parameter of the nodes of the system configuration: type, the value the '
+        'config sets (or the default), range or choices, read-only flag and description. '
+        'A parameter the config sets that its node does not declare (ros2 launch would '
+        'ignore it silently), or a value the node refuses, is an error (exit 1). Nodes are '
+        'built without spinning and without their resources (no microphone, model or serial '
+        'port).')
+
+    def add_arguments(self, parser):
+        parser.add_argument('nodes', nargs='*', metavar='NODE',
+                            help='only these nodes (YAML keys, e.g. vad, grbl); a driver of '
+                                 'the config is found by its name')
+        parser.add_argument('--config', help='system YAML (default: '
+                                             'launch/dreaming_machine.yaml)')
+        parser.add_argument('--driver', help='plotter driver from the config (default: the '
+                                             "config's default_driver, sim)")
+        parser.add_argument('--markdown', action='store_true',
+                            help='print Markdown tables (to paste into documentation)')
+        parser.add_argument('--check', action='store_true',
+                            help='print only the problems of the config (every driver is '
+                                 'checked unless --driver or NODE names some); exit 1 if any')
+
+    def main(self, args):
+        import rclpy
+        from dream_session.system_config import ConfigError
+
+        try:
+            specs = select_specs(args.config, args.nodes, args.driver,
+                                 every_driver=args.check and not args.nodes)
+        except ConfigError as exc:      # an unknown node or driver, an unreadable config
+            print(f'dream params: error: {exc}', file=sys.stderr)
+            return 1
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        try:
+            reports = [describe_node(spec, context) for spec in specs]
+        finally:
+            rclpy.try_shutdown(context=context)
+        if args.check:
+            for r in reports:
+                if r.error:
+                    print(f'error: {r.spec.name}: {r.error}', file=sys.stderr)
+                for problem in r.problems:
+                    print(f'error: {problem}', file=sys.stderr)
+            failed = [r.spec.name for r in reports if r.failed]
+            print(f'{len(reports)} nodes checked ({", ".join(s.name for s in specs)}): '
+                  + (f'problems in {", ".join(failed)}' if failed else
+                     'every parameter the config sets is declared and fits'))
+        else:
+            print(markdown(reports) if args.markdown else plain_text(reports), end='')
+            for r in reports:
+                if r.error:
+                    print(f'dream params: {r.spec.name}: {r.error}', file=sys.stderr)
+                for problem in r.problems:
+                    print(f'dream params: error: {problem}', file=sys.stderr)
+        return 1 if any(r.failed for r in reports) else 0
