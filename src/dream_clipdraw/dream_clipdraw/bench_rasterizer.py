@@ -48,6 +48,7 @@ class RasterizerBenchmark:
     def main(self, args):
         import torch
 
+        from dream_clipdraw.presets import MAX_CANVAS
         from dream_clipdraw.rasterizer import get_renderer
 
         strokes = _positive_ints(args.strokes, '--strokes')
@@ -57,8 +58,10 @@ class RasterizerBenchmark:
         unknown = sorted(set(scenes) - set(SCENES))
         if unknown:
             raise ValueError(f'unknown scene(s) {unknown}: choose from {list(SCENES)}')
-        if args.repeats < 1 or args.size < 1 or args.samples < 1 or args.threads < 1:
-            raise ValueError('--repeats, --size, --samples and --threads must be >= 1')
+        if args.repeats < 1 or args.samples < 1 or args.threads < 1:
+            raise ValueError('--repeats, --samples and --threads must be >= 1')
+        if not 8 <= args.size <= MAX_CANVAS:  # CLIPDraw's canvases; beyond, a raw OOM
+            raise ValueError(f'--size must be in [8, {MAX_CANVAS}] pixels, got {args.size}')
         if args.device == 'cuda' and not torch.cuda.is_available():
             raise ValueError('--device cuda: no CUDA device is available here')
         torch.set_num_threads(args.threads)

@@ -46,6 +46,12 @@ def test_benchmark_rejects_bad_arguments(capsys):
         run(capsys, '--scenes', ',', '--strokes', '2')
 
 
+@pytest.mark.parametrize('size', ['100000', '4097', '7', '0'])
+def test_canvas_sizes_clipdraw_cannot_use_are_refused_before_allocating(capsys, size):
+    with pytest.raises(ValueError, match=rf'--size must be in \[8, 4096\] pixels, got {size}'):
+        run(capsys, '--size', size, '--strokes', '2')
+
+
 def test_benchmark_errors_name_the_bench_verb(capsys):
     command = pytest.importorskip('dream_session.command')
     assert command.main(['bench', 'rasterizer', '--strokes', '0']) == 1

@@ -329,50 +329,72 @@ def _plan_group(units, settings, anchor):
     for k in multi:
         paths.append((pieces[k], [(k, False, 0, len(pieces[k]) - 1)]))
 
-    # sort, starting from where the pen is
+    # sort, starting from where the pen is; vpype's 2-opt may move the anchor off the front
+    # and ignores the way home, so it can lengthen the travel: keep the shorter order
     if settings.sort and len(paths) > 1:
-        dummy = np.array([anchor, anchor], dtype=complex)
-        lines = [dummy] + [p[0] for p in paths]
-        cmd = 'linesort' + flip
+        ordered = _together(_sort(paths, anchor, 'linesort' + flip), multi, owner)
         if settings.two_opt:
-            cmd += f' --two-opt --passes {int(settings.two_opt_passes)}'
-        out = _vpype_lines(lines, cmd)
-        finder = _Lines(lines)
-        finder.used.add(0)
-        ordered = []
-        for line in out:
-            if len(line) == 2 and line[0] == line[1]:
-                continue  # the anchor: real paths never have zero length
-            (i, flipped, _, _), = finder.decompose(line)
-            vertices, parts = paths[i - 1]
-            if flipped:
-                n = len(vertices) - 1
-                parts = [(k, not f, n - b, n - a) for k, f, a, b in reversed(parts)]
-                vertices = vertices[::-1]
-            ordered.append((vertices, parts))
+            cmd = f'linesort{flip} --two-opt --passes {int(settings.two_opt_passes)}'
+            better = _together(_sort(paths, anchor, cmd), multi, owner)
+            if _travel(better, anchor) <= _travel(ordered, anchor):
+                ordered = better
         paths = ordered
-
-    # keep the pieces of a clipped stroke together, at the place of its first piece
-    if multi:
-        grouped, seen = [], set()
-        unit_of = {k: owner[k][0] for k in multi}
-        by_unit = {}
-        for path in paths:
-            k = path[1][0][0]
-            if k in unit_of:
-                by_unit.setdefault(unit_of[k], []).append(path)
-        for path in paths:
-            k = path[1][0][0]
-            if k in unit_of:
-                u = unit_of[k]
-                if u not in seen:
-                    seen.add(u)
-                    grouped.extend(by_unit[u])
-            else:
-                grouped.append(path)
-        paths = grouped
+    else:
+        paths = _together(paths, multi, owner)
     return [(vertices, [(owner[k][0], owner[k][1], f, a, b) for k, f, a, b in parts])
             for vertices, parts in paths]
+
+
+def _sort(paths, anchor, cmd):
+    """``paths`` ordered by the vpype command ``cmd``, from a dummy line at ``anchor``."""
+    dummy = np.array([anchor, anchor], dtype=complex)
+    lines = [dummy] + [p[0] for p in paths]
+    out = _vpype_lines(lines, cmd)
+    finder = _Lines(lines)
+    finder.used.add(0)
+    ordered = []
+    for line in out:
+        if len(line) == 2 and line[0] == line[1]:
+            continue  # the anchor: real paths never have zero length
+        (i, flipped, _, _), = finder.decompose(line)
+        vertices, parts = paths[i - 1]
+        if flipped:
+            n = len(vertices) - 1
+            parts = [(k, not f, n - b, n - a) for k, f, a, b in reversed(parts)]
+            vertices = vertices[::-1]
+        ordered.append((vertices, parts))
+    return ordered
+
+
+def _together(paths, multi, owner):
+    """Keep the pieces of a clipped stroke together, at the place of its first piece."""
+    if not multi:
+        return paths
+    grouped, seen = [], set()
+    unit_of = {k: owner[k][0] for k in multi}
+    by_unit = {}
+    for path in paths:
+        k = path[1][0][0]
+        if k in unit_of:
+            by_unit.setdefault(unit_of[k], []).append(path)
+    for path in paths:
+        k = path[1][0][0]
+        if k in unit_of:
+            u = unit_of[k]
+            if u not in seen:
+                seen.add(u)
+                grouped.extend(by_unit[u])
+        else:
+            grouped.append(path)
+    return grouped
+
+
+def _travel(paths, anchor, home=0j):
+    """Pen-up travel from ``anchor`` through ``paths`` and back home (a pen change or the
+    end of the plot returns there), as the timeline and ``dream bench plot`` count it."""
+    ups = np.array([anchor] + [p[0][-1] for p in paths])
+    downs = np.array([p[0][0] for p in paths] + [home])
+    return float(np.abs(downs - ups).sum())
 
 
 def plan_drawing(drawing, request=None, defaults=None, settings=None):

@@ -11,6 +11,12 @@ import statistics
 import sys
 import time
 
+# Upper bounds, so that a slip of the finger is an error, not a silent run of hours:
+# CLIPDraw draws at most 10000 strokes (dream_clipdraw.presets.MAX_PATHS).
+MAX_DRAWINGS = 1000
+MAX_STROKES = 10000
+MAX_REPEATS = 100
+
 
 class PlotBenchmark:
     help = 'pen-up travel of the planner vs generation order and vpype greedy; planning time'
@@ -91,15 +97,17 @@ class PlotBenchmark:
 
 def _check_options(args):
     """Usage errors before any drawing is planned: an empty sample gives NaN figures (not
-    JSON) or no median, and an empty paper name would quietly mean the default."""
+    JSON) or no median, a huge one runs silently for hours, and an empty paper name would
+    quietly mean the default."""
     from dream_plotter.outcome import PlotError
     from dream_plotter.paper import paper_size
 
-    for flag, value in (('--drawings', args.drawings), ('--strokes', args.strokes),
-                        ('--timing-strokes', args.timing_strokes),
-                        ('--repeats', args.repeats)):
-        if value < 1:
-            raise ValueError(f'{flag} must be >= 1, got {value}')
+    for flag, value, most in (('--drawings', args.drawings, MAX_DRAWINGS),
+                              ('--strokes', args.strokes, MAX_STROKES),
+                              ('--timing-strokes', args.timing_strokes, MAX_STROKES),
+                              ('--repeats', args.repeats, MAX_REPEATS)):
+        if not 1 <= value <= most:
+            raise ValueError(f'{flag} must be in [1, {most}], got {value}')
     if args.seed < 0:  # numpy's generators take no negative seed
         raise ValueError(f'--seed must be >= 0, got {args.seed}')
     try:

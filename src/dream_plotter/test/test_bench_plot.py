@@ -9,12 +9,16 @@ command = pytest.importorskip('dream_session.command')
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--drawings', '0'], '--drawings must be >= 1'),
-    (['--drawings', '-1'], '--drawings must be >= 1'),
-    (['--repeats', '0'], '--repeats must be >= 1'),
-    (['--repeats', '-1'], '--repeats must be >= 1'),
-    (['--strokes', '0'], '--strokes must be >= 1'),
-    (['--timing-strokes', '0'], '--timing-strokes must be >= 1'),
+    (['--drawings', '0'], '--drawings must be in [1, 1000], got 0'),
+    (['--drawings', '-1'], '--drawings must be in [1, 1000], got -1'),
+    (['--drawings', '1001'], '--drawings must be in [1, 1000], got 1001'),
+    (['--repeats', '0'], '--repeats must be in [1, 100], got 0'),
+    (['--repeats', '-1'], '--repeats must be in [1, 100], got -1'),
+    (['--repeats', '101'], '--repeats must be in [1, 100], got 101'),
+    (['--strokes', '0'], '--strokes must be in [1, 10000], got 0'),
+    (['--strokes', '1000000000'], '--strokes must be in [1, 10000], got 1000000000'),
+    (['--timing-strokes', '0'], '--timing-strokes must be in [1, 10000], got 0'),
+    (['--timing-strokes', '10001'], '--timing-strokes must be in [1, 10000], got 10001'),
     (['--seed', '-1'], '--seed must be >= 0'),
     (['--paper', ''], "--paper: unknown paper '': use one of A3, A4"),
     (['--paper', 'B9'], "--paper: unknown paper 'B9'"),

@@ -18,6 +18,8 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from dream_session.bag_writer import UNFINISHED_MARKER
 
+MCAP_MAGIC = b'\x89MCAP0\r\n'   # how every MCAP file starts, even one cut off at once
+
 
 class BagRecoveryError(Exception):
     """The bag cannot be recovered (no MCAP file, not MCAP at all)."""
@@ -32,6 +34,10 @@ def bag_folder(path):
     what is there instead, for anything else (a recording that never started, a typo)."""
     path = pathlib.Path(path)
     if path.is_file() and path.suffix == '.mcap':
+        # else random bytes named .mcap pass for a recording whose recorder died
+        with open(path, 'rb') as stream:
+            if stream.read(len(MCAP_MAGIC)) != MCAP_MAGIC:
+                raise NotABag(f'{path} is not a readable MCAP file, so not a session bag')
         path = path.parent
     if not path.exists():
         raise NotABag(f'no such session bag: {path}')
@@ -69,11 +75,39 @@ def damage(bag_dir):
 
 
 def unreadable(bag, exc):
-    """The one line for a bag that cannot be read, naming it and the repair where one exists."""
+    """The one line for a bag that cannot be read, naming it and the repair where one exists
+    (only then: recovery of a bag with nothing readable only fails in turn)."""
     bag = pathlib.Path(bag)
-    hint = f': run "dream bag recover {bag}"' if bag.is_dir() and any(bag.glob('*.mcap')) \
-        else ''
-    return f'{bag}: damaged bag, cannot be read ({str(exc) or type(exc).__name__}){hint}'
+    return f'{bag}: damaged bag, cannot be read ({str(exc) or type(exc).__name__})' \
+        + recovery_hint(bag)
+
+
+def recovery_hint(bag):
+    """': run "dream bag recover BAG"' if that would save something, else why not ('' if the
+    bag holds no MCAP file at all)."""
+    bag = pathlib.Path(bag)
+    if recoverable(bag):
+        return f': run "dream bag recover {bag}"'
+    if bag.is_dir() and any(bag.glob('*.mcap')):
+        return ': nothing in it can be recovered'
+    return ''
+
+
+def recoverable(bag_dir):
+    """Whether ``recover_bag`` would find a channel or message in the bag (reads only up to
+    the first one)."""
+    bag_dir = pathlib.Path(bag_dir)
+    files = sorted(bag_dir.glob('*.mcap')) if bag_dir.is_dir() else []
+    if not files:
+        return False
+    with open(files[0], 'rb') as stream:
+        try:
+            for record in StreamReader(stream, record_size_limit=1 << 30).records:
+                if isinstance(record, (Channel, Message)):
+                    return True
+        except (McapError, EOFError, ValueError, OSError, struct.error):
+            pass
+    return False
 
 
 def _salvage(mcap_path):

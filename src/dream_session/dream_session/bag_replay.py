@@ -69,8 +69,9 @@ class BagPlayer:
     """Publishes a bag's messages from a node, paced by their recorded times."""
 
     def __init__(self, node, bag_path, *, rate=1.0, publish_clock=False, topics=None):
-        if rate <= 0:
-            raise ValueError('--rate must be positive')
+        if not rate > 0:  # NaN too, which would fail only when playing starts; inf is fine
+            raise ValueError(f'--rate must be a positive number (inf: as fast as possible), '
+                             f'got {rate}')
         self.node = node
         self.rate = rate
         self.messages = read_messages(bag_path, topics)
@@ -89,12 +90,18 @@ class BagPlayer:
         self.published = 0
 
     def wait_for_subscribers(self, timeout=10.0):
-        """Give discovery time (seconds on a loaded machine) so that nothing is lost."""
+        """Give discovery time (seconds on a loaded machine) so that nothing is lost; says on
+        the node's log which topics nobody listens to when it plays anyway (else the wait
+        looks like a hang, and the loss goes unnoticed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() for p in self.publishers.values()):
                 return True
             time.sleep(0.05)
+        alone = [t for t, p in self.publishers.items() if not p.get_subscription_count()]
+        where = 'any topic' if len(alone) == len(self.publishers) else ', '.join(alone)
+        self.node.get_logger().warning(
+            f'no subscriber on {where} after {timeout:g} s; playing anyway')
         return False
 
     def _clock(self, stamp_ns):

@@ -49,10 +49,9 @@ class BagVerb:
 
     @staticmethod
     def _report(bag):
-        from dream_session.bag_recovery import needs_recovery, unreadable
+        from dream_session.bag_recovery import needs_recovery, recovery_hint, unreadable
         if needs_recovery(bag):
-            print(f'{bag}: unfinished recording: run "dream bag recover {bag}"',
-                  file=sys.stderr)
+            print(f'{bag}: unfinished recording{recovery_hint(bag)}', file=sys.stderr)
             return False
         try:
             text = BagVerb._info(bag)

@@ -28,6 +28,9 @@ def _check_options(args):
     if args.min_silence is not None and not (math.isfinite(args.min_silence)
                                              and args.min_silence > 0):
         raise ValueError(f'--min-silence must be > 0 seconds, got {args.min_silence}')
+    if args.text is not None and not args.text.strip():  # else the default dream, unasked
+        raise ValueError('--text is empty: give words to say, or leave it out for the '
+                         'default dream')
     model_store.check_option('--stt-model', args.stt_model)
 
 
@@ -42,7 +45,7 @@ class HearingBenchmark:
                             help="VAD silence wait in seconds (default: the configuration's)")
         parser.add_argument('--no-early-recognition', action='store_true',
                             help='decode only after the cut')
-        parser.add_argument('--text', default='',
+        parser.add_argument('--text', default=None,
                             help='what is said (default: the ~12 s dream of bench stt)')
         parser.add_argument('--config', help='system YAML (default: the shipped one)')
 
@@ -52,7 +55,8 @@ class HearingBenchmark:
         from dream_stt.bench_corpus import LONG_DREAM
 
         work = pathlib.Path(tempfile.mkdtemp(prefix='dream-hearing-'))
-        wav = synthesize(args.text or LONG_DREAM.text, work / 'dream.wav', voice=LONG_DREAM.voice,
+        text = LONG_DREAM.text if args.text is None else args.text
+        wav = synthesize(text, work / 'dream.wav', voice=LONG_DREAM.voice,
                          wpm=LONG_DREAM.wpm, pad_before=1.0, pad_after=4.0)
         runs = []
         for i in range(args.repeats):

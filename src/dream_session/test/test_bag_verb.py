@@ -108,3 +108,30 @@ def test_recovery_of_a_renamed_folder_names_its_own_file(bag, capsys):
     capsys.readouterr()
     assert command.main(['bag', 'info', str(renamed)]) == 0
     assert 'session/status_note' in capsys.readouterr().out
+
+
+def test_a_bag_with_nothing_recoverable_is_not_sent_to_recovery(tmp_path, capsys):
+    bag = _cut_off_bag(tmp_path)
+    mcap = next(bag.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:12])     # cut off before any channel or message
+    assert command.main(['bag', 'info', str(bag)]) == 1
+    err = capsys.readouterr().err
+    assert f'{bag}: damaged bag' in err and 'nothing in it can be recovered' in err
+    assert 'dream bag recover' not in err
+    (bag / 'metadata.yaml').unlink()             # the same, left by a killed recorder
+    assert command.main(['bag', 'info', str(bag)]) == 1
+    err = capsys.readouterr().err
+    assert 'unfinished recording: nothing in it can be recovered' in err
+    assert 'dream bag recover' not in err
+
+
+def test_a_file_that_is_not_mcap_is_not_called_an_unfinished_recording(tmp_path, capsys):
+    garbage = tmp_path / 'garbage.mcap'
+    garbage.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(NotABag, match='is not a readable MCAP file, so not a session bag'):
+        bag_folder(garbage)
+    for argv in (['bag', 'info'], ['bag', 'recover'], ['replay']):
+        assert command.main([*argv, str(garbage)]) == 1
+        err = capsys.readouterr().err
+        assert f'{garbage} is not a readable MCAP file' in err
+        assert 'unfinished' not in err and 'not closed properly' not in err

@@ -12,6 +12,8 @@ from dream_session.bench_hearing import HearingBenchmark
     (['--repeats', '0'], '--repeats must be >= 1, got 0'),
     (['--min-silence', '0'], '--min-silence must be > 0 seconds'),
     (['--stt-model', '/nonexistent'], '--stt-model: model directory not found: /nonexistent'),
+    (['--text', ''], '--text is empty: give words to say'),
+    (['--text', ' \t'], '--text is empty: give words to say'),
 ])
 def test_bad_options_are_one_line_errors(argv, message, capsys):
     assert command.main(['bench', 'hearing', *argv]) == 1
