@@ -8,12 +8,22 @@ re-run refuses --set for the nodes it plays from the bag), e.g. re-draw an old t
 another CLIP model::
 
     dream replay sessions/20261122T130509Z_x --from-stage clipdraw --set clipdraw.preset=cpu
+
+A re-run starts from the accepted attempt (the last transcript with an OK status, and the
+utterance it came from), not from one the visitor was asked to repeat; from stt without an
+accepted transcript, the last utterance is re-transcribed. Once its recorded input is used,
+a re-run asked to repeat fails then, not at its listening timeout. Its bag notes where it
+came from (the status "re-run of BAG from stage S"). Exit status as ``dream run --once``:
+0 done, 1 failed or cancelled (Ctrl-C or --timeout included), 2 no session happened. Plain
+replay stops at once on Ctrl-C or SIGTERM (exit 130, 143).
 """
+import signal
 import sys
 import threading
 import time
 
-from dream_session.run_verb import STATE_NAMES, add_system_arguments, report, system_overrides
+from dream_session.run_verb import (STATE_NAMES, OneSessionOver, add_system_arguments, report,
+                                    system_overrides)
 
 # Nodes replaced by the recording when the pipeline restarts at each stage.
 UPSTREAM = {
@@ -78,36 +88,44 @@ class ReplayVerb:
 
     def _play(self, args):
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
+
         from dream_session.bag_replay import BagPlayer
-        rclpy.init()
+        # rclpy's own handlers would invalidate the context and leave playback asleep until
+        # its next message (then failing to publish): Ctrl-C and SIGTERM stop it at once.
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        stopped_by = []
+
+        def stop(signum, frame):
+            stopped_by.append(signum)
+            raise KeyboardInterrupt
+        previous = signal.signal(signal.SIGTERM, stop)
         node = rclpy.create_node('dream_replay')
+        progress = None
         try:
             player = BagPlayer(node, args.bag, rate=args.rate, publish_clock=args.clock,
                                topics=args.topics)
             player.wait_for_subscribers()
-            count = player.play(progress=_progress_bar(len(player.messages)))
+            progress = _progress_bar(len(player.messages))
+            count = player.play(progress=progress)
             print(f'published {count} messages', file=sys.stderr)
             time.sleep(0.5)    # let the last messages leave before the node goes
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress.bar.close()
+            print('dream replay: interrupted', file=sys.stderr)
+            return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             node.destroy_node()
             rclpy.try_shutdown()
         return 0
 
     def _rerun(self, args):
-        from rclpy.serialization import deserialize_message
-
-        from dream_session.bag_replay import message_class, read_messages
         from dream_session.runner import SingleProcessRunner
         from dream_session.system_config import NodeSpec, load_system
 
-        recorded = {}
-        for _, topic, msgtype, raw in read_messages(args.bag):
-            recorded.setdefault(topic, deserialize_message(raw, message_class(msgtype)))
-        needed = {'stt': 'audio/utterance', 'clipdraw': 'speech/transcript',
-                  'plot': 'drawing'}[args.from_stage]
-        if needed not in recorded:
-            raise ValueError(f'{args.bag} has no {needed} message to start the '
-                             f'{args.from_stage} stage from')
+        recorded = recorded_input(args.bag, args.from_stage)
         specs = [s for s in load_system(args.config, driver=args.driver,
                                         record=not args.no_record,
                                         overrides=system_overrides(
@@ -119,23 +137,27 @@ class ReplayVerb:
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time).start()
         manager = runner.nodes['session_manager']
         try:
-            self._inject(runner, recorded, args.from_stage)
-            finished = runner.wait(manager.first_finished.is_set, timeout=args.timeout)
+            self._inject(runner, recorded, args.from_stage,
+                         origin=f're-run of {args.bag} from stage {args.from_stage}')
+            finished = runner.wait(InputUsedUp(manager), timeout=args.timeout)
         finally:
             runner.stop()
-        sessions = report(runner)
-        if not finished or not sessions:
-            print('the re-run did not finish', file=sys.stderr)
-            return 2
-        return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
+        sessions = report(runner)       # a session cut short by stop() counts as cancelled
+        if sessions:
+            return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
+        why = ('interrupted' if runner.interrupted else
+               f'none within {args.timeout:g} s' if not finished else 'none')
+        print(f'no session finished: {why}', file=sys.stderr)
+        return 2
 
     @staticmethod
-    def _inject(runner, recorded, stage):
+    def _inject(runner, recorded, stage, origin):
         """Play the upstream stages' part: speech starting, the utterance, then (past stt)
         the transcript. The session must exist before the utterance comes, as it does live
-        (it opens when speech starts): the recorder files a message under a live session."""
-        import threading
-
+        (it opens when speech starts): the recorder files a message under a live session.
+        The session's id is known then (its listening status), and the injected messages
+        carry it, as the first utterance of the new session; a status message with
+        ``origin`` as its text records in the new bag where the re-run came from."""
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Bool
 
@@ -145,32 +167,108 @@ class ReplayVerb:
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        listening = threading.Event()
+        listening = []
         node.create_subscription(
             SessionStatus, 'session/status',
             lambda s: s.session_id and s.state == SessionStatus.STATE_LISTENING
-            and listening.set(), latched)
+            and listening.append(s), latched)
+        status_pub = node.create_publisher(SessionStatus, 'session/status', latched)
         runner.add_node(node)
         utterance = recorded.get('audio/utterance') or Utterance()
-        utterance.session_id = ''          # the re-run is a new session
         speaking = node.create_publisher(Bool, 'audio/speaking', qos)
         pubs = [(node.create_publisher(Utterance, 'audio/utterance', qos), utterance)]
         if stage != 'stt':
-            transcript = recorded['speech/transcript']
-            transcript.session_id = ''
             pubs.append((node.create_publisher(Transcript, 'speech/transcript', qos),
-                         transcript))
+                         recorded['speech/transcript']))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(
                 p.get_subscription_count() for p in [speaking] + [p for p, _ in pubs]):
             time.sleep(0.05)
         speaking.publish(Bool(data=True))
-        listening.wait(10)
+        deadline = time.monotonic() + 10
+        while not listening and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(0.3)                    # the recorder opens the session's bag
+        session_id = listening[0].session_id if listening else ''
+        if listening:
+            note = listening[0]
+            note.message = origin
+            status_pub.publish(note)
+        for _, msg in pubs:                # the re-run is a new session: its first utterance
+            msg.session_id, msg.utterance_index = session_id, 0
         for pub, msg in pubs:
             pub.publish(msg)
             time.sleep(0.3)
         speaking.publish(Bool(data=False))
+
+
+def recorded_input(bag, stage):
+    """{topic: message} that a re-run from ``stage`` starts from: the accepted transcript
+    (the last final one with an OK status) and the utterance it came from (same session and
+    utterance index); from stt without an accepted one, the last utterance (another model
+    may accept it). ValueError when the bag has nothing to start from."""
+    from rclpy.serialization import deserialize_message
+
+    from dream_interfaces.msg import Transcript
+    from dream_session.bag_replay import message_class, read_messages
+    found = {'audio/utterance': [], 'speech/transcript': [], 'session/status': [],
+             'drawing': []}
+    for _, topic, msgtype, raw in read_messages(bag):
+        if topic.lstrip('/') in found:
+            found[topic.lstrip('/')].append(deserialize_message(raw, message_class(msgtype)))
+    utterances = found['audio/utterance']
+    accepted = [t for t in found['speech/transcript']
+                if t.is_final and t.status == Transcript.STATUS_OK]
+    chosen = {}
+    if accepted:
+        chosen['speech/transcript'] = transcript = accepted[-1]
+        same = [u for u in utterances if (u.session_id, u.utterance_index)
+                == (transcript.session_id, transcript.utterance_index)]
+        if same:
+            chosen['audio/utterance'] = same[-1]
+    elif stage != 'stt':
+        ended = 'ended unrecorded'
+        if found['session/status']:
+            last = found['session/status'][-1]
+            state = STATE_NAMES[last.state]
+            ended = f'ended {state}' + (
+                f' in {STATE_NAMES[last.previous_state]}' if state in ('failed', 'cancelled')
+                else '') + (f' ({last.message})' if last.message else '')
+        raise ValueError(f'no accepted transcript in {bag}: the session {ended}')
+    if stage == 'stt' and 'audio/utterance' not in chosen:
+        if not utterances:
+            raise ValueError(f'{bag} has no audio/utterance message to start the stt stage '
+                             'from')
+        chosen['audio/utterance'] = utterances[-1]
+    if stage == 'plot' and not found['drawing']:
+        raise ValueError(f'{bag} has no drawing message to start the plot stage from')
+    return chosen
+
+
+class InputUsedUp:
+    """The wait of a re-run: over when its session finishes. A session listening again once
+    the recorded input is used (asked to repeat a rejected utterance) will hear nothing
+    more: it fails then, as ``dream run --once`` fails one when its file has played out,
+    not at its listening timeout."""
+
+    QUIET = OneSessionOver.QUIET
+
+    def __init__(self, manager):
+        self.manager = manager
+        self._since = None
+        self._told = False
+
+    def __call__(self):
+        if self.manager.first_finished.is_set():
+            return True
+        if not self.manager.waiting_for_speech():
+            self._since = None
+            return False
+        self._since = self._since or time.monotonic()
+        if not self._told and time.monotonic() - self._since >= self.QUIET:
+            self._told = True
+            self.manager.speech_ended("the re-run's recorded input was used")
+        return False
 
 
 def _progress_bar(total):
@@ -183,4 +281,5 @@ def _progress_bar(total):
             bar.update(done - bar.n)
             if done == _total:
                 bar.close()
+    update.bar = bar
     return update

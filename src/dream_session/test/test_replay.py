@@ -1,4 +1,5 @@
 """Plain replay: a recorded bag back onto its topics, with /clock from the bag's time."""
+import signal
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
-from dream_interfaces.msg import Transcript
+from dream_interfaces.msg import SessionStatus, Transcript
 from dream_session.bag_writer import SessionBagWriter
 from dream_session.interface_types import dream_typestore
 
@@ -124,3 +125,162 @@ def test_help_tells_which_options_go_with_from_stage():
     assert '--once' not in proc.stdout                  # replay has no --once
     assert 're-run (only with --from-stage)' in proc.stdout
     assert 'plain replay (without --from-stage)' in proc.stdout
+
+
+# --- re-runs -----------------------------------------------------------------------------------
+def _node(cls, **parameters):
+    return {'class': cls, 'executable': cls.split(':')[0].split('.')[-1],
+            'parameters': parameters}
+
+
+# The re-run's stages stood in for, the recorder for real.
+RERUN_SYSTEM = {
+    'recorder': _node('dream_session.recorder_node:RecorderNode'),
+    'nodes': {
+        'stt': _node('dream_stt.stt_node:SttNode', model='tiny.en', device='cpu'),
+        'session_manager': _node('dream_session.session_manager_node:SessionManagerNode',
+                                 server_wait=5.0),
+        'clipdraw': _node('dream_session.stand_in_drawing_server:StandInDrawingServer',
+                          slow_seconds=60.0),
+    },
+    'drivers': {'sim': _node('dream_session.stand_in_plotter:StandInPlotter')},
+}
+
+
+def _session_bag(root, texts):
+    """A recorded session asked to repeat: one utterance and one final transcript per
+    attempt, ``texts`` [(text, status)], then its last status (failed unless one was OK)."""
+    from rclpy.serialization import serialize_message
+
+    from dream_interfaces.msg import Utterance
+    types = {'audio/utterance': 'dream_interfaces/msg/Utterance',
+             'speech/transcript': 'dream_interfaces/msg/Transcript',
+             'session/status': 'dream_interfaces/msg/SessionStatus'}
+    with SessionBagWriter(root, 'asked') as writer:
+        for topic, msgtype in types.items():
+            writer.add_topic(topic, msgtype)
+        t = T0
+        for index, (text, status) in enumerate(texts):
+            utterance = Utterance(session_id='asked', utterance_index=index, sample_rate=16000,
+                                  channels=1, encoding='pcm_s16le', speech_ratio=0.9,
+                                  data=bytes(2 * 16000))      # one second of silence
+            transcript = Transcript(session_id='asked', utterance_index=index, is_final=True,
+                                    status=status, text=text, original_text=text)
+            for topic, msg in (('audio/utterance', utterance), ('speech/transcript',
+                                                                transcript)):
+                t += 100_000_000
+                writer.write(topic, t, serialize_message(msg))
+        accepted = any(status == Transcript.STATUS_OK for _, status in texts)
+        last = SessionStatus(session_id='asked', state=SessionStatus.STATE_DONE if accepted
+                             else SessionStatus.STATE_FAILED,
+                             previous_state=SessionStatus.STATE_TRANSCRIBING,
+                             message='done' if accepted else 'speech rejected again: noise')
+        writer.write('session/status', t + 100_000_000, serialize_message(last))
+        return writer.path
+
+
+def _rerun(tmp_path, bag, stage, *extra, timeout='60'):
+    import yaml
+    config = tmp_path / 'system.yaml'
+    config.write_text(yaml.safe_dump(RERUN_SYSTEM))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, '-m', 'dream_session.command', 'replay', str(bag), '--from-stage',
+         stage, '--config', str(config), '--sessions-dir', str(tmp_path / 'reruns'),
+         '--timeout', timeout, *extra], capture_output=True, text=True, timeout=200)
+    new_bags = sorted((tmp_path / 'reruns').glob('*'))
+    return proc, time.monotonic() - started, new_bags
+
+
+def _bag_messages(path):
+    from rclpy.serialization import deserialize_message
+
+    from dream_session.bag_replay import message_class, read_messages
+    found = {}
+    for _, topic, msgtype, raw in read_messages(path):
+        found.setdefault(topic, []).append(deserialize_message(raw, message_class(msgtype)))
+    return found
+
+
+REJECTED = Transcript.STATUS_REJECTED_NO_SPEECH
+
+
+def test_a_rerun_starts_from_the_accepted_attempt_as_a_session_of_its_own(tmp_path):
+    """Once, the first (rejected) attempt was re-run: rejected again, the re-run then
+    waited for its listening timeout. The injected messages once carried no session id."""
+    bag = _session_bag(tmp_path / 'old', [('you', REJECTED),
+                                          ('a whale over the city', Transcript.STATUS_OK)])
+    proc, _, new_bags = _rerun(tmp_path, bag, 'clipdraw')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(new_bags) == 1
+    found = _bag_messages(new_bags[0])
+    sid = found['session/status'][0].session_id
+    assert sid and sid != 'asked'
+    assert [(t.text, t.session_id, t.utterance_index) for t in found['speech/transcript']] \
+        == [('a whale over the city', sid, 0)]
+    assert [(u.session_id, u.utterance_index) for u in found['audio/utterance']] == [(sid, 0)]
+    assert f're-run of {bag} from stage clipdraw' in [s.message for s in
+                                                      found['session/status']]
+    assert found['session/status'][-1].state == SessionStatus.STATE_DONE
+    assert found['drawing'][0].prompt == 'a whale over the city'
+
+
+def test_without_an_accepted_transcript_clipdraw_has_nothing_to_draw(tmp_path):
+    bag = _session_bag(tmp_path / 'old', [('you', REJECTED), ('bye', REJECTED)])
+    proc = _replay(str(bag), '--from-stage', 'clipdraw')
+    assert proc.returncode == 1, proc.stderr
+    assert (f'no accepted transcript in {bag}: the session ended failed in transcribing '
+            '(speech rejected again: noise)') in proc.stderr
+
+
+def test_a_rerun_rejected_again_fails_once_its_input_is_used(tmp_path):
+    """From stt without an accepted transcript, the last utterance is re-transcribed; silent,
+    it is rejected again, and the session fails then (once: 90 s of listening)."""
+    bag = _session_bag(tmp_path / 'old', [('you', REJECTED), ('bye', REJECTED)])
+    proc, seconds, new_bags = _rerun(tmp_path, bag, 'stt', '--set', 'session_manager.'
+                                     'listening_timeout=80', timeout='70')
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "the re-run's recorded input was used before a repeat was heard" in proc.stderr
+    assert seconds < 50
+    found = _bag_messages(new_bags[0])
+    assert [u.utterance_index for u in found['audio/utterance']] == [0]
+    assert found['speech/transcript'][0].status == REJECTED
+
+
+def test_a_rerun_cut_short_by_its_timeout_is_a_cancelled_session(tmp_path):
+    """Exit 1 as dream run --once (once: 2, 'the re-run did not finish')."""
+    bag = _session_bag(tmp_path / 'old', [('a slow whale', Transcript.STATUS_OK)])
+    proc, _, _ = _rerun(tmp_path, bag, 'clipdraw', timeout='4')
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert ': cancelled' in proc.stderr and 'did not finish' not in proc.stderr
+
+
+@pytest.mark.parametrize('signum, status', [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_plain_replay_at_once(bag, signum, status):
+    """Once, rclpy's handlers left playback asleep until its next message (20 s here), then
+    'Failed to publish: publisher's context is invalid', exit 1."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('replay_listener', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    got = []
+    node.create_subscription(Transcript, 'speech/transcript', got.append,
+                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    try:
+        proc = subprocess.Popen([sys.executable, '-m', 'dream_session.command', 'replay',
+                                 str(bag), '--rate', '0.01'], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:     # playing, the next one 20 s away
+            executor.spin_once(timeout_sec=0.05)
+        assert got, 'nothing was replayed'
+        time.sleep(1)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == status, proc.stderr.read()
+        assert time.monotonic() - sent < 3
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    err = proc.stderr.read()
+    assert 'dream replay: interrupted' in err and 'error' not in err

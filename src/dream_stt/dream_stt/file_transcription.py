@@ -39,8 +39,9 @@ def find_speech(samples, detector, config=None):
 
 
 def transcribe_recording(samples, recognizer, detector, task='transcribe', language=None,
-                         config=None):
-    """(Recognition, SpeechSpan or None); segment times are seconds from the recording start."""
+                         config=None, progress=None):
+    """(Recognition, SpeechSpan or None); segment times are seconds from the recording start.
+    ``progress(seconds, total)``: seconds of the speech span decoded, as segments come."""
     samples = np.asarray(samples, dtype=np.float32)
     span = find_speech(samples, detector, config) if samples.size else None
     if span is None:
@@ -53,7 +54,7 @@ def transcribe_recording(samples, recognizer, detector, task='transcribe', langu
         result.model = recognizer.loaded.name
         return result, None
     result = recognizer.recognize(samples[span.start:span.end], task=task, language=language,
-                                  speech_ratio=span.speech_ratio)
+                                  speech_ratio=span.speech_ratio, progress=progress)
     offset = span.start / SAMPLE_RATE
     result.segments = [replace(s, start=s.start + offset, end=s.end + offset)
                        for s in result.segments]

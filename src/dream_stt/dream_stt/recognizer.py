@@ -18,7 +18,11 @@ decoding and a translation pass share one encoder run per 30 s window.
 
 Translation keeps both texts: the utterance is transcribed first (which detects the
 language); only if it is not English is it decoded a second time with task=translate. The
-cost is one extra decode, for non-English speech only.
+cost is one extra decode, for non-English speech only. An English-only model hears only
+English, so translate with it is transcribe, and the result says so (task transcribe).
+
+Repetition is judged per 30 s window, as Whisper does (the largest of the windows'
+compression ratios): a long recording's whole text compresses well however honest it is.
 """
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +41,8 @@ TASKS = ('transcribe', 'translate')
 DEVICES = ('auto', 'cpu', 'cuda')
 COMPUTE_TYPES = ('auto', 'default', 'int8', 'int8_float32', 'int8_float16', 'int8_bfloat16',
                  'int16', 'float16', 'bfloat16', 'float32', 'float')
+# translate with an English-only model: what was done instead
+ENGLISH_ONLY_NOTE = 'task: transcribe (the model is English-only)'
 SILENT_RMS = 1e-4      # about -80 dBFS: nothing a microphone in a room produces
 CLIPPED_LEVEL = 0.999
 
@@ -118,13 +124,20 @@ class SpeechRecognizer:
         self.options = (options or DecodingOptions()).validate()
         self.thresholds = thresholds or RejectionThresholds()
 
-    def recognize(self, samples, task='transcribe', language=None, speech_ratio=None):
-        """Recognise 16 kHz mono float audio; never raises for bad audio (status ERROR)."""
+    def recognize(self, samples, task='transcribe', language=None, speech_ratio=None,
+                  progress=None):
+        """Recognise 16 kHz mono float audio; never raises for bad audio (status ERROR).
+        ``progress(seconds, total)``: called as each segment is decoded (seconds of audio
+        done)."""
         started = time.perf_counter()
+        english_only = task == 'translate' and not self.loaded.multilingual
         result = self._recognize(samples, task, (language or '').strip().lower() or None,
-                                 speech_ratio)
+                                 speech_ratio, progress)
         result.model = self.loaded.name
         result.task = task if task in TASKS else result.task
+        if english_only and result.status != Status.ERROR:
+            result.task = 'transcribe'
+            result.status_message = _join([result.status_message, ENGLISH_ONLY_NOTE])
         result.decode_time = result.decode_time or time.perf_counter() - started
         return result
 
@@ -141,7 +154,7 @@ class SpeechRecognizer:
                     '(en, es, fr, de...) or none to detect it')
         return ''
 
-    def _recognize(self, samples, task, language, speech_ratio):
+    def _recognize(self, samples, task, language, speech_ratio, progress):
         refused = self.option_error(task, language)
         if refused:
             return Recognition(Status.ERROR, refused)
@@ -168,12 +181,12 @@ class SpeechRecognizer:
             return Recognition(Status.REJECTED_NO_SPEECH, _join(
                 [f'the voice detector found no speech ({speech_ratio:.0%})'] + notes), **base)
         try:
-            original, info, seconds = self._decode(audio, 'transcribe', language)
+            original, info, seconds = self._decode(audio, 'transcribe', language, progress)
             passes, decode_time = 1, seconds
             english = original
             detected = info.language if self.loaded.multilingual else 'en'
             if task == 'translate' and detected != 'en':
-                english, _, seconds = self._decode(audio, 'translate', detected)
+                english, _, seconds = self._decode(audio, 'translate', detected, progress)
                 passes, decode_time = 2, decode_time + seconds
         except Exception as exc:  # ctranslate2 errors are not one type; a node must go on
             return Recognition(Status.ERROR, f'decoding failed: {type(exc).__name__}: {exc}',
@@ -183,9 +196,8 @@ class SpeechRecognizer:
         if dropped or dropped_en:
             notes.append(f'dropped {", ".join(repr(d) for d in dropped + dropped_en)}')
         original_text, text = _text(original), _text(english)
-        signals = _signals(english, text)
-        status, message = judge(original_text, *_signals(original, original_text),
-                                self.thresholds)
+        signals = _signals(english)
+        status, message = judge(original_text, *_signals(original), self.thresholds)
         if status == Status.OK and passes == 2:
             status, message = judge(text, *signals, self.thresholds)
         return Recognition(
@@ -197,7 +209,7 @@ class SpeechRecognizer:
             segments=english, original_segments=original, decode_time=decode_time,
             passes=passes, **base)
 
-    def _decode(self, audio, task, language):
+    def _decode(self, audio, task, language, progress=None):
         o = self.options
         started = time.perf_counter()
         segments, info = self.loaded.model.transcribe(
@@ -208,11 +220,17 @@ class SpeechRecognizer:
             condition_on_previous_text=o.condition_on_previous_text,
             initial_prompt=o.initial_prompt or None, vad_filter=o.vad_filter,
             max_new_tokens=o.max_new_tokens(audio.size / SAMPLE_RATE))
-        results = [SegmentResult(start=float(s.start), end=float(s.end), text=s.text.strip(),
-                                 avg_logprob=float(s.avg_logprob),
-                                 no_speech_prob=float(s.no_speech_prob),
-                                 compression_ratio=float(s.compression_ratio))
-                   for s in segments]  # the generator decodes as it is consumed
+        results = []
+        duration = audio.size / SAMPLE_RATE
+        for s in segments:      # the generator decodes as it is consumed
+            results.append(SegmentResult(
+                start=float(s.start), end=float(s.end), text=s.text.strip(),
+                avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
+                compression_ratio=float(s.compression_ratio)))
+            if progress is not None:
+                progress(min(float(s.end), duration), duration)
+        if progress is not None:
+            progress(duration, duration)
         return results, info, time.perf_counter() - started
 
 
@@ -220,14 +238,18 @@ def _text(segments):
     return ' '.join(s.text for s in segments if s.text).strip()
 
 
-def _signals(segments, text):
-    """Utterance-level (avg_logprob, no_speech_prob, compression_ratio), weighted by length."""
+def _signals(segments):
+    """Utterance-level (avg_logprob, no_speech_prob, compression_ratio): the first two
+    weighted by length, the ratio the largest of the segments' (each is that of its 30 s
+    window, the span Whisper's 2.4 threshold is meant for; the whole text of a long
+    recording compresses far better than any window of it)."""
     if not segments:
         return 0.0, 1.0, 0.0
     weights = np.array([max(len(s.text), 1) for s in segments], dtype=np.float64)
     logprob = float(np.average([s.avg_logprob for s in segments], weights=weights))
     no_speech = float(np.average([s.no_speech_prob for s in segments], weights=weights))
-    return logprob, no_speech, compression_ratio(text)
+    return logprob, no_speech, max(s.compression_ratio or compression_ratio(s.text)
+                                   for s in segments)
 
 
 def _drop_stock_endings(segments):

@@ -3,7 +3,9 @@
 Any audio file (any rate, stereo included) is read by dream_audio's file reader, cut by the
 voice detector and decoded by Whisper. The text goes to stdout; a rejected recording
 (silence, noise, hallucination) prints its status to stderr and exits with status 3; a
-language or task the model cannot do is a usage error (status 1), found before decoding.
+language or task the model cannot do is a usage error (status 1), found before decoding;
+translate with an English-only model is transcribe (English in, English out), and says so.
+Progress (seconds of speech decoded) goes to stderr.
 """
 import json
 import sys
@@ -38,7 +40,7 @@ class TranscribeVerb:
         from dream_audio.speech_detector import SileroSpeechDetector
         from dream_stt import model_store
         from dream_stt.file_transcription import transcribe_recording
-        from dream_stt.recognizer import DecodingOptions, SpeechRecognizer
+        from dream_stt.recognizer import ENGLISH_ONLY_NOTE, DecodingOptions, SpeechRecognizer
 
         started = time.perf_counter()
         audio = read_audio_file(args.audio)
@@ -51,8 +53,10 @@ class TranscribeVerb:
             raise ValueError(refused)
         detector = SileroSpeechDetector()
         begun = time.perf_counter()
-        result, span = transcribe_recording(audio.samples, recognizer, detector,
-                                            task=args.task, language=args.language)
+        with _DecodeProgress() as progress:
+            result, span = transcribe_recording(audio.samples, recognizer, detector,
+                                                task=args.task, language=args.language,
+                                                progress=progress)
         recognize_time = time.perf_counter() - begun
         if args.json:
             report = result.to_dict()
@@ -77,8 +81,33 @@ class TranscribeVerb:
             print(result.text)
             if result.original_text != result.text:
                 print(f'({result.language}: {result.original_text})', file=sys.stderr)
+            if result.task != args.task:
+                print(f'dream transcribe: {ENGLISH_ONLY_NOTE}', file=sys.stderr)
         if not result.ok:
             print(f'dream transcribe: {result.status.name.lower()}: {result.status_message}',
                   file=sys.stderr)
             return REJECTED_EXIT
         return 0
+
+
+class _DecodeProgress:
+    """A tqdm bar on stderr in seconds of speech decoded (stdout stays the text or JSON);
+    shown once the first segment is decoded."""
+
+    def __enter__(self):
+        self.bar = None
+        return self.update
+
+    def update(self, done, total):
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=round(total, 1), unit='s', desc='decoding', file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
+        elif done < self.bar.n:         # the second pass of a translation
+            self.bar.reset(total=round(total, 1))
+            self.bar.set_description('translating')
+        self.bar.update(round(min(done, total), 1) - self.bar.n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()

@@ -87,11 +87,66 @@ def test_bad_requests_are_errors_not_crashes(recognizer, dream_audio, kwargs, me
     assert result.status == Status.ERROR and message in result.status_message
 
 
-def test_translate_with_an_english_model_and_english_speech(recognizer, dream_audio,
-                                                            key_words):
+def test_translate_with_an_english_model_is_transcribe_and_says_so(recognizer, dream_audio,
+                                                                   key_words):
+    """An English-only model hears English only: the demo's task translate stays usable
+    with it, recorded as what was done (once, the result claimed a translation)."""
     result = recognizer.recognize(dream_audio, task='translate')
-    assert result.ok and result.task == 'translate' and result.passes == 1
+    assert result.ok and result.task == 'transcribe' and result.passes == 1
+    assert 'task: transcribe (the model is English-only)' in result.status_message
     assert key_words(result.text) >= 3
+    again = recognizer.recognize(dream_audio, task='transcribe')
+    assert again.text == result.text and again.task == 'transcribe'
+
+
+class _FakeWhisper:
+    """A loaded model whose decode yields the given (text, window compression ratio)."""
+    name = 'fake.en'
+    multilingual = False
+    languages = ('en',)
+
+    def __init__(self, segments):
+        from types import SimpleNamespace
+        self.model = self
+        self._segments = [SimpleNamespace(start=10.0 * i, end=10.0 * i + 5, text=text,
+                                          avg_logprob=-0.2, no_speech_prob=0.05,
+                                          compression_ratio=ratio)
+                          for i, (text, ratio) in enumerate(segments)]
+
+    def transcribe(self, audio, **_):
+        from types import SimpleNamespace
+        return iter(self._segments), SimpleNamespace(language='en', language_probability=1.0)
+
+
+def _speech(seconds):
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_a_long_honest_recording_is_judged_per_window_not_as_one_text():
+    """40 different sentences: their joined text compresses far past 2.4 (once, a 10-minute
+    recording was rejected as repetitive), each window's does not."""
+    from dream_stt.rejection import compression_ratio
+    colours = ['red', 'blue', 'green', 'golden', 'silver', 'black', 'white', 'purple']
+    texts = [f'In the dream number {i} I walked through a garden of {colours[i % 8]} glass '
+             f'flowers by the sea with my {i % 5 + 2} sisters.' for i in range(40)]
+    ratios = [compression_ratio(t) for t in texts]
+    assert compression_ratio(' '.join(texts)) > 2.4 and max(ratios) < 2.4
+    done = []
+    result = SpeechRecognizer(_FakeWhisper(zip(texts, ratios))).recognize(
+        _speech(400), progress=lambda seconds, total: done.append((seconds, total)))
+    assert result.ok, result.status_message
+    assert result.compression_ratio == pytest.approx(max(ratios))
+    assert len(done) >= 40 and done[-1] == (400, 400)
+    assert [s for s, _ in done] == sorted(s for s, _ in done)
+
+
+def test_one_repetitive_window_in_a_long_recording_is_still_rejected():
+    segments = [(f'Sentence {i} of an honest dream about the moon.', 1.2) for i in range(10)]
+    segments.insert(5, ('I am going to the store, I am going to the store.', 3.1))
+    result = SpeechRecognizer(_FakeWhisper(segments)).recognize(_speech(110))
+    assert result.status == Status.REJECTED_REPETITION
+    assert 'compression ratio 3.10 > 2.4' in result.status_message
 
 
 @pytest.mark.parametrize('rate,channels', [(8000, 1), (48000, 2)])

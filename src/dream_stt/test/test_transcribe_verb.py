@@ -94,3 +94,24 @@ def test_bad_language_is_a_usage_error_not_a_rejection(dream_wav, monkeypatch):
     monkeypatch.setattr(model_store, 'load', lambda name, **kw: stub)
     with pytest.raises(ValueError, match="unknown language 'xx'"):
         run(str(dream_wav), '--model', 'stub', '--language', 'xx')
+
+
+def test_translate_with_an_english_only_model_says_it_transcribed(dream_wav, capsys):
+    """tiny.en cannot translate; English speech transcribed is what translate would give,
+    and the demo's task translate must work with it: said, not hidden."""
+    assert run(str(dream_wav), '--model', 'tiny.en', '--task', 'translate', '--json') == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['task'] == 'transcribe' and report['passes'] == 1
+    assert 'task: transcribe (the model is English-only)' in report['status_message']
+    assert run(str(dream_wav), '--model', 'tiny.en', '--task', 'translate') == 0
+    captured = capsys.readouterr()
+    assert 'task: transcribe (the model is English-only)' in captured.err
+    assert run(str(dream_wav), '--model', 'tiny.en', '--task', 'transcribe') == 0
+    assert captured.out == capsys.readouterr().out
+
+
+def test_progress_goes_to_stderr_and_json_stays_clean(dream_wav, capsys):
+    assert run(str(dream_wav), '--model', 'tiny.en', '--json') == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert 'decoding' in captured.err
