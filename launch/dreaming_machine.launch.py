@@ -4,7 +4,9 @@
         config:=launch/dreaming_machine.yaml use_sim_time:=false
 
 Nodes and parameters come from the same YAML that ``dream run`` reads
-(dream_session.system_config), so the two ways of running never drift apart.
+(dream_session.system_config), so the two ways of running never drift apart. Before any node
+starts, the config is checked against the parameters the nodes declare (``dream params
+--check``): ``ros2 launch`` would pass a misspelt one on and rclpy would ignore it.
 """
 import os
 
@@ -13,6 +15,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from dream_session.params_verb import config_problems
 from dream_session.system_config import load_system
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,8 +30,17 @@ def _nodes(context):
     driver = value('driver').perform(context)
     record = value('record').perform(context).lower() in ('1', 'true', 'yes')
     sim_time = value('use_sim_time').perform(context).lower() in ('1', 'true', 'yes')
+    specs = load_system(value('config').perform(context), driver=driver, record=record)
+    if value('check_params').perform(context).lower() in ('1', 'true', 'yes'):
+        # rclpy ignores a parameter its node does not declare: a misspelt one would run
+        # the machine with the default, unnoticed.
+        problems = config_problems(specs)
+        if problems:
+            raise RuntimeError('the configuration does not fit its nodes:\n  '
+                               + '\n  '.join(problems) + '\n(./dream params --check tells '
+                               'the same; check_params:=false skips this check)')
     actions = []
-    for spec in load_system(value('config').perform(context), driver=driver, record=record):
+    for spec in specs:
         params = [dict(spec.parameters, use_sim_time=sim_time)]
         if spec.lifecycle:
             actions.append(LifecycleNode(package=spec.package, executable=spec.executable,
@@ -52,5 +64,9 @@ def generate_launch_description():
                               description='system configuration (nodes and parameters)'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='all nodes follow /clock (bag replay)'),
+        DeclareLaunchArgument('check_params', default_value='true',
+                              description='refuse a config that sets a parameter its node '
+                                          'does not declare or refuses (builds each node '
+                                          'once, without its resources, a few seconds)'),
         OpaqueFunction(function=_nodes),
     ])

@@ -41,7 +41,14 @@ SILENT_DEVICE_TIMEOUT = 5.0  # seconds without a block before the device is reop
 
 
 class AudioCaptureNode(Node):
-    def __init__(self, **kwargs):
+    def __init__(self, acquire_resources=True, **kwargs):
+        """``acquire_resources=False``: open no microphone or file (a node built only to read
+        its parameters, as ``dream params`` does)."""
+        # Before the Node: destroy_node needs them, also on a node whose start failed.
+        self._lock = threading.Lock()
+        self._worker = None
+        self._stopping = None
+        self._file = None
         super().__init__('audio_capture', **kwargs)
         # Before the declarations: a source or encoding not in its words fails the start.
         refuse_other_words(self, CHOICES)
@@ -64,15 +71,12 @@ class AudioCaptureNode(Node):
         declare(self, 'retry_period', 5.0, 'seconds between attempts to open a missing '
                 'microphone', 0.5, 600.0)
         self._publisher = self.create_publisher(AudioChunk, 'audio/chunks', CHUNK_QOS)
-        self._lock = threading.Lock()
-        self._worker = None
-        self._stopping = None
-        self._file = None
         # Why the last source could not play (None: it played or plays): a one-shot run
         # from a file ends on it rather than waiting for speech that cannot come.
         self.source_error = None
         self.add_post_set_parameters_callback(self._on_parameters_set)
-        self._start_source()
+        if acquire_resources:
+            self._start_source()
 
     # -- parameters --------------------------------------------------------------------
     def _param(self, name):

@@ -57,8 +57,24 @@ CONTROL_NAMES = {ControlSession.Request.COMMAND_START: 'START',
 CHOICES = {'encoding': ENCODINGS}
 
 
+class NoSpeechDetector:
+    """Hears no speech, loads nothing: the detector of a VAD node built only to read its
+    parameters."""
+    window = 512
+
+    def reset(self):
+        pass
+
+    def __call__(self, window):
+        return 0.0
+
+
 class VadNode(Node):
-    def __init__(self, detector=None, **kwargs):
+    def __init__(self, detector=None, acquire_resources=True, **kwargs):
+        """``detector``: a speech detector (default Silero, loaded here);
+        ``acquire_resources=False``: load none (see NoSpeechDetector)."""
+        if detector is None and not acquire_resources:
+            detector = NoSpeechDetector()
         super().__init__('vad', **kwargs)
         # Before the declarations: an encoding not in its words fails the start.
         refuse_other_words(self, CHOICES)

@@ -148,7 +148,9 @@ MODEL_PARAMETERS = ('clip_model', 'clip_pretrained', 'clip_model_config', 'clip_
 
 class ClipDrawNode(Node):
     """Serves GenerateDrawing goals one at a time with a CLIP loaded once."""
-    def __init__(self, **kwargs):
+    def __init__(self, acquire_resources=True, **kwargs):
+        """``acquire_resources=False``: no CLIP loaded at start, whatever ``preload_model``
+        says (a node built only to read its parameters)."""
         super().__init__('clipdraw', **kwargs)
         # Before the declarations: a bad value fails the node's start at once.
         self.add_on_set_parameters_callback(self._validate)
@@ -181,7 +183,7 @@ class ClipDrawNode(Node):
         if threads > 0:
             import torch
             torch.set_num_threads(threads)
-        if self._param('preload_model'):
+        if acquire_resources and self._param('preload_model'):
             try:
                 self._torch_thread.submit(self._model).result()
             except (ClipModelError, InvalidOptions) as exc:

@@ -2,14 +2,14 @@
 configuration against them.
 
 Each node of the system configuration (launch/dreaming_machine.yaml, or ``--config FILE``)
-is built as ``dream run`` builds it -- a private rclpy Context, the config's parameters as
-parameter overrides, the node named by its YAML key -- but never spun, and destroyed once its
-parameters are read: their type, value, default, range, choices, read-only flag and
-description (the ParameterDescriptor). Building a node must not take its resources, so the
-shipped nodes are built without them (see ``_QUIET``): the capture node opens no microphone
-or file, the VAD and speech nodes load no model, clipdraw loads no CLIP; the drivers open
-their port only when configured, which never happens here. A node that cannot be built is
-reported and the others are still listed (exit status 1).
+is built as ``dream run`` builds it (``runner.build_node``: a private rclpy Context, the
+config's parameters as parameter overrides, the node named by its YAML key) but never spun,
+and destroyed once its parameters are read: their type, value, default, range, choices,
+read-only flag and description (the ParameterDescriptor). Building a node must not take its
+resources: a node class that takes ``acquire_resources`` is built with it false (the capture
+node opens no microphone or file, the VAD and speech nodes load no model, clipdraw loads no
+CLIP); the drivers open their port only when configured, which never happens here. A node
+that cannot be built is reported and the others are still listed (exit status 1).
 
 A parameter the config sets and the node does not declare is an error (exit status 1) with a
 did-you-mean: rclpy ignores such a parameter under ``ros2 launch`` (``dream run`` refuses it),
@@ -89,77 +89,28 @@ def format_value(value):
 
 # -- building a node without its resources ---------------------------------------------------
 
-class _NoSpeechDetector:
-    """Stands in for Silero in the VAD node: nothing is loaded to read its parameters."""
-    window = 512
-
-    def reset(self):
-        pass
-
-    def __call__(self, window):
-        return 0.0
-
-
-def _no_whisper():
-    """Stands in for a loaded Whisper in the speech node: multilingual, as the node assumes
-    before its model has loaded, so task and language are still checked."""
-    from dream_stt.stt_node import _AnyWhisper
-
-    class NoWhisper(_AnyWhisper):
-        name = 'whisper (not loaded: dream params)'
-        device = 'none'
-        compute_type = 'none'
-        load_time = 0.0
-    return NoWhisper()
-
-
-def _quiet_capture(attrs, kwargs):
-    attrs['_start_source'] = lambda self: None          # no microphone, no file played
-
-
-def _quiet_vad(attrs, kwargs):
-    kwargs['detector'] = _NoSpeechDetector()
-
-
-def _quiet_stt(attrs, kwargs):
-    kwargs['loaded_model'] = _no_whisper()
-
-
-def _quiet_clipdraw(attrs, kwargs):
-    def _param(self, name, _base=attrs['__base__']):
-        return False if name == 'preload_model' else _base._param(self, name)
-    attrs['_param'] = _param                            # CLIP is not loaded at start
-
-
-# 'module:Class' (the class or one of its bases) -> how to build it without its resources.
-_QUIET = {
-    'dream_audio.audio_capture_node:AudioCaptureNode': _quiet_capture,
-    'dream_audio.vad_node:VadNode': _quiet_vad,
-    'dream_stt.stt_node:SttNode': _quiet_stt,
-    'dream_clipdraw.clipdraw_node:ClipDrawNode': _quiet_clipdraw,
-}
+def _takes_resources_flag(cls):
+    """Whether ``cls`` takes ``acquire_resources`` (our nodes that open a device or load a
+    model at start do; a node of yours may too, to be listed without them)."""
+    import inspect
+    try:
+        return 'acquire_resources' in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _probe_class(cls):
-    """A subclass of ``cls`` that records each parameter's declared default and builds
-    without the resources listed in _QUIET; and the extra constructor kwargs for it."""
-    attrs = {'__base__': cls, '__module__': cls.__module__}
-    kwargs = {}
-    for base in cls.__mro__:
-        quiet = _QUIET.get(f'{base.__module__}:{base.__name__}')
-        if quiet is not None:
-            quiet(attrs, kwargs)
-            break
-    del attrs['__base__']
-
+    """A subclass of ``cls`` that records each parameter's declared default; and the extra
+    constructor kwargs that build it without its resources."""
     def declare_parameters(self, namespace, parameters, ignore_override=False):
         defaults = self.__dict__.setdefault('_dream_params_defaults', {})
         for entry in parameters:
             name = f'{namespace}.{entry[0]}' if namespace else entry[0]
             defaults.setdefault(name, entry[1] if len(entry) > 1 else None)
         return cls.declare_parameters(self, namespace, parameters, ignore_override)
-    attrs['declare_parameters'] = declare_parameters
-    return type(cls.__name__, (cls,), attrs), kwargs
+    attrs = {'__module__': cls.__module__, 'declare_parameters': declare_parameters}
+    probe = type(cls.__name__, (cls,), attrs)
+    return probe, ({'acquire_resources': False} if _takes_resources_flag(cls) else {})
 
 
 def _python_default(value):
@@ -186,13 +137,6 @@ def _choices(cls, name):
         return ()
 
 
-def _parameter_overrides(values):
-    """The runner's recipe (dream_session.runner): the config's values, None left out."""
-    from rclpy.parameter import Parameter
-    return [Parameter(name, value=value) for name, value in values.items()
-            if value is not None]
-
-
 @contextlib.contextmanager
 def _quiet_logger(name):
     """The node's INFO chatter (ready, loaded...) off while it is built; errors still shown."""
@@ -216,7 +160,7 @@ def did_you_mean(name, known):
 
 def describe_node(spec, context):
     """NodeReport of ``spec``: its node built in ``context``, read, destroyed."""
-    from rclpy.exceptions import ParameterException
+    from dream_session.runner import build_node
     from dream_session.system_config import ConfigError
 
     report = NodeReport(spec)
@@ -224,12 +168,7 @@ def describe_node(spec, context):
         cls = spec.load_class()
         probe, kwargs = _probe_class(cls)
         with _quiet_logger(spec.name):
-            node = probe(context=context, parameter_overrides=_parameter_overrides(
-                spec.parameters), cli_args=['--ros-args', '-r', f'__node:={spec.name}'],
-                **kwargs)
-    except ParameterException as exc:
-        report.error = f'the config does not fit it: {exc}'
-        return report
+            node = build_node(spec, context, node_class=probe, **kwargs)
     except ConfigError as exc:
         text = str(exc)
         report.error = text[len(spec.name) + 2:] if text.startswith(spec.name + ': ') else text
@@ -258,6 +197,35 @@ def describe_node(spec, context):
     finally:
         node.destroy_node()
     return report
+
+
+def config_problems(specs):
+    """Lines for what the config sets that its nodes do not declare or refuse (``ros2
+    launch`` checks with this before it starts them). Only nodes that take no resources when
+    built are built: ours, a lifecycle node (resources come on configure), one that takes
+    ``acquire_resources``; a node of yours that is none of these might open its device
+    twice, and is not checked."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+    lines = []
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)   # launch's
+    try:
+        for spec in specs:
+            try:
+                cls = spec.load_class()
+            except Exception as exc:  # noqa: BLE001 - its own start will fail: say it here
+                lines.append(f'{spec.name}: {exc}')
+                continue
+            if not (spec.lifecycle or cls.__module__.split('.')[0].startswith('dream_')
+                    or _takes_resources_flag(cls)):
+                continue
+            report = describe_node(spec, context)
+            lines += [f'{spec.name}: {report.error}'] if report.error else []
+            lines += report.problems
+    finally:
+        rclpy.try_shutdown(context=context)
+    return lines
 
 
 # -- choosing the nodes ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ def parse_topic_spec(spec):
 
 class RecorderNode(Node):
     def __init__(self, **kwargs):
+        self._bags = {}          # session id -> SessionBagWriter (destroy_node closes them)
         super().__init__('recorder', **kwargs)
         self.declare_parameter('output_dir', 'sessions', ParameterDescriptor(
             description='directory that receives one bag directory per session'))
@@ -60,7 +61,6 @@ class RecorderNode(Node):
         self._flush_interval = self.get_parameter('flush_interval').value
         self._grace = self.get_parameter('close_grace').value
         self._store = dream_typestore()
-        self._bags = {}          # session id -> SessionBagWriter
         self._closing = {}       # session id -> close deadline (monotonic ns of node clock)
         self._order = []         # session ids by start
         self._has_session_id = {}

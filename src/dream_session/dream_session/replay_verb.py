@@ -25,6 +25,8 @@ import time
 from dream_session.run_verb import (STATE_NAMES, OneSessionOver, add_system_arguments, report,
                                     system_overrides)
 
+SESSION_OPEN_WAIT = 10.0    # seconds for the manager's listening status after speech starts
+
 # Nodes replaced by the recording when the pipeline restarts at each stage.
 UPSTREAM = {
     'stt': ('audio_capture', 'vad'),
@@ -76,12 +78,13 @@ class ReplayVerb:
                                f'{args.from_stage} does not start {nodes} (played from the bag)')
 
     def main(self, args):
-        from dream_session.bag_recovery import bag_folder, needs_recovery
+        from dream_session.bag_recovery import bag_folder, needs_recovery, recovery_hint
         self._refuse_misplaced(args)
         args.bag = bag_folder(args.bag)
         if needs_recovery(args.bag):
-            raise ValueError(f'{args.bag} was not closed properly: run '
-                             f'"dream bag recover {args.bag}" first')
+            hint = recovery_hint(args.bag)
+            raise ValueError(f'{args.bag} was not closed properly, so it cannot be replayed'
+                             + (f'{hint} first' if hint.startswith(': run') else hint))
         if args.from_stage:
             return self._rerun(args)
         return self._play(args)
@@ -135,18 +138,19 @@ class ReplayVerb:
             specs.append(NodeSpec('clipdraw', 'dream_session.recorded_drawing_server:'
                                   'RecordedDrawingServer', '', {'bag': str(args.bag)}))
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time).start()
-        manager = runner.nodes['session_manager']
+        runner.catch_signals()          # a Ctrl-C while the recording is injected counts
+        over = RecordedInputUsed(runner)
         try:
-            self._inject(runner, recorded, args.from_stage,
-                         origin=f're-run of {args.bag} from stage {args.from_stage}')
-            finished = runner.wait(InputUsedUp(manager), timeout=args.timeout)
+            over.why = self._inject(runner, recorded, args.from_stage,
+                                    origin=f're-run of {args.bag} from stage {args.from_stage}')
+            finished = not over.why and runner.wait(over, timeout=args.timeout)
         finally:
             runner.stop()
         sessions = report(runner)       # a session cut short by stop() counts as cancelled
         if sessions:
             return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
-        why = ('interrupted' if runner.interrupted else
-               f'none within {args.timeout:g} s' if not finished else 'none')
+        why = over.why or ('interrupted' if runner.interrupted else
+                           f'none within {args.timeout:g} s' if not finished else 'none')
         print(f'no session finished: {why}', file=sys.stderr)
         return 2
 
@@ -157,7 +161,8 @@ class ReplayVerb:
         (it opens when speech starts): the recorder files a message under a live session.
         The session's id is known then (its listening status), and the injected messages
         carry it, as the first utterance of the new session; a status message with
-        ``origin`` as its text records in the new bag where the re-run came from."""
+        ``origin`` as its text records in the new bag where the re-run came from. Returns
+        why the injection stopped short (interrupted, no session opened), or None."""
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Bool
 
@@ -180,26 +185,34 @@ class ReplayVerb:
         if stage != 'stt':
             pubs.append((node.create_publisher(Transcript, 'speech/transcript', qos),
                          recorded['speech/transcript']))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(
-                p.get_subscription_count() for p in [speaking] + [p for p, _ in pubs]):
-            time.sleep(0.05)
+
+        def pause(seconds, until=lambda: False):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not until() and not runner.interrupted:
+                time.sleep(0.02)
+            return not runner.interrupted
+        if not pause(10, lambda: all(p.get_subscription_count()
+                                     for p in [speaking] + [p for p, _ in pubs])):
+            return 'interrupted'
         speaking.publish(Bool(data=True))
-        deadline = time.monotonic() + 10
-        while not listening and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)                    # the recorder opens the session's bag
-        session_id = listening[0].session_id if listening else ''
-        if listening:
-            note = listening[0]
-            note.message = origin
-            status_pub.publish(note)
+        if not pause(SESSION_OPEN_WAIT, lambda: bool(listening)):
+            return 'interrupted'
+        if not listening:
+            return (f'the session manager opened no session within {SESSION_OPEN_WAIT:g} s '
+                    'of speech starting')
+        if not pause(0.3):                 # the recorder opens the session's bag
+            return 'interrupted'
+        note = listening[0]
+        note.message = origin
+        status_pub.publish(note)
         for _, msg in pubs:                # the re-run is a new session: its first utterance
-            msg.session_id, msg.utterance_index = session_id, 0
+            msg.session_id, msg.utterance_index = note.session_id, 0
         for pub, msg in pubs:
             pub.publish(msg)
-            time.sleep(0.3)
+            if not pause(0.3):
+                return 'interrupted'
         speaking.publish(Bool(data=False))
+        return None
 
 
 def recorded_input(bag, stage):
@@ -245,30 +258,16 @@ def recorded_input(bag, stage):
     return chosen
 
 
-class InputUsedUp:
-    """The wait of a re-run: over when its session finishes. A session listening again once
-    the recorded input is used (asked to repeat a rejected utterance) will hear nothing
-    more: it fails then, as ``dream run --once`` fails one when its file has played out,
-    not at its listening timeout."""
+class RecordedInputUsed(OneSessionOver):
+    """The wait of a re-run, whose input (the recorded messages) is used up once injected:
+    a session listening again then (asked to repeat a rejected utterance) will hear nothing
+    more, and fails, as ``dream run --once`` fails one when its file has played out."""
 
-    QUIET = OneSessionOver.QUIET
+    ENDED = "the re-run's recorded input was used"
+    UNHEARD = "the re-run's recorded input started no session"
 
-    def __init__(self, manager):
-        self.manager = manager
-        self._since = None
-        self._told = False
-
-    def __call__(self):
-        if self.manager.first_finished.is_set():
-            return True
-        if not self.manager.waiting_for_speech():
-            self._since = None
-            return False
-        self._since = self._since or time.monotonic()
-        if not self._told and time.monotonic() - self._since >= self.QUIET:
-            self._told = True
-            self.manager.speech_ended("the re-run's recorded input was used")
-        return False
+    def input_used_up(self):
+        return True
 
 
 def _progress_bar(total):

@@ -117,14 +117,19 @@ class RunVerb:
 
 
 class OneSessionOver:
-    """Whether a one-session run is over: its session finished, or its audio file could not
-    play, or the file played out and no session started (silence) -- rather than waiting
-    for speech that cannot come. ``why`` says which, for the last two. A session still
-    listening when the file has played out (asked to repeat) is failed then."""
+    """Whether a one-session run is over: its session finished, or its input could not play,
+    or the input was used up and no session started (silence) -- rather than waiting for
+    speech that cannot come. ``why`` says which, for the last two. A session still listening
+    once the input is used up (asked to repeat) is failed then, as ``ENDED`` says.
 
-    QUIET = 2.0     # seconds with the file's end handled and no session busy
+    The input is the run's audio file (none: a live microphone, never used up); a subclass
+    names another input by its ``input_error``, ``input_used_up`` and texts."""
 
-    def __init__(self, runner, from_file):
+    QUIET = 2.0     # seconds with the input used up and no session busy
+    ENDED = 'the audio file ended'
+    UNHEARD = 'the audio file played out and no speech was heard in it'
+
+    def __init__(self, runner, from_file=False):
         self.manager = runner.nodes['session_manager']
         self.capture = runner.nodes.get('audio_capture') if from_file else None
         self.vad = runner.nodes.get('vad')
@@ -132,27 +137,35 @@ class OneSessionOver:
         self._quiet_since = None
         self._told = False
 
+    def input_error(self):
+        """Why the input could not play, or None."""
+        return self.capture.source_error if self.capture is not None else None
+
+    def input_used_up(self):
+        """Whether everything the input will ever give has been handled."""
+        if self.capture is None:
+            return False
+        return not self.capture.source_running and (self.vad is None
+                                                    or self.vad.streams_ended > 0)
+
     def __call__(self):
         if self.manager.first_finished.is_set():
             return True
-        if self.capture is None:
-            return False
-        if self.capture.source_error:
-            self.why = self.capture.source_error
+        error = self.input_error()
+        if error:
+            self.why = error
             return True
-        played_out = not self.capture.source_running
-        ended = played_out and (self.vad is None or self.vad.streams_ended > 0)
         live = self.manager.live_sessions()
-        if not ended or (live and not self.manager.waiting_for_speech()):
+        if not self.input_used_up() or (live and not self.manager.waiting_for_speech()):
             self._quiet_since = None
             return False
         self._quiet_since = self._quiet_since or time.monotonic()
         if time.monotonic() - self._quiet_since < self.QUIET:
             return False
-        if live:    # asked for a repeat (or heard speech start) that the file cannot give
+        if live:    # asked for a repeat (or heard speech start) that the input cannot give
             if not self._told:
                 self._told = True
-                self.manager.speech_ended('the audio file ended')
+                self.manager.speech_ended(self.ENDED)
             return False
-        self.why = 'the audio file played out and no speech was heard in it'
+        self.why = self.UNHEARD
         return True

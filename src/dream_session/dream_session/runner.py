@@ -125,6 +125,29 @@ def _build(cls, spec, **kwargs):
     return node
 
 
+def build_node(spec, context, *, use_sim_time=False, node_class=None, **kwargs):
+    """The node of ``spec`` (or of ``node_class``, a subclass of its class), as
+    ``ros2 launch`` makes it: the config's parameters as overrides, named by its YAML key.
+    ConfigError naming the node for a parameter it refuses or a class that does not take
+    rclpy's keyword arguments; ``kwargs`` go to the class (e.g. acquire_resources)."""
+    from rclpy.exceptions import ParameterException
+    cls = node_class or spec.load_class()
+    try:
+        return _build(cls, spec, context=context, parameter_overrides=_parameters(
+            spec.parameters, use_sim_time), cli_args=['--ros-args', '-r', f'__node:={spec.name}'],
+            **kwargs)
+    except ParameterException as exc:
+        raise ConfigError(f'{spec.name}: {exc}') from None
+    except TypeError as exc:
+        if 'unexpected keyword argument' not in str(exc):
+            raise
+        raise ConfigError(
+            f'{spec.name}: {spec.class_path} must take keyword arguments and pass them on '
+            f'to rclpy Node (def __init__(self, **kwargs): super().__init__(NAME, '
+            f'**kwargs)): the runner gives it context, parameter_overrides and cli_args '
+            f'({exc})') from None
+
+
 class SingleProcessRunner:
     def __init__(self, specs, *, use_sim_time=False, ros_args=(), log=print):
         self.specs = specs
@@ -170,22 +193,7 @@ class SingleProcessRunner:
         """The node of ``spec``, named by its YAML key as ``ros2 launch`` names it; ConfigError
         naming the node for a bad or unknown parameter (rclpy would ignore an unknown one: a
         typo in --set must not pass unnoticed)."""
-        from rclpy.exceptions import ParameterException
-        cls = spec.load_class()
-        try:
-            node = _build(cls, spec, context=self._context, parameter_overrides=_parameters(
-                spec.parameters, self.use_sim_time),
-                cli_args=['--ros-args', '-r', f'__node:={spec.name}'])
-        except ParameterException as exc:
-            raise ConfigError(f'{spec.name}: {exc}') from None
-        except TypeError as exc:
-            if 'unexpected keyword argument' not in str(exc):
-                raise
-            raise ConfigError(
-                f'{spec.name}: {spec.class_path} must take keyword arguments and pass them on '
-                f'to rclpy Node (def __init__(self, **kwargs): super().__init__(NAME, '
-                f'**kwargs)): the runner gives it context, parameter_overrides and cli_args '
-                f'({exc})') from None
+        node = build_node(spec, self._context, use_sim_time=self.use_sim_time)
         unknown = sorted(name for name in spec.parameters if not node.has_parameter(name))
         if unknown:
             known = ', '.join(sorted(node.get_parameters_by_prefix('')))
@@ -222,11 +230,18 @@ class SingleProcessRunner:
         while not self._stop.is_set() and self._context.ok():
             executor.spin_once(timeout_sec=0.1)
 
+    def catch_signals(self):
+        """From now on SIGINT and SIGTERM only mark the runner interrupted (see
+        :attr:`interrupted`), for the caller to wind down: rclpy's own handlers, installed by
+        :meth:`start`, would take them without a word while a tool works between start and
+        :meth:`wait`."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._interrupted.set())
+
     def wait(self, predicate=None, timeout=None, install_signals=True):
         """Block until ``predicate()`` holds, SIGINT/SIGTERM, or the timeout; True if met."""
         if install_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self._interrupted.set())
+            self.catch_signals()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._interrupted.is_set():
             if predicate is not None and predicate():

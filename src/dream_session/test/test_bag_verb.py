@@ -125,6 +125,20 @@ def test_a_bag_with_nothing_recoverable_is_not_sent_to_recovery(tmp_path, capsys
     assert 'dream bag recover' not in err
 
 
+def test_replay_of_an_unfinished_bag_suggests_recovery_only_when_it_can_help(tmp_path, capsys):
+    bag = _cut_off_bag(tmp_path)
+    (bag / 'metadata.yaml').unlink()             # left by a killed recorder
+    assert command.main(['replay', str(bag)]) == 1
+    err = capsys.readouterr().err
+    assert f'{bag} was not closed properly' in err and f'dream bag recover {bag}" first' in err
+    mcap = next(bag.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:12])     # cut off before any channel or message
+    assert command.main(['replay', str(bag)]) == 1
+    err = capsys.readouterr().err
+    assert 'not closed properly' in err and 'nothing in it can be recovered' in err
+    assert 'dream bag recover' not in err
+
+
 def test_a_file_that_is_not_mcap_is_not_called_an_unfinished_recording(tmp_path, capsys):
     garbage = tmp_path / 'garbage.mcap'
     garbage.write_bytes(bytes(range(256)) * 4)

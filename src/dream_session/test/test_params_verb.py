@@ -162,3 +162,35 @@ def test_an_unknown_node_is_a_clear_error():
     assert 'Traceback' not in err and 'DREAM_DEBUG' not in err
     status, out, err = dream_params('--driver', 'plotter')
     assert status == 1 and "unknown driver 'plotter'" in err
+
+
+OWN_NODE = '''
+from rclpy.node import Node
+
+OPENED = []
+
+
+class OwnArm(Node):
+    def __init__(self, acquire_resources=True, **kwargs):
+        super().__init__('own_arm', **kwargs)
+        self.declare_parameter('port', '/dev/ttyACM0')
+        if acquire_resources:
+            OPENED.append(self.get_parameter('port').value)
+'''
+
+
+def test_a_node_of_yours_that_takes_acquire_resources_is_listed_without_them(
+        tmp_path, monkeypatch):
+    """The flag our nodes take (no microphone, model or CLIP to list them) works for a
+    node of yours too; one that does not take it is built as it is."""
+    (tmp_path / 'own_arm_node.py').write_text(OWN_NODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def add(data):
+        data['nodes']['own_arm'] = {'class': 'own_arm_node:OwnArm', 'executable': 'own_arm',
+                                    'parameters': {'port': '/dev/ttyUSB3'}}
+    status, out, err = dream_params('--config', _config(tmp_path, add), 'own_arm')
+    assert status == 0, err
+    assert 'port: string = /dev/ttyUSB3  (config; default /dev/ttyACM0)' in out
+    import own_arm_node
+    assert own_arm_node.OPENED == []

@@ -284,3 +284,54 @@ def test_a_signal_stops_plain_replay_at_once(bag, signum, status):
         rclpy.try_shutdown(context=context)
     err = proc.stderr.read()
     assert 'dream replay: interrupted' in err and 'error' not in err
+
+
+def _injecting_runner(listeners):
+    """A runner with a node that subscribes to the injected topics (or not) and opens no
+    session: a re-run's injection left waiting."""
+    from std_msgs.msg import Bool
+
+    from dream_interfaces.msg import Utterance
+    from dream_session.runner import SingleProcessRunner
+    runner = SingleProcessRunner([]).start()
+    if listeners:
+        node = rclpy.create_node('listener', context=runner.context)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        node.create_subscription(Bool, 'audio/speaking', lambda m: None, qos)
+        node.create_subscription(Utterance, 'audio/utterance', lambda m: None, qos)
+        runner.add_node(node)
+    return runner, {'audio/utterance': Utterance()}
+
+
+def test_a_signal_while_a_rerun_injects_its_input_stops_it_at_once():
+    """Once, rclpy's handlers took a Ctrl-C between the runner's start and its wait: the
+    re-run went on to the end as if nothing had been pressed (exit 0)."""
+    import os
+    import threading
+
+    from dream_session.replay_verb import ReplayVerb
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    runner, recorded = _injecting_runner(listeners=False)
+    try:
+        runner.catch_signals()
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        why = ReplayVerb._inject(runner, recorded, 'stt', origin='x')
+        assert why == 'interrupted' and runner.interrupted
+        assert time.monotonic() - started < 3
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+        runner.stop()
+
+
+def test_a_rerun_whose_session_never_opens_says_so(monkeypatch):
+    """Once, its input was injected with an empty session id after 10 s."""
+    from dream_session import replay_verb
+    monkeypatch.setattr(replay_verb, 'SESSION_OPEN_WAIT', 0.5)
+    runner, recorded = _injecting_runner(listeners=True)
+    try:
+        why = replay_verb.ReplayVerb._inject(runner, recorded, 'stt', origin='x')
+    finally:
+        runner.stop()
+    assert why == 'the session manager opened no session within 0.5 s of speech starting'

@@ -200,9 +200,23 @@ def test_a_word_outside_its_set_fails_the_start_before_any_session(
     node stayed up, and the run failed later or worked around it."""
     from dream_session.runner import SingleProcessRunner
     name = class_path.split(':')[0].split('.')[-1].replace('_node', '')
+    logged = []
     with pytest.raises(ConfigError) as err:
-        SingleProcessRunner([NodeSpec(name, class_path, 'x', parameters)]).start()
+        SingleProcessRunner([NodeSpec(name, class_path, 'x', parameters)],
+                            log=logged.append).start()
     assert str(err.value).startswith(f'{name}: ') and message in str(err.value)
+    # the half-built node is destroyed quietly (once: "'AudioCaptureNode' object has no
+    # attribute '_lock'" after the error)
+    assert logged == []
+
+
+def test_a_recorder_whose_start_failed_is_destroyed_quietly():
+    from dream_session.runner import SingleProcessRunner
+    logged = []
+    with pytest.raises(ConfigError):
+        SingleProcessRunner([NodeSpec('recorder', 'dream_session.recorder_node:RecorderNode',
+                                      'x', {'flush_interval': 99.0})], log=logged.append).start()
+    assert logged == []
 
 
 @pytest.mark.parametrize('driver', ['sim', 'grbl', 'axidraw'])
@@ -265,15 +279,74 @@ def test_launch_file_builds_nodes_from_the_same_yaml(monkeypatch, config):
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     declared = [kwargs for kind, kwargs in created if kind == 'arg']
-    assert len(declared) == 4
+    assert len(declared) == 5
     # Every node gets sleeping OpenMP threads (spinning ones starve Whisper and CLIPDraw).
     assert [n.args for n in description if n.kind == 'env'] == [('OMP_WAIT_POLICY',
                                                                  'PASSIVE')]
     opaque = description[-1].kwargs['function']
     nodes = opaque({'driver': 'grbl', 'record': 'false', 'config': str(config),
-                    'use_sim_time': 'true'})
+                    'use_sim_time': 'true', 'check_params': 'false'})
     kinds = [(n.kind, n.kwargs['name']) for n in nodes]
     assert kinds == [('lifecycle', 'grbl'), ('node', 'session_manager')]
     assert nodes[0].kwargs['autostart'] is True
     assert nodes[1].kwargs['parameters'] == [{'max_repeats': 1, 'paper': 'A4',
                                               'use_sim_time': True}]
+
+
+def _launch_nodes(monkeypatch, config, **arguments):
+    """The node actions the launch file makes of ``config`` (with the stubbed launch)."""
+    _stub_launch_modules(monkeypatch)
+    spec = importlib.util.spec_from_file_location(
+        'dm_launch', ROOT / 'launch' / 'dreaming_machine.launch.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    opaque = module.generate_launch_description()[-1].kwargs['function']
+    return opaque(dict({'driver': 'sim', 'record': 'true', 'config': str(config),
+                        'use_sim_time': 'false', 'check_params': 'true'}, **arguments))
+
+
+def test_launch_refuses_a_parameter_its_node_does_not_declare(monkeypatch, tmp_path):
+    """rclpy ignores it: the machine once ran with the default, unnoticed."""
+    path = tmp_path / 'misspelt.yaml'
+    path.write_text(CONFIG.replace('max_repeats: 1', 'max_repeat: 1'))
+    with pytest.raises(RuntimeError) as err:
+        _launch_nodes(monkeypatch, path)
+    assert ("session_manager: no parameter 'max_repeat' (did you mean 'max_repeats'?)"
+            in str(err.value))
+    assert 'check_params:=false skips this check' in str(err.value)
+    nodes = _launch_nodes(monkeypatch, path, check_params='false')
+    assert [n.kwargs['name'] for n in nodes] == ['recorder', 'sim', 'session_manager']
+    nodes = _launch_nodes(monkeypatch, _write(tmp_path, CONFIG))
+    assert [n.kwargs['name'] for n in nodes] == ['recorder', 'sim', 'session_manager']
+
+
+def _write(tmp_path, text, name='good.yaml'):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+OWN_NODE = '''
+from rclpy.node import Node
+
+BUILT = []
+
+
+class OwnArm(Node):
+    def __init__(self, **kwargs):
+        BUILT.append('opened the arm')
+        super().__init__('own_arm', **kwargs)
+'''
+
+
+def test_launch_does_not_build_a_node_of_yours_that_could_open_its_device(
+        monkeypatch, tmp_path):
+    (tmp_path / 'unchecked_arm_node.py').write_text(OWN_NODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = _write(tmp_path, CONFIG.replace(
+        '  sim: {class: dream_session.stand_in_plotter:StandInPlotter, executable: sim_node}',
+        '  arm: {class: unchecked_arm_node:OwnArm, executable: arm, parameters: {speed: 2}}'))
+    nodes = _launch_nodes(monkeypatch, config, driver='arm')
+    assert [n.kwargs['name'] for n in nodes] == ['recorder', 'arm', 'session_manager']
+    import unchecked_arm_node
+    assert unchecked_arm_node.BUILT == []

@@ -66,10 +66,24 @@ class _AnyWhisper:
 _BEFORE_LOADING = SpeechRecognizer(_AnyWhisper())
 
 
+class UnloadedWhisper(_AnyWhisper):
+    """The model of a speech node built only to read its parameters: nothing loaded, task
+    and language still checked (as with a multilingual model)."""
+    name = 'whisper (not loaded)'
+    device = 'none'
+    compute_type = 'none'
+    load_time = 0.0
+
+
 class SttNode(Node):
-    def __init__(self, loaded_model=None, **kwargs):
-        super().__init__('stt', **kwargs)
+    def __init__(self, loaded_model=None, acquire_resources=True, **kwargs):
+        """``loaded_model``: a loaded Whisper (default: the ``model`` parameter's, loaded
+        here); ``acquire_resources=False``: load none (see UnloadedWhisper)."""
+        if loaded_model is None and not acquire_resources:
+            loaded_model = UnloadedWhisper()
+        # Before the Node: destroy_node needs them, also on a node whose start failed.
         self._recognizer = self._partial_recognizer = self._worker = None
+        super().__init__('stt', **kwargs)
         # Before the declarations: a bad task, language, device or compute type fails the
         # node's start at once (rather than a node up without speech recognition).
         self.add_on_set_parameters_callback(self._validate)
