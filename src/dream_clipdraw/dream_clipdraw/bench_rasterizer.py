@@ -48,7 +48,7 @@ class RasterizerBenchmark:
     def main(self, args):
         import torch
 
-        from dream_clipdraw.presets import MAX_CANVAS
+        from dream_clipdraw.presets import MAX_CANVAS, MAX_SAMPLES
         from dream_clipdraw.rasterizer import get_renderer
 
         strokes = _positive_ints(args.strokes, '--strokes')
@@ -58,8 +58,11 @@ class RasterizerBenchmark:
         unknown = sorted(set(scenes) - set(SCENES))
         if unknown:
             raise ValueError(f'unknown scene(s) {unknown}: choose from {list(SCENES)}')
-        if args.repeats < 1 or args.samples < 1 or args.threads < 1:
-            raise ValueError('--repeats, --samples and --threads must be >= 1')
+        if args.repeats < 1 or args.threads < 1:
+            raise ValueError('--repeats and --threads must be >= 1')
+        if not 1 <= args.samples <= MAX_SAMPLES:     # the presets' bound; beyond, a raw OOM
+            raise ValueError(f'--samples must be in [1, {MAX_SAMPLES}] per axis, got '
+                             f'{args.samples}')
         if not 8 <= args.size <= MAX_CANVAS:  # CLIPDraw's canvases; beyond, a raw OOM
             raise ValueError(f'--size must be in [8, {MAX_CANVAS}] pixels, got {args.size}')
         if args.device == 'cuda' and not torch.cuda.is_available():

@@ -38,6 +38,7 @@ MARKER_PALETTE = (
 MAX_ITERATIONS = 100000
 MAX_PATHS = 10000
 MAX_CANVAS = 4096
+MAX_SAMPLES = 8         # samples per pixel along each axis
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ def validate(p):
          f'render size must be 0 (the canvas) or in [8, {MAX_CANVAS}], got {p.render_size!r}')
     need(p.render_size == 0 or p.render_size >= 8,
          f'render size must be 0 (the canvas) or >= 8, got {p.render_size}')
-    need(integer(p.samples) and 1 <= p.samples <= 8,
-         f'samples per pixel must be in [1, 8], got {p.samples!r}')
+    need(integer(p.samples) and 1 <= p.samples <= MAX_SAMPLES,
+         f'samples per pixel must be in [1, {MAX_SAMPLES}], got {p.samples!r}')
     need(integer(p.augmentations) and 1 <= p.augmentations <= 64,
          f'augmentations must be in [1, 64], got {p.augmentations!r}')
     need(0 <= p.distortion <= 1, f'distortion must be in [0, 1], got {p.distortion}')

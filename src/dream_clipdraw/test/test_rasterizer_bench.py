@@ -56,3 +56,11 @@ def test_benchmark_errors_name_the_bench_verb(capsys):
     command = pytest.importorskip('dream_session.command')
     assert command.main(['bench', 'rasterizer', '--strokes', '0']) == 1
     assert 'dream bench rasterizer: error: --strokes' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('samples', ['1000', '9', '0'])
+def test_sample_counts_outside_the_presets_bound_are_refused(capsys, samples):
+    """Once --samples 1000 went on to allocate a million samples per pixel."""
+    with pytest.raises(ValueError, match=rf'--samples must be in \[1, 8\] per axis, got '
+                                         rf'{samples}'):
+        run(capsys, '--samples', samples, '--strokes', '2', '--size', '32')
