@@ -103,7 +103,8 @@ class _DecodeProgress:
             from tqdm import tqdm
             self.bar = tqdm(total=round(total, 1), unit='s', desc='decoding', file=sys.stderr,
                             dynamic_ncols=True, leave=False)
-        elif done < self.bar.n:         # the second pass of a translation
+        elif done + 0.5 < self.bar.n:   # the second pass of a translation (the bar counts
+            # rounded seconds: the pass's own end, 896.596 after 896.6, is no restart)
             self.bar.reset(total=round(total, 1))
             self.bar.set_description('translating')
         self.bar.update(round(min(done, total), 1) - self.bar.n)

@@ -115,3 +115,17 @@ def test_progress_goes_to_stderr_and_json_stays_clean(dream_wav, capsys):
     captured = capsys.readouterr()
     json.loads(captured.out)
     assert 'decoding' in captured.err
+
+
+def test_the_bar_is_relabelled_only_when_a_second_pass_starts(capsys):
+    """Once, the end of a 15-minute decode (896.596 s after the bar's rounded 896.6) was
+    taken for the start of a translation pass: 'translating 0%' after a transcribe."""
+    from dream_stt.transcribe_verb import _DecodeProgress
+    progress = _DecodeProgress()
+    with progress as update:
+        for done in (10.0, 500.25, 896.596, 896.596):
+            update(done, 896.596)
+        assert progress.bar.desc.startswith('decoding') and progress.bar.n == 896.6
+        update(12.0, 896.596)                  # a translation's second pass begins
+        assert progress.bar.desc.startswith('translating') and progress.bar.n == 12.0
+    capsys.readouterr()
