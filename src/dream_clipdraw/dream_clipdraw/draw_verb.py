@@ -1,8 +1,9 @@
 """``dream draw PROMPT --out drawing.svg``: CLIPDraw from the command line.
 
 torch and open_clip are imported inside ``main`` so that ``dream --help`` stays fast. The
-first Ctrl-C stops the optimisation and still writes the drawing so far (marked cancelled);
-a second one interrupts at once.
+first Ctrl-C (or SIGTERM, as a supervisor stops it) stops the optimisation and still writes
+the drawing so far (marked cancelled; exit 130, or 143 for SIGTERM); a second one interrupts at
+once.
 """
 import json
 import os
@@ -114,7 +115,8 @@ class DrawVerb:
             bar.update(p.iteration - bar.n)
             bar.set_postfix(score=f'{p.score:.3f}', refresh=False)
 
-        previous = _on_first_interrupt(cancel)
+        stopped_by = []
+        previous = _on_first_interrupt(cancel, stopped_by)
         try:
             drawing = generate_drawing(clip, args.prompt, negatives=args.negative,
                                        preset=preset, seed=args.seed, renderer=args.renderer,
@@ -122,8 +124,8 @@ class DrawVerb:
                                        progress=progress, cancel=cancel)
         finally:
             bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
         written = [drawing_io.save(drawing, args.out)]
         if args.png:
@@ -145,19 +147,23 @@ class DrawVerb:
                   f'{drawing.generation_time:.1f} s: {len(drawing.strokes)} strokes, '
                   f'CLIP score {drawing.score:.3f}, seed {drawing.seed}; wrote '
                   f'{", ".join(written)}', file=sys.stderr)
-        return 130 if drawing.cancelled else 0
+        if not drawing.cancelled:
+            return 0
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
 
 
-def _on_first_interrupt(cancel):
-    """First Ctrl-C: set ``cancel`` (the drawing so far is kept); the next one interrupts."""
+def _on_first_interrupt(cancel, stopped_by):
+    """First Ctrl-C or SIGTERM: set ``cancel`` (the drawing so far is kept) and note the
+    signal in ``stopped_by``; the next one interrupts. Returns the handlers replaced."""
     if threading.current_thread() is not threading.main_thread() or os.name != 'posix':
-        return None
+        return {}
 
     def handler(signum, frame):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
+        stopped_by.append(signum)
         print('\ndream draw: stopping after this iteration (Ctrl-C again to abort)',
               file=sys.stderr)
 
-    return signal.signal(signal.SIGINT, handler)
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}

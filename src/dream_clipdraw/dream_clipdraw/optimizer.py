@@ -438,10 +438,13 @@ class ClipDrawRun:
 
     @torch.no_grad()
     def snap_to_pens(self):
-        """Plotter: drop faint strokes, make the rest opaque in their nearest pen's colour."""
+        """Plotter: drop faint strokes, make the rest opaque in their nearest pen's colour.
+        When every stroke is faint the most opaque one stays: an empty page is no drawing."""
         if self.snapped:
             return
         keep = (self.alpha >= self.preset.min_alpha).nonzero().flatten().tolist()
+        if not keep and self.point_counts:
+            keep = [int(self.alpha.argmax())]
         self._keep(keep)
         self.alpha.fill_(1.0)
         self.snapped = True
@@ -502,11 +505,13 @@ class ClipDrawRun:
         colors = self.current_colors().detach().cpu().tolist() if drawn else []
         widths = self.widths.detach().cpu().tolist() if drawn else []
         pens = self.pens().cpu().tolist() if p.plotter and drawn else [0] * len(colors)
+        palette = [tuple(rgb) + (1.0,) for rgb in p.palette()] if p.plotter else []
+        if palette and self.snapped:   # exactly the palette's colours, not float32 copies
+            colors = [palette[pen] for pen in pens]
         points = torch.split(self.point_data.detach().cpu(), self.point_counts)  # one copy
         strokes = [Stroke(points=q.tolist(), width=float(w),
                           color=tuple(float(c) for c in rgba), pen=int(pen))
                    for q, w, rgba, pen in zip(points, widths, colors, pens)]
-        palette = [tuple(rgb) + (1.0,) for rgb in p.palette()] if p.plotter else []
         return Drawing(
             strokes=strokes, canvas_width=self.canvas, canvas_height=self.canvas,
             prompt=self.prompt.text, negative_prompts=[n.text for n in self.negatives],

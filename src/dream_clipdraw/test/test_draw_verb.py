@@ -207,3 +207,30 @@ def test_bench_counts_the_operators_left_outside_a_step_graph(tiny, capsys):
         assert entry['step_graph_recordings'] == (0 if mode == 'on' else None)
     # What stays eager: the augmentations' parameters, reading the checks, Adam.
     assert 20 < outside['on'] < 0.2 * outside['off']
+
+
+@pytest.mark.parametrize('signum, status', [('SIGINT', 130), ('SIGTERM', 143)])
+def test_a_signal_stops_the_drawing_and_keeps_it(tiny, tmp_path, signum, status):
+    """Once SIGTERM (a supervisor stopping it) lost the work that Ctrl-C kept."""
+    import signal
+    import subprocess
+    import sys
+    args = [str(a) for a in tiny_args(tiny)]
+    args[args.index('--iterations') + 1] = '100000'
+    out = tmp_path / 'stopped.json'
+    proc = subprocess.Popen([sys.executable, '-m', 'dream_session.command', 'draw', 'a whale',
+                             '--out', str(out), *args], stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ''
+        while '10/100000' not in seen:          # the bar shows iterations done
+            chunk = proc.stderr.read(1)
+            assert chunk, 'dream draw ended early:\n' + seen
+            seen += chunk
+        proc.send_signal(getattr(signal, signum))
+        err = seen + proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err[-2000:]
+    assert 'stopping after this iteration' in err and 'cancelled after' in err
+    drawing = load_json(out)
+    assert drawing.cancelled and 10 <= drawing.iterations < 100000

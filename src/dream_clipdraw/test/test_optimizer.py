@@ -183,6 +183,18 @@ def test_plotter_drops_exactly_the_faint_strokes(clip):
     assert bool((run.alpha == 1).all())
 
 
+def test_plotter_keeps_the_most_opaque_stroke_when_every_one_is_faint(clip):
+    """Once a drawing of 0 strokes was a success (and failed at the plotter)."""
+    run = ClipDrawRun(clip, 'a whale', preset='plotter', seed=4, canvas_size=64,
+                      num_paths=6, iterations=0, finetune_iterations=0, min_alpha=0.99)
+    strongest = int(run.alpha.argmax())
+    expected = run.points[strongest].detach().clone()
+    assert bool((run.alpha < 0.99).all())
+    drawing = run.run()
+    assert len(drawing.strokes) == 1
+    assert drawing.strokes[0].points == expected.tolist()
+
+
 def test_plotter_with_several_pens_snaps_colours_to_the_palette(clip):
     drawing = generate_drawing(clip, 'a whale', preset='plotter', seed=4, canvas_size=64,
                                num_paths=16, iterations=4, num_pens=4, min_alpha=0.0)
@@ -191,7 +203,7 @@ def test_plotter_with_several_pens_snaps_colours_to_the_palette(clip):
     assert len(drawing.strokes) == 16
     for s in drawing.strokes:
         assert 0 <= s.pen < 4
-        assert s.color == pytest.approx(palette[s.pen])
+        assert s.color == palette[s.pen]     # exactly (once float32 copies: 0.8500000238)
     assert len({s.pen for s in drawing.strokes}) > 1
 
 

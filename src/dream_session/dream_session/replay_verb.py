@@ -23,7 +23,7 @@ import threading
 import time
 
 from dream_session.run_verb import (STATE_NAMES, OneSessionOver, add_system_arguments, report,
-                                    system_overrides)
+                                    require_session_manager, system_overrides)
 
 SESSION_OPEN_WAIT = 10.0    # seconds for the manager's listening status after speech starts
 
@@ -129,6 +129,7 @@ class ReplayVerb:
         from dream_session.system_config import NodeSpec, load_system
 
         recorded = recorded_input(args.bag, args.from_stage)
+        require_session_manager(args, f'--from-stage {args.from_stage}')
         specs = [s for s in load_system(args.config, driver=args.driver,
                                         record=not args.no_record,
                                         overrides=system_overrides(

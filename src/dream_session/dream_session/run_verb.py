@@ -91,12 +91,14 @@ class RunVerb:
                                       'realtime': not args.fast}
         if args.once:
             extra['session_manager'] = {'once': True}
+        if args.once:
+            require_session_manager(args, '--once')
         specs = load_system(args.config, driver=args.driver, record=not args.no_record,
                             overrides=system_overrides(args, extra))
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time)
         print('starting: ' + ', '.join(spec.name for spec in specs), file=sys.stderr)
         runner.start()
-        over = OneSessionOver(runner, from_file=bool(args.audio_file))
+        over = OneSessionOver(runner, from_file=bool(args.audio_file)) if args.once else None
         try:
             if args.once:
                 finished = runner.wait(over, timeout=args.timeout)
@@ -114,6 +116,16 @@ class RunVerb:
                            f'none within {args.timeout:g} s' if not finished else 'none')
         print(f'no session finished: {why}', file=sys.stderr)
         return 2
+
+
+def require_session_manager(args, what):
+    """ConfigError before anything starts when ``what`` (a one-session run) has no session
+    manager to run its session in the system of ``args`` (--config, --driver)."""
+    from dream_session.system_config import ConfigError, load_system
+    specs = load_system(args.config, driver=args.driver, record=False)
+    if not any(spec.name == 'session_manager' for spec in specs):
+        raise ConfigError(f'{what} runs one session, and the config has no session_manager '
+                          f'node to run it (its nodes: {", ".join(s.name for s in specs)})')
 
 
 class OneSessionOver:

@@ -128,3 +128,31 @@ def test_a_rejected_utterance_fails_its_session_when_the_file_has_no_more(tmp_pa
     assert ('speech rejected: low confidence; the audio file ended before a repeat was heard'
             in proc.stderr), proc.stderr[-3000:]
     assert time.monotonic() - start < 60
+
+
+def test_a_config_without_a_session_manager_is_refused_for_once_and_runs_without(tmp_path):
+    """Once, both crashed with "error: 'session_manager'" and an abort (exit 134)."""
+    import signal
+    config = tmp_path / 'system.yaml'
+    config.write_text(yaml.safe_dump({'nodes': {}, 'drivers': SYSTEM['drivers']}))
+    proc = subprocess.run([sys.executable, '-m', 'dream_session.command', 'run', '--once',
+                           '--no-record', '--config', str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert ('--once runs one session, and the config has no session_manager node to run it '
+            '(its nodes: sim)') in proc.stderr
+    assert 'starting:' not in proc.stderr and 'Traceback' not in proc.stderr
+    serve = subprocess.Popen(
+        [sys.executable, '-m', 'dream_session.command', 'run', '--no-record', '--config',
+         str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        line = ''
+        while 'serving visitors' not in line:
+            line = serve.stderr.readline()
+            assert line, 'dream run ended early'
+        serve.send_signal(signal.SIGINT)
+        err = serve.communicate(timeout=60)[1]
+    finally:
+        serve.kill()
+    assert serve.returncode == 0, err
+    assert 'error' not in err.lower()
