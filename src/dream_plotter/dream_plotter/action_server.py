@@ -134,6 +134,9 @@ class DrawStrokesServer:
         except PlotError as exc:
             return PlotOutcome(exc.code, exc.message, strokes_done=_resume(request),
                                next_stroke=_resume(request))
+        for warning in plan.warnings:   # strokes clipped, too faint, ...: said, not silent
+            self.node.get_logger().warning(
+                f'goal {request.session_id or "(no session)"}: {warning}')
         if request.dry_run:
             f = driver.estimate(plan, start)
             return PlotOutcome(ErrorCode.NONE, f'dry run: {len(plan.paths)} paths on '

@@ -135,28 +135,62 @@ _OUR_PEN = re.compile(r'\(pen (\d+)\)')     # dream_clipdraw's layer labels: "la
 
 
 def _svg_layers(svg):
-    """(pen, elements) per top-level element in document order.
+    """(pen, [(element, opacity)]) per top-level element in document order.
 
     As in vpype, each top-level group is a layer and other top-level content is layer 1.
     Layers labelled by ``dream draw`` keep their pen (an unused pen leaves a gap, as in the
     palette it drew with); other layers become pens in the order of their vpype numbers, so
     an editor's ids (``g123``) never ask for a hundred pens.
     """
-    from svgelements import Group, Use
+    from svgelements import Group
     layers, groups = [], 0
     for top in svg:
         if isinstance(top, Group):
             label = _OUR_PEN.search(top.values.get(_INKSCAPE_LABEL) or '')
             layers.append((_layer_id(top, groups), label and int(label.group(1)),
-                           list(top.select())))
+                           list(_with_opacity(top))))
             groups += 1
         else:
-            layers.append((1, None, [top] + (list(top.select()) if isinstance(top, Use)
-                                             else [])))
+            layers.append((1, None, list(_with_opacity(top))))
     ours = all(pen is not None for _, pen, _ in layers)
     rank = {layer: i for i, layer in enumerate(sorted({layer for layer, _, _ in layers}))}
     for layer, pen, elements in layers:
         yield (pen if ours else rank[layer]), elements
+
+
+_OPACITY_STYLE = re.compile(r'(?:^|[;\s])opacity\s*:\s*([^;]+)')
+
+
+def _own_opacity(element):
+    """The element's own ``opacity`` (attribute, or its style, which wins), 1 if none.
+
+    svgelements copies a parent's opacity into a child that has none instead of multiplying
+    them, so the product along the tree is taken from the raw attributes (_with_opacity).
+    """
+    attributes = element.values.get('attributes') or {}
+    text = attributes.get('opacity')
+    match = _OPACITY_STYLE.search(attributes.get('style') or '')
+    if match:
+        text = match.group(1)
+    if text is None:
+        return 1.0
+    text = text.strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith('%') else float(text)
+    except ValueError:
+        return 1.0          # unreadable: as a browser ignores it
+    return min(max(value, 0.0), 1.0) if value == value else 1.0
+
+
+def _with_opacity(element, opacity=1.0):
+    """(element, opacity) for ``element`` and everything under it, depth first; opacity is
+    the product of ``opacity`` along the way, as a renderer composites groups."""
+    from svgelements import Group, Use
+    opacity *= _own_opacity(element)
+    yield element, opacity
+    if isinstance(element, (Group, Use)):
+        for child in element:
+            yield from _with_opacity(child, opacity)
 
 
 def _is_hidden(element):
@@ -180,7 +214,7 @@ def drawing_from_svg(path):
         raise PlotError(ErrorCode.INVALID_DRAWING, f'unreadable SVG {path}: {exc}') from exc
     strokes, pen_colors, has_text = [], {}, False
     for pen, elements in _svg_layers(svg):
-        for element in elements:
+        for element, opacity in elements:
             if _is_hidden(element):
                 continue
             if isinstance(element, Text):
@@ -190,8 +224,9 @@ def drawing_from_svg(path):
             if not isinstance(element, Shape) or stroke is None or stroke.value is None:
                 continue
             shape = element if isinstance(element, Path) else Path(element)
+            # stroke-opacity is already in the colour's alpha; the planner drops faint ones
             color = (stroke.red / 255, stroke.green / 255, stroke.blue / 255,
-                     stroke.alpha / 255)
+                     stroke.alpha / 255 * opacity)
             width = float(element.stroke_width or 1.0)
             for chain in _segments_to_chains(shape):
                 pts = np.array([[c.real, c.imag] for c in chain])

@@ -67,6 +67,13 @@ def reported_position(position):
     return UNKNOWN_POSITION if position is None else position
 
 
+def _done_text(start, total):
+    """The message of a finished run; a resume at the end has drawn nothing, not '16..15'."""
+    if start >= total:
+        return f'nothing left to draw from stroke {start} of {total}'
+    return f'drew strokes {start}..{total - 1}'
+
+
 def mark_distances(item):
     """Arc length along ``item.points`` at which each of its strokes is finished."""
     seg = np.hypot(*np.diff(item.points, axis=0).T)
@@ -130,7 +137,7 @@ class Driver:
             except Exception as exc:  # noqa: BLE001 - reported in the outcome
                 error.message += f'; while stopping: {type(exc).__name__}: {exc}'
                 self.pen_up = None
-        done_text = f'drew strokes {run.start_stroke}..{plan.strokes_total - 1}'
+        done_text = _done_text(run.start_stroke, plan.strokes_total)
         outcome = PlotOutcome(
             error_code=error.code if error else ErrorCode.NONE,
             message=error.message if error else done_text,

@@ -6,7 +6,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from dream_plotter.motion_profile import MotionLimits
 from dream_plotter.outcome import PlotError
 from dream_plotter.paper import MAX_PEN_WIDTH_MM, paper_size, PaperDefaults
-from dream_plotter.planner import PlanSettings
+from dream_plotter.planner import MIN_OPACITY, PlanSettings
 
 BIG = 1e9
 
@@ -38,6 +38,9 @@ COMMON = {
     'two_opt': (True, 'refine the order with vpype 2-opt (slower planning)', None, False),
     'two_opt_passes': (10, 'passes of 2-opt', (1, 1000), False),
     'flip': (True, 'allow drawing strokes backwards', None, False),
+    'min_opacity': (MIN_OPACITY, 'strokes fainter than this opacity (colour alpha times SVG '
+                    'opacity) are not drawn, since a pen has no transparency; alpha 0 is '
+                    'always dropped', (0.0, 1.0), False),
 }
 
 
@@ -110,7 +113,8 @@ def plan_settings(node):
                         merge_mm=value(node, 'merge_mm'), sort=value(node, 'sort'),
                         two_opt=value(node, 'two_opt'),
                         two_opt_passes=value(node, 'two_opt_passes'),
-                        flip=value(node, 'flip'), limits=limits)
+                        flip=value(node, 'flip'), min_opacity=value(node, 'min_opacity'),
+                        limits=limits)
 
 
 def paper_defaults(node):

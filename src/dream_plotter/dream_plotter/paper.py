@@ -14,6 +14,8 @@ import numpy as np
 from dream_plotter.outcome import ErrorCode, PlotError
 
 MAX_PEN_WIDTH_MM = 10.0    # the widest marker tip; the node parameter's range too
+# A smaller work area is a typo in the paper or margins (100x100 with 49.9), not a drawing.
+MIN_WORK_MM = 10.0
 PAPER_SIZES_MM = {
     'A3': (297.0, 420.0), 'A4': (210.0, 297.0), 'A5': (148.0, 210.0), 'A6': (105.0, 148.0),
     'LETTER': (215.9, 279.4), 'LEGAL': (215.9, 355.6), 'TABLOID': (279.4, 431.8),
@@ -61,6 +63,7 @@ class PaperLayout:
     canvas_origin: tuple         # (x0, y0) px
     pen_width: float
     out_of_bounds: int
+    cut_to_machine: bool = False  # the paper's work area is larger than the machine travel
 
     def to_paper(self, points):
         """Map (n, 2) canvas pixels to paper millimetres."""
@@ -123,30 +126,45 @@ def resolve_layout(request, defaults, canvas):
         options.pop('landscape')
     elif request.orientation == ORIENTATION_LANDSCAPE:
         options.pop('portrait')
-    best = None
+    best, sizes = None, []
     for orientation, (pw, ph) in options.items():
         x0, y0, x1, y1 = margin, margin, pw - margin, ph - margin
-        if defaults.machine_width_mm > 0:
-            x1 = min(x1, defaults.machine_width_mm)
-        if defaults.machine_height_mm > 0:
-            y1 = min(y1, defaults.machine_height_mm)
-        if x1 <= x0 or y1 <= y0:
+        cut = _cut_to_machine(defaults, x1, y1)
+        x1, y1 = cut or (x1, y1)
+        sizes.append(f'{max(x1 - x0, 0):g}x{max(y1 - y0, 0):g} mm')
+        if x1 - x0 < MIN_WORK_MM or y1 - y0 < MIN_WORK_MM:
             continue
         sx = (x1 - x0) / cw if cw > 0 else math.inf
         sy = (y1 - y0) / ch if ch > 0 else math.inf
         scale = min(sx, sy)
         if not math.isfinite(scale):
             scale = 1.0
-        if best is None or scale > best[0] + 1e-12:
-            best = (scale, orientation, pw, ph, (x0, y0, x1, y1))
+        # on a tie, an orientation that the machine travel holds whole wins
+        if (best is None or scale > best[0] + 1e-12
+                or (scale > best[0] - 1e-12 and best[5] and cut is None)):
+            best = (scale, orientation, pw, ph, (x0, y0, x1, y1), cut is not None)
     if best is None:
+        machine = (f' on a machine with {defaults.machine_width_mm:g}x'
+                   f'{defaults.machine_height_mm:g} mm travel (0 = not limited)'
+                   if defaults.machine_width_mm > 0 or defaults.machine_height_mm > 0 else '')
         raise PlotError(ErrorCode.OUT_OF_BOUNDS,
-                        f'paper {name} ({w:g}x{h:g} mm) with {margin:g} mm margins leaves no '
-                        'work area on this machine')
-    scale, orientation, pw, ph, work = best
+                        f'paper {name} ({w:g}x{h:g} mm) with {margin:g} mm margins leaves a '
+                        f'work area of {" or ".join(dict.fromkeys(sizes))}{machine}: it must '
+                        f'be at least {MIN_WORK_MM:g} mm on a side (use larger paper or smaller '
+                        'margins)')
+    scale, orientation, pw, ph, work, cut = best
     x0, y0, x1, y1 = work
     offset = (x0 + ((x1 - x0) - cw * scale) / 2, y0 + ((y1 - y0) - ch * scale) / 2)
     return PaperLayout(paper=name, width=pw, height=ph, orientation=orientation,
                        margin=margin, work=work, scale=scale, offset=offset,
                        canvas_origin=(cx, cy), pen_width=pen_width,
-                       out_of_bounds=request.out_of_bounds)
+                       out_of_bounds=request.out_of_bounds, cut_to_machine=cut)
+
+
+def _cut_to_machine(defaults, x1, y1):
+    """(x1, y1) limited to the machine travel, or None when the travel holds them."""
+    mx = defaults.machine_width_mm if defaults.machine_width_mm > 0 else math.inf
+    my = defaults.machine_height_mm if defaults.machine_height_mm > 0 else math.inf
+    if x1 <= mx and y1 <= my:
+        return None
+    return min(x1, mx), min(y1, my)

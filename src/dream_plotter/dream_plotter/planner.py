@@ -28,6 +28,8 @@ MAX_COORDINATE_PX = 1e6
 BOUNDS_EPS_MM = 1e-6
 # How a goal asks for clipping (a command line says it its own way: see plot_verb).
 CLIP_HINT = 'Ask for out_of_bounds=CLIP to clip them.'
+# A pen has no transparency: strokes fainter than this (alpha, SVG opacity) are left out.
+MIN_OPACITY = 0.1
 
 
 @dataclass
@@ -39,6 +41,7 @@ class PlanSettings:
     two_opt: bool = True            # vpype linesort --two-opt (about +0.3 s for 1024)
     two_opt_passes: int = 10
     flip: bool = True               # strokes may be drawn backwards
+    min_opacity: float = MIN_OPACITY  # fainter strokes are not drawn (alpha 0 never is)
     limits: MotionLimits = field(default_factory=MotionLimits)
 
     def check(self):
@@ -47,6 +50,8 @@ class PlanSettings:
         for name in ('simplify_mm', 'merge_mm'):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f'{name} must be >= 0')
+        if not 0.0 <= self.min_opacity <= 1.0:   # also refuses NaN
+            raise ValueError(f'min_opacity must be in [0, 1], got {self.min_opacity}')
         self.limits.check()
         return self
 
@@ -397,6 +402,13 @@ def _travel(paths, anchor, home=0j):
     return float(np.abs(downs - ups).sum())
 
 
+def too_faint(stroke, min_opacity):
+    """Whether a stroke is too transparent to plot: invisible (alpha 0) or fainter than
+    ``min_opacity``, since a pen lays down full ink whatever the drawing's alpha."""
+    alpha = float(stroke.color[3])
+    return not alpha > 0.0 or alpha < min_opacity
+
+
 def plan_drawing(drawing, request=None, defaults=None, settings=None):
     """Plan a DrawingData for paper; raises PlotError with the PlotResult code on bad input."""
     request = request or PaperRequest()
@@ -405,12 +417,23 @@ def plan_drawing(drawing, request=None, defaults=None, settings=None):
     _validate(drawing)
     layout = resolve_layout(request, defaults, _canvas(drawing))
     warnings = list(drawing.warnings)
-    skipped, clipped, outside = [], [], []
+    if layout.cut_to_machine:
+        x0, y0, x1, y1 = layout.work
+        warnings.append(f'the work area of {layout.paper} with {layout.margin:g} mm margins is '
+                        f'larger than the machine travel ({defaults.machine_width_mm:g}x'
+                        f'{defaults.machine_height_mm:g} mm, 0 = not limited): drawing within '
+                        f'x {x0:g}..{x1:g} y {y0:g}..{y1:g} mm')
+    skipped, clipped, outside, faint = [], [], [], []
     groups = {}
+    faint_reason = f'fainter than min_opacity {settings.min_opacity:g}'
     polys = _flatten_all(drawing, layout, settings.tolerance_mm)
     outside_mask = _outside_many(polys, layout.work)
     x0, y0, x1, y1 = layout.work
     for i, stroke in enumerate(drawing.strokes):
+        if too_faint(stroke, settings.min_opacity):
+            faint.append(i)
+            skipped.append((i, faint_reason))
+            continue
         poly = polys[i]
         if len(poly) < 2:
             skipped.append((i, 'zero length'))
@@ -434,15 +457,20 @@ def plan_drawing(drawing, request=None, defaults=None, settings=None):
                         f'first: {_first(outside)}. {CLIP_HINT}')
     if not groups:
         reasons = sorted({r for _, r in skipped})
+        why = ' (a pen has no transparency)' if faint else ''
         raise PlotError(ErrorCode.INVALID_DRAWING,
                         f'nothing to draw: all {len(drawing.strokes)} strokes are '
-                        + ' or '.join(reasons))
+                        + ' or '.join(reasons) + why)
     if clipped:
         warnings.append(f'{len(clipped)} stroke(s) clipped to the work area '
                         f'(first: {_first(clipped)})')
-    if skipped:
-        warnings.append(f'{len(skipped)} stroke(s) draw nothing and count as done first '
-                        f'(first: {_first([i for i, _ in skipped])})')
+    if faint:
+        warnings.append(f'{len(faint)} stroke(s) {faint_reason} are not drawn and count as '
+                        f'done first (first: {_first(faint)})')
+    empty = [i for i, r in skipped if r != faint_reason]
+    if empty:
+        warnings.append(f'{len(empty)} stroke(s) draw nothing and count as done first '
+                        f'(first: {_first(empty)})')
     order = [i for i, _ in skipped]
     items = []
     done = len(order)

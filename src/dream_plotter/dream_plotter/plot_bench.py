@@ -49,14 +49,16 @@ class PlotBenchmark:
         request = PaperRequest(paper=args.paper)
         methods = {'generation_order': [], 'vpype_greedy': [], 'ours_without_two_opt': [],
                    'ours': []}
-        durations = {'generation_order': [], 'ours_without_two_opt': [], 'ours': []}
+        durations = {name: [] for name in methods}
         plain = PlanSettings(simplify_mm=0.0, merge_mm=0.0, sort=False)
         for i in range(args.drawings):
             drawing = random_drawing(args.strokes, seed=args.seed + i)
             base = plan_drawing(drawing, request, settings=plain)
             methods['generation_order'].append(_pen_up([p.points for p in base.paths]))
             durations['generation_order'].append(plan_estimate(base).duration)
-            methods['vpype_greedy'].append(_pen_up(_vpype_greedy(base)))
+            greedy = _vpype_greedy(base)
+            methods['vpype_greedy'].append(_pen_up(greedy))
+            durations['vpype_greedy'].append(_duration(greedy, base.settings.limits))
             for name, settings in (('ours_without_two_opt', PlanSettings(two_opt=False)),
                                    ('ours', PlanSettings())):
                 plan = plan_drawing(drawing, request, settings=settings)
@@ -123,6 +125,15 @@ def _pen_up(paths, home=(0.0, 0.0)):
         total += float(np.hypot(*(p[0] - pos)))
         pos = p[-1]
     return total + float(np.hypot(*(np.asarray(home) - pos)))
+
+
+def _duration(lines, limits):
+    """Estimated plot time of pen-down ``lines`` in this order, timed as plan_estimate
+    times a plan (same motion limits, home -> lines -> home)."""
+    from dream_plotter.planner import PathItem
+    from dream_plotter.timeline import build_timeline, figures
+    steps = [PathItem(points, 0, (), 0, ()) for points in lines]
+    return figures(build_timeline(steps, limits)).duration
 
 
 def _vpype_greedy(plan):

@@ -13,6 +13,7 @@ DRIVERS = ('sim', 'grbl', 'axidraw')
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ('SIGTERM', 'SIGHUP') if hasattr(signal, n))
 # The planner's hint names the goal field (PaperSetup.out_of_bounds); here it is a flag.
 CLI_CLIP_HINT = 'Leave out --no-clip to clip them.'
+MAX_MACHINE_MM = 5000.0     # the range of the nodes' machine_width_mm/machine_height_mm
 
 
 def _check_options(args):
@@ -23,9 +24,13 @@ def _check_options(args):
         paper_size(args.paper)
     except PlotError as exc:  # the goal's code (OUT_OF_BOUNDS) means nothing to a user
         raise ValueError(f'--paper: {exc.message}') from None
+    args.machine_mm = _machine(args.machine)
     for flag, value in (('--margin', args.margin), ('--pen-width', args.pen_width)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f'{flag} must be a finite number >= 0, got {value:g}')
+    _check_work_area(args)
+    if not 0.0 <= args.min_opacity <= 1.0:     # also refuses NaN
+        raise ValueError(f'--min-opacity must be in [0, 1], got {args.min_opacity:g}')
     if args.pen_change_wait is not None and not (math.isfinite(args.pen_change_wait)
                                                  and args.pen_change_wait >= 0):
         raise ValueError(f'--pen-change-wait must be a finite number >= 0, got '
@@ -35,6 +40,39 @@ def _check_options(args):
             raise ValueError(f'--out is for the sim driver only ({args.driver} draws on '
                              'paper)')
         _check_out(pathlib.Path(args.out))
+
+
+def _check_work_area(args):
+    """Paper, margins and machine travel must leave a work area (the planner's rule, checked
+    before the drawing is read so that the message names the options)."""
+    from dream_plotter.outcome import PlotError
+    from dream_plotter.paper import (ORIENTATION_NAMES, PaperDefaults, PaperRequest,
+                                     resolve_layout)
+    request = PaperRequest(paper=args.paper, margin_mm=args.margin,
+                           orientation=ORIENTATION_NAMES[args.orientation])
+    width, height = args.machine_mm
+    try:
+        resolve_layout(request, PaperDefaults(machine_width_mm=width,
+                                              machine_height_mm=height), (0.0, 0.0, 1.0, 1.0))
+    except PlotError as exc:
+        raise ValueError(f'--paper/--margin/--machine: {exc.message}') from None
+
+
+def _machine(text):
+    """--machine WxH: the travel in mm (x, y) that the driver nodes' machine_width_mm and
+    machine_height_mm parameters set; (0, 0) = not limited."""
+    import re
+    if text is None:
+        return 0.0, 0.0
+    match = re.fullmatch(r'\s*([0-9.]+)\s*[xX*]\s*([0-9.]+)\s*(mm)?\s*', text)
+    try:
+        width, height = (float(match.group(1)), float(match.group(2))) if match else (0, 0)
+    except ValueError:      # '1.2.3x4'
+        width = height = 0.0
+    if not (0 < width <= MAX_MACHINE_MM and 0 < height <= MAX_MACHINE_MM):
+        raise ValueError(f"--machine '{text}': give the travel as WIDTHxHEIGHT in mm, two "
+                         f'numbers in (0, {MAX_MACHINE_MM:g}] (e.g. 300x218)')
+    return width, height
 
 
 def _check_out(png):
@@ -75,12 +113,12 @@ def _check_pen_changes(args, pen_changes):
             'each change')
 
 
-def _plan(drawing, request, settings):
+def _plan(drawing, request, settings, defaults=None):
     """plan_drawing, with its out-of-bounds hint naming --clip instead of the goal field."""
     from dream_plotter.outcome import ErrorCode, PlotError
     from dream_plotter.planner import CLIP_HINT, plan_drawing
     try:
-        return plan_drawing(drawing, request, settings=settings)
+        return plan_drawing(drawing, request, defaults, settings)
     except PlotError as exc:
         if exc.code != ErrorCode.OUT_OF_BOUNDS or CLIP_HINT not in exc.message:
             raise
@@ -98,6 +136,7 @@ class PlotVerb:
         'with the pen up (exit 130, 143, 129).')
 
     def add_arguments(self, parser):
+        from dream_plotter.planner import MIN_OPACITY
         parser.add_argument('drawing', nargs='?', help='drawing file (.json or .svg)')
         parser.add_argument('--driver', choices=DRIVERS, default='sim')
         parser.add_argument('--port', help='serial port or pyserial URL (grbl: /dev/ttyUSB0 '
@@ -108,11 +147,20 @@ class PlotVerb:
         parser.add_argument('--orientation', choices=('auto', 'portrait', 'landscape'),
                             default='auto')
         parser.add_argument('--margin', type=float, default=10.0, help='margin in mm')
+        parser.add_argument('--machine', metavar='WxH',
+                            help='machine travel in mm from the paper origin (as the '
+                                 'machine_width_mm/machine_height_mm node parameters); a '
+                                 'larger work area is cut to it, with a warning (default: '
+                                 'not limited)')
         parser.add_argument('--clip', action=argparse.BooleanOptionalAction, default=True,
                             help='clip strokes that leave the work area, with a warning, as '
                                  'a session does (CLIPDraw strokes often run past the canvas; '
                                  'default); --no-clip refuses such a drawing')
         parser.add_argument('--pen-width', type=float, default=0.5, help='pen width in mm')
+        parser.add_argument('--min-opacity', type=float, default=MIN_OPACITY,
+                            help='leave out strokes fainter than this (colour alpha times SVG '
+                                 'opacity, 0..1): a pen has no transparency; alpha 0 is '
+                                 'always left out (default %(default)s)')
         parser.add_argument('--out', help='sim: PNG to write (an SVG goes next to it)')
         parser.add_argument('--dry-run', action='store_true', help='plan and report only')
         parser.add_argument('--json', action='store_true',
@@ -148,7 +196,7 @@ class PlotVerb:
             raise ValueError('give a drawing file (.json or .svg), or --conformance NAME')
         from dream_plotter.drawing_files import load_drawing
         from dream_plotter.motion_profile import MotionLimits
-        from dream_plotter.paper import ORIENTATION_NAMES, PaperRequest
+        from dream_plotter.paper import ORIENTATION_NAMES, PaperDefaults, PaperRequest
         from dream_plotter.planner import PlanSettings
         from dream_plotter.timeline import plan_estimate
 
@@ -159,12 +207,14 @@ class PlotVerb:
                                out_of_bounds=1 if args.clip else 0,
                                pen_width_mm=args.pen_width)
         settings = PlanSettings(tolerance_mm=args.tolerance, sort=not args.no_sort,
-                                two_opt=not args.no_two_opt,
+                                two_opt=not args.no_two_opt, min_opacity=args.min_opacity,
                                 limits=MotionLimits(draw_speed=args.speed,
                                                     travel_speed=args.travel_speed,
                                                     pen_change_time=args.pen_change_wait
                                                     or 0.0))
-        plan = _plan(drawing, request, settings)
+        width, height = args.machine_mm
+        defaults = PaperDefaults(machine_width_mm=width, machine_height_mm=height)
+        plan = _plan(drawing, request, settings, defaults)
         estimate = plan_estimate(plan, args.start_stroke)
         report = {'drawing': str(args.drawing), 'strokes': plan.strokes_total,
                   'paths': len(plan.paths), 'paper': plan.layout.describe(),

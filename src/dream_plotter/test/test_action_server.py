@@ -43,3 +43,31 @@ def test_a_start_past_the_drawing_fails_with_a_resume_point_inside_it():
     outcome = DrawStrokesServer._run(server, SimpleNamespace(request=goal))
     assert outcome.error_code == ErrorCode.INVALID_DRAWING, outcome.message
     assert (outcome.strokes_done, outcome.next_stroke) == (3, 3)
+
+
+def test_a_goal_leaves_out_transparent_strokes_and_logs_how_many():
+    # CLIPDraw's RGBA strokes: alpha 0 (or nearly) is invisible in the PNG, so not plotted.
+    from dream_interfaces.action import DrawStrokes
+    from dream_plotter.conformance import grid_drawing
+    from dream_plotter.drawing_messages import drawing_to_msg
+    from dream_plotter.paper import PaperDefaults
+    from dream_plotter.planner import PlanSettings
+    from dream_plotter.sim_driver import SimDriver
+    goal = DrawStrokes.Goal(session_id='s1', dry_run=True)
+    goal.drawing = drawing_to_msg(grid_drawing(4))
+    for stroke, alpha in zip(goal.drawing.strokes, (1.0, 0.0, 0.02, 0.5)):
+        stroke.color.a = alpha
+    lines = []
+    logger = SimpleNamespace(info=lines.append, warning=lines.append)
+    server = SimpleNamespace(driver=SimDriver, node=SimpleNamespace(get_logger=lambda: logger),
+                             settings=lambda: (PaperDefaults(), PlanSettings()))
+    outcome = DrawStrokesServer._run(server, SimpleNamespace(request=goal))
+    assert outcome.error_code == ErrorCode.NONE, outcome.message
+    assert outcome.message.startswith('dry run: 2 paths')
+    assert any(line.startswith('goal s1: 2 stroke(s) fainter than min_opacity 0.1')
+               for line in lines), lines
+    for stroke in goal.drawing.strokes:
+        stroke.color.a = 0.0
+    outcome = DrawStrokesServer._run(server, SimpleNamespace(request=goal))
+    assert outcome.error_code == ErrorCode.INVALID_DRAWING
+    assert 'all 4 strokes are fainter than min_opacity 0.1' in outcome.message

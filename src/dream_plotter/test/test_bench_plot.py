@@ -35,3 +35,22 @@ def test_every_option_tells_its_default():
     PlotBenchmark().add_arguments(parser)
     options = [a for a in parser._actions if a.option_strings and a.dest != 'help']
     assert options and all('default %(default)s' in (a.help or '') for a in options)
+
+
+def test_every_method_has_every_figure(capsys):
+    import json
+    parser = argparse.ArgumentParser()
+    bench = PlotBenchmark()
+    bench.add_arguments(parser)
+    args = parser.parse_args(['--drawings', '2', '--strokes', '12', '--timing-strokes', '8',
+                              '--repeats', '1'])
+    assert bench.main(args) == 0
+    figures = json.loads(capsys.readouterr().out)
+    methods = set(figures['pen_up_mm'])
+    assert 'vpype_greedy' in methods
+    for table in ('pen_up_ratio_vs_generation_order', 'pen_up_ratio_vs_vpype_greedy',
+                  'estimated_duration_s'):
+        assert set(figures[table]) == methods, table
+    durations = figures['estimated_duration_s']
+    # the same strokes drawn in another order: only the pen-up travel time differs
+    assert 0 < durations['vpype_greedy'] <= durations['generation_order']

@@ -176,3 +176,17 @@ def test_an_editors_layer_ids_become_consecutive_pens(tmp_path):
     d = load_drawing(path)
     assert [s.pen for s in d.strokes] == [1, 2, 0]            # in vpype's layer order
     assert d.palette == [(0.0, 128 / 255, 0.0, 1.0), (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)]
+
+
+def test_svg_opacity_multiplies_into_the_stroke_alpha(tmp_path):
+    # opacity (attribute or style, on the shape and every group above it) and stroke-opacity
+    # scale the alpha the planner compares with min_opacity, as a renderer composites them.
+    path = _svg(tmp_path,
+                '<line x1="0" y1="0" x2="9" y2="9" stroke="black"/>'
+                '<line x1="0" y1="1" x2="9" y2="9" stroke="black" stroke-opacity="0"/>'
+                '<line x1="0" y1="2" x2="9" y2="9" stroke="black" opacity="0"/>'
+                '<g opacity="0.5"><g style="opacity:50%">'
+                '<line x1="0" y1="3" x2="9" y2="9" stroke="black" opacity="0.2"/>'
+                '<line x1="0" y1="4" x2="9" y2="9" stroke="rgba(0,0,0,0.5)"/></g></g>')
+    alphas = [s.color[3] for s in load_drawing(path).strokes]
+    assert alphas == pytest.approx([1.0, 0.0, 0.0, 0.05, 0.125], abs=1 / 255)

@@ -44,3 +44,20 @@ def test_an_unknown_paper_is_refused_when_set(context):
     finally:
         node.shutdown_driver()
         node.destroy_node()
+
+
+@pytest.mark.parametrize('node_cls', [SimDriverNode, GrblDriverNode, AxiDrawDriverNode])
+def test_every_driver_declares_min_opacity_in_0_1(context, node_cls):
+    from dream_plotter.node_parameters import plan_settings
+    node = node_cls(context=context, parameter_overrides=[Parameter('min_opacity', value=0.3)])
+    try:
+        [descriptor] = node.describe_parameters(['min_opacity'])
+        assert 'transparency' in descriptor.description
+        [bounds] = descriptor.floating_point_range
+        assert (bounds.from_value, bounds.to_value) == (0.0, 1.0)
+        assert plan_settings(node).min_opacity == 0.3
+        assert not node.set_parameters([Parameter('min_opacity', value=1.5)])[0].successful
+    finally:
+        if hasattr(node, 'shutdown_driver'):
+            node.shutdown_driver()
+        node.destroy_node()

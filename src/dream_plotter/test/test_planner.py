@@ -230,3 +230,77 @@ def test_pen_groups_are_separated_by_pen_changes_and_resume_asks_for_the_right_p
     assert isinstance(steps[0], PenChange) and steps[0].pen == 1
     assert plan_estimate(plan).pen_changes == 1
     assert isinstance(plan.steps_from(0)[0], PathItem)
+
+
+# --- faint strokes ---------------------------------------------------------------------------
+
+def faint_stroke(y, alpha, pen=0):
+    stroke = line_stroke(10, y, 90, y, pen=pen)
+    stroke.color = (0.0, 0.0, 0.0, alpha)
+    return stroke
+
+
+def test_strokes_fainter_than_min_opacity_are_left_out_and_counted_first():
+    d = drawing([faint_stroke(10, 1.0), faint_stroke(20, 0.0), faint_stroke(30, 0.05),
+                 faint_stroke(40, 0.1), faint_stroke(50, 0.0)])
+    plan = plan_drawing(d)
+    assert plan.strokes_total == 5 and plan.order[:3] == [1, 2, 4]
+    assert sorted(s for p in plan.paths for s in p.strokes) == [0, 3]
+    assert any(w.startswith('3 stroke(s) fainter than min_opacity 0.1 are not drawn')
+               for w in plan.warnings), plan.warnings
+    assert not any('draw nothing' in w for w in plan.warnings)
+    # min_opacity 0 still drops alpha 0 (invisible), keeps the faint one
+    plan = plan_drawing(d, settings=PlanSettings(min_opacity=0.0))
+    assert sorted(s for p in plan.paths for s in p.strokes) == [0, 2, 3]
+    # a faint stroke outside the work area is not drawn, so it does not refuse the drawing
+    outside = faint_stroke(10, 0.0)
+    outside.points = outside.points + 500
+    assert plan_drawing(drawing([faint_stroke(10, 1.0), outside])).order == [1, 0]
+
+
+def test_a_drawing_of_only_faint_strokes_is_invalid_with_the_reason():
+    with pytest.raises(PlotError) as info:
+        plan_drawing(drawing([faint_stroke(10, 0.0), faint_stroke(20, 0.05)]))
+    assert info.value.code == ErrorCode.INVALID_DRAWING
+    assert info.value.message == ('nothing to draw: all 2 strokes are fainter than '
+                                  'min_opacity 0.1 (a pen has no transparency)')
+
+
+@pytest.mark.parametrize('value', [-0.1, 1.5, float('nan')])
+def test_min_opacity_outside_0_1_is_refused(value):
+    with pytest.raises(ValueError, match='min_opacity must be in'):
+        PlanSettings(min_opacity=value).check()
+
+
+# --- work area limits ------------------------------------------------------------------------
+
+def test_a_work_area_larger_than_the_machine_travel_is_cut_to_it_with_a_warning():
+    defaults = PaperDefaults(machine_width_mm=300, machine_height_mm=218)
+    plan = plan_drawing(drawing([line_stroke(0, 0, 100, 100)]),
+                        PaperRequest(paper='2000x2000'), defaults)
+    assert plan.layout.work == (10, 10, 300, 218) and plan.layout.cut_to_machine
+    assert ('the work area of 2000x2000 with 10 mm margins is larger than the machine travel '
+            '(300x218 mm, 0 = not limited): drawing within x 10..300 y 10..218 mm'
+            in plan.warnings)
+    plan = plan_drawing(drawing([line_stroke(0, 0, 100, 100)]), PaperRequest(paper='A4'),
+                        defaults)
+    # A4 fits this travel in landscape: that wins the tie of a square canvas, with no warning
+    assert plan.layout.orientation == 'landscape'
+    assert not plan.layout.cut_to_machine and not plan.warnings
+
+
+@pytest.mark.parametrize('paper, margin, machine, size', [
+    ('100x100', 49.9, 0, '0.2x0.2 mm'), ('100x100', 45.5, 0, '9x9 mm'),
+    ('A4', 10, 15, '5x5 mm on a machine with 15x15 mm travel')])
+def test_a_work_area_under_10_mm_on_a_side_is_refused(paper, margin, machine, size):
+    with pytest.raises(PlotError) as info:
+        resolve_layout(PaperRequest(paper=paper, margin_mm=margin),
+                       PaperDefaults(machine_width_mm=machine, machine_height_mm=machine),
+                       (0, 0, 224, 224))
+    assert info.value.code == ErrorCode.OUT_OF_BOUNDS
+    assert f'paper {paper} ' in info.value.message
+    assert f'with {margin:g} mm margins leaves a work area of {size}' in info.value.message
+    assert 'at least 10 mm on a side' in info.value.message
+    layout = resolve_layout(PaperRequest(paper='100x100', margin_mm=45),
+                            PaperDefaults(), (0, 0, 224, 224))
+    assert layout.work == (45, 45, 55, 55)

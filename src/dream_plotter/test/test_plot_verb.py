@@ -215,3 +215,52 @@ def test_unknown_paper_and_a_folder_are_clear_usage_errors(drawing_file, tmp_pat
         run(PlotVerb(), [str(drawing_file), '--margin', 'nan'])
     with pytest.raises(PlotError, match='is a folder'):
         run(PlotVerb(), [str(tmp_path)])
+
+
+def test_invisible_svg_strokes_are_not_plotted(tmp_path, capsys):
+    svg = tmp_path / 'vis.svg'
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+                   '<line x1="10" y1="10" x2="90" y2="10" stroke="black"/>'
+                   '<line x1="10" y1="30" x2="90" y2="30" stroke="black" stroke-opacity="0"/>'
+                   '<line x1="10" y1="50" x2="90" y2="50" stroke="black" opacity="0"/>'
+                   '<line x1="10" y1="70" x2="90" y2="70" stroke="black" visibility="hidden"/>'
+                   '<line x1="10" y1="90" x2="90" y2="90" stroke="black" opacity="0.3"/>'
+                   '</svg>')
+    assert run(PlotVerb(), [str(svg), '--dry-run', '--json']) == 0
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert report['paths'] == 2
+    assert ('warning: 2 stroke(s) fainter than min_opacity 0.1 are not drawn and count as '
+            'done first (first: 1, 2)') in printed.err
+    assert run(PlotVerb(), [str(svg), '--dry-run', '--json', '--min-opacity', '0.5']) == 0
+    assert json.loads(capsys.readouterr().out)['paths'] == 1
+    with pytest.raises(ValueError, match=r'--min-opacity must be in \[0, 1\], got 1.5'):
+        run(PlotVerb(), [str(svg), '--dry-run', '--min-opacity', '1.5'])
+
+
+def test_a_resume_at_the_end_says_nothing_was_left_to_draw(drawing_file, capsys):
+    assert run(PlotVerb(), [str(drawing_file), '--start-stroke', '25']) == 0
+    err = capsys.readouterr().err
+    assert 'done: nothing left to draw from stroke 25 of 25 (strokes done 25/25' in err
+    assert '25..24' not in err
+
+
+def test_machine_travel_cuts_a_larger_work_area_with_a_warning(drawing_file, capsys):
+    assert run(PlotVerb(), [str(drawing_file), '--dry-run', '--json', '--paper', '2000x2000',
+                            '--driver', 'axidraw', '--machine', '300x218']) == 0
+    printed = capsys.readouterr()
+    assert 'work area x 10..300 y 10..218 mm' in json.loads(printed.out)['paper']
+    assert ('warning: the work area of 2000x2000 with 10 mm margins is larger than the '
+            'machine travel (300x218 mm') in printed.err
+    for bad in ('abc', '0x200', '300x', '1.2.3x4', '6000x100'):
+        with pytest.raises(ValueError, match=f"--machine '{bad}': give the travel as "
+                                             'WIDTHxHEIGHT in mm'):
+            run(PlotVerb(), [str(drawing_file), '--dry-run', '--machine', bad])
+
+
+def test_a_near_zero_work_area_is_refused_naming_paper_and_margin(drawing_file):
+    with pytest.raises(ValueError, match=r'--paper/--margin/--machine: paper 100x100 '
+                                         r'\(100x100 mm\) with 49.9 mm margins leaves a work '
+                                         r'area of 0.2x0.2 mm: it must be at least 10 mm'):
+        run(PlotVerb(), [str(drawing_file), '--dry-run', '--paper', '100x100',
+                         '--margin', '49.9'])
