@@ -72,6 +72,13 @@ class SessionManagerNode(Node):
         p('plotting_timeout', 3600.0, _seconds('seconds allowed for plotting one drawing'))
         p('max_repeats', 1, _count('times to ask the visitor to repeat a rejected dream', 0, 5))
         p('max_queued_plots', 1, _count('finished drawings that may wait for the plotter', 0, 10))
+        p('max_queued_generations', 2, _count(
+            'transcribed dreams that may wait for the drawing node while it makes another '
+            '(it makes one at a time)', 0, 10))
+        p('release_wait', 30.0, _seconds(
+            'seconds a stopped goal (its session cancelled or timed out) may take to answer '
+            'before its server is taken as free: the next goal waits for the answer, so that '
+            'it is not sent to a server still stopping', 0.0, 600.0))
         p('server_wait', 30.0, _seconds('seconds to wait for an action server to appear (the '
                                         'clipdraw node serves once CLIP is loaded)', 0, 600))
         p('goal_reply_timeout', 10.0, _seconds(
@@ -100,6 +107,8 @@ class SessionManagerNode(Node):
         self._machine = sm.SessionMachine(
             max_repeats=value('max_repeats'),
             max_queued_plots=value('max_queued_plots'),
+            max_queued_generations=value('max_queued_generations'),
+            release_wait=value('release_wait'),
             timeouts={sm.LISTENING: value('listening_timeout'),
                       sm.TRANSCRIBING: value('transcribing_timeout'),
                       sm.GENERATING: value('generating_timeout'),
@@ -166,11 +175,24 @@ class SessionManagerNode(Node):
             self._apply(effects)
             response.accepted, response.session_id = True, session.session_id
             response.message = 'listening'
+            if not effects:    # one session collects speech at a time
+                unused = request.session_id not in ('', session.session_id)
+                response.message = (f'session {session.session_id} is already '
+                                    f'{sm.STATE_NAMES[session.state]}' + (
+                                        f' (the id {request.session_id!r} is not used)'
+                                        if unused else ''))
         elif request.command == ControlSession.Request.COMMAND_CANCEL:
             effects = self._machine.cancel(request.session_id, 'cancelled by request')
             self._apply(effects)
-            response.accepted = bool(effects)
-            response.message = 'cancelled' if effects else 'no live session to cancel'
+            cancelled = [e.session for e in effects if isinstance(e, sm.PublishStatus)]
+            response.accepted = bool(cancelled)
+            if cancelled:      # '' names the newest live session: say which one that was
+                response.session_id = cancelled[-1].session_id
+                response.message = (f'cancelled session {response.session_id} (it was '
+                                    f'{sm.STATE_NAMES[cancelled[-1].previous_state]})')
+            else:
+                response.message = (f'no live session {request.session_id!r}'
+                                    if request.session_id else 'no live session to cancel')
         else:
             response.accepted = False
             response.message = 'STOP ends an utterance: send it to audio/control'
@@ -188,6 +210,10 @@ class SessionManagerNode(Node):
                     sid = getattr(effect, 'session_id', None)
                     if sid:
                         self._apply(self._machine.fail(sid, f'internal error: {exc}'))
+                        kind = {sm.StartGeneration: 'generate', sm.StartPlot: 'plot'}.get(
+                            type(effect))
+                        if kind:       # never sent: its server is free
+                            self._apply(self._machine.on_goal_withdrawn(kind, sid))
 
     def _do_PublishStatus(self, effect):
         session = effect.session
@@ -272,8 +298,9 @@ class SessionManagerNode(Node):
             waiting, self._unsent = self._unsent, []
             for entry in waiting:
                 deadline, kind, client, goal, sid, on_done = entry
-                if sid not in self._machine.sessions:
-                    continue                # cancelled or timed out meanwhile
+                if sid not in self._machine.sessions:   # cancelled or timed out meanwhile
+                    self._apply(self._machine.on_goal_withdrawn(kind, sid))
+                    continue
                 try:
                     if client.server_is_ready():
                         self._send_now(kind, client, goal, sid, on_done)
@@ -305,10 +332,15 @@ class SessionManagerNode(Node):
             with self._lock:
                 if self._unanswered.pop((kind, sid), None) is None:
                     # answered after _watch_goals gave up on it (its deadline, or its session
-                    # ended): withdraw it
+                    # ended): withdraw it; its server is free once it has stopped it
                     self._in_flight.discard((kind, sid))
-                    if future.result().accepted:
-                        future.result().cancel_goal_async()
+                    late = future.result()
+                    if not late.accepted:
+                        self._apply(self._machine.on_goal_withdrawn(kind, sid))
+                        return
+                    late.cancel_goal_async()
+                    late.get_result_async().add_done_callback(
+                        lambda _: self._apply(self._machine.on_goal_withdrawn(kind, sid)))
                     return
             handle = future.result()
             if not handle.accepted:
@@ -350,7 +382,8 @@ class SessionManagerNode(Node):
         ok = outcome.error_code == GenerationResult.ERROR_NONE and len(outcome.drawing.strokes)
         message = outcome.message or ('no strokes were drawn' if not ok else '')
         self._apply(self._machine.on_generation_result(
-            sid, ok=bool(ok), drawing=outcome.drawing, message=message))
+            sid, ok=bool(ok), drawing=outcome.drawing, message=message,
+            busy=outcome.error_code == GenerationResult.ERROR_BUSY))
 
     def _plot_done(self, sid, response):
         self._goals.pop(('plot', sid), None)
@@ -358,7 +391,7 @@ class SessionManagerNode(Node):
         self._apply(self._machine.on_plot_result(
             sid, ok=outcome.error_code == PlotResult.ERROR_NONE,
             cancelled=outcome.error_code == PlotResult.ERROR_CANCELLED,
-            message=outcome.message))
+            busy=outcome.error_code == PlotResult.ERROR_BUSY, message=outcome.message))
 
     def shutdown_sessions(self):
         self._apply(self._machine.shutdown())

@@ -2,11 +2,13 @@
 
 For exercising the session manager, recorder and runner (tests, or a user checking their launch
 setup). It follows the real server's contract: feedback and result mirrored on plain topics,
-cancel honoured, error codes set. A prompt containing ``fail`` makes the drawing fail; ``slow``
-makes it take ``slow_seconds``. Goals execute in a worker thread, as the real server's do, so
-cancels are seen meanwhile.
+cancel honoured, error codes set, one drawing at a time (a goal that comes meanwhile is
+answered ERROR_BUSY, as the clipdraw node answers it). A prompt containing ``fail`` makes the
+drawing fail; ``slow`` makes it take ``slow_seconds``. Goals execute in a worker thread, as the
+real server's do, so cancels are seen meanwhile.
 """
 import sys
+import threading
 import time
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -28,6 +30,7 @@ class StandInDrawingServer(Node):
         super().__init__('clipdraw', **kwargs)
         self.declare_parameter('slow_seconds', 5.0, ParameterDescriptor(
             description='how long a goal whose prompt contains "slow" takes'))
+        self._busy = threading.Lock()
         self._drawing_pub = self.create_publisher(Drawing, 'drawing', _QOS)
         self._feedback_pub = self.create_publisher(GenerationFeedback,
                                                    'generate_drawing/feedback_mirror', _QOS)
@@ -39,6 +42,20 @@ class StandInDrawingServer(Node):
                      cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     def _execute(self, handle):
+        if not self._busy.acquire(blocking=False):
+            result = GenerateDrawing.Result()
+            result.outcome.session_id = handle.request.session_id
+            result.outcome.error_code = GenerationResult.ERROR_BUSY
+            result.outcome.message = 'another drawing is being generated'
+            handle.abort()
+            self._result_pub.publish(result.outcome)
+            return result
+        try:
+            return self._draw(handle)
+        finally:
+            self._busy.release()
+
+    def _draw(self, handle):
         goal = handle.request
         result = GenerateDrawing.Result()
         outcome = result.outcome

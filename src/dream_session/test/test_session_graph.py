@@ -263,3 +263,47 @@ def test_an_old_drawing_is_plotted_again_from_its_bag(graph, tmp_path):
     assert [len(d.strokes) for d in drawings] == [3]
     results = [m for t, m in read_bag(again) if t == 'draw_strokes/result_mirror']
     assert results[-1].strokes_done == 3 and results[-1].error_code == 0
+
+
+def test_a_visitor_who_ends_while_a_drawing_is_made_is_drawn_after_it(graph):
+    """Once the drawing node refused the second goal as busy and that visitor's session
+    failed ('another drawing is being generated')."""
+    runner, visitor = graph(max_queued_plots=2)
+    runner.nodes['clipdraw'].set_parameters([rclpy.parameter.Parameter('slow_seconds',
+                                                                       value=1.5)])
+    visitor.tell('a slow whale')
+    time.sleep(0.5)
+    visitor.tell('a quiet lake')
+    first, second = wait_finished(runner), wait_finished(runner, count=2)
+    assert (first.state, second.state) == (S.STATE_DONE, S.STATE_DONE), (first.message,
+                                                                         second.message)
+    waited = [s.message for s in visitor.statuses if s.session_id == second.session_id]
+    assert any(m.startswith('waiting for the drawing node') for m in waited), waited
+
+
+def test_a_cancel_names_the_session_it_cancelled(graph):
+    from dream_interfaces.srv import ControlSession
+    runner, visitor = graph()
+    runner.nodes['clipdraw'].set_parameters([rclpy.parameter.Parameter('slow_seconds',
+                                                                       value=30.0)])
+    client = visitor.node.create_client(ControlSession, 'session/control')
+    assert client.wait_for_service(timeout_sec=10)
+
+    def call(command, sid=''):
+        future = client.call_async(ControlSession.Request(command=command, session_id=sid))
+        assert runner.wait(future.done, timeout=10, install_signals=False)
+        return future.result()
+    visitor.tell('a slow whale')
+    assert runner.wait(lambda: S.STATE_GENERATING in [s.state for s in visitor.statuses],
+                       timeout=10, install_signals=False)
+    reply = call(ControlSession.Request.COMMAND_CANCEL)
+    sid = runner.nodes['session_manager'].finished[0].session_id
+    assert reply.accepted and reply.session_id == sid
+    assert reply.message == f'cancelled session {sid} (it was generating)'
+    reply = call(ControlSession.Request.COMMAND_CANCEL, 'nope')
+    assert not reply.accepted and reply.message == "no live session 'nope'"
+    started = call(ControlSession.Request.COMMAND_START)
+    again = call(ControlSession.Request.COMMAND_START, 'mine')
+    assert again.session_id == started.session_id
+    assert again.message == (f"session {started.session_id} is already listening (the id "
+                             "'mine' is not used)")

@@ -153,6 +153,8 @@ def test_cancel_while_plotting_cancels_the_goal(machine):
     machine.on_generation_result('s1', ok=True, drawing='D')
     effects = machine.cancel('s1')
     assert kinds(effects)[0] == 'CancelPlot' and states(effects) == ['cancelled']
+    assert machine.plotting == 's1'          # until the plotter answers the cancel
+    assert machine.on_plot_result('s1', ok=False, cancelled=True) == []
     assert machine.plotting is None
 
 
@@ -184,3 +186,112 @@ def test_only_the_latest_finished_sessions_are_kept(clock):
         machine.on_generation_result(live, ok=False, message='no weights')
     assert len(machine.finished) == sm.FINISHED_KEPT
     assert not machine.sessions
+
+
+def starts(effects, kind):
+    return [e.session_id for e in effects if type(e).__name__ == kind]
+
+
+def test_a_visitor_who_ends_while_a_drawing_is_made_waits_for_the_drawing_node(machine):
+    """Once the second goal went out at once, the drawing node refused it as busy, and the
+    visitor's session failed."""
+    run_to_generation(machine, 'first')
+    effects = run_to_generation(machine, 'second')
+    assert starts(effects, 'StartGeneration') == []
+    assert states(effects)[-1] == 'generating'
+    assert effects[-1].session.message.startswith('waiting for the drawing node')
+    assert machine.generation_queue == ['s2']
+    effects = machine.on_generation_result('s1', ok=True, drawing='D1')
+    assert starts(effects, 'StartPlot') == ['s1'] and starts(effects, 'StartGeneration') == ['s2']
+    assert [e.session.message for e in effects if isinstance(e, sm.PublishStatus)] == [
+        'plotting', 'generating']
+
+
+def test_waiting_for_the_drawing_node_is_not_timed_and_its_queue_is_bounded(machine, clock):
+    run_to_generation(machine, 'first')
+    run_to_generation(machine, 'second')
+    run_to_generation(machine, 'third')
+    effects = run_to_generation(machine, 'fourth')         # two may wait (the default)
+    assert states(effects)[-1] == 'failed'
+    assert machine.finished[-1].message == 'the drawing node is busy and its queue is full'
+    clock.t += 99
+    machine.on_generation_result('s1', ok=False, message='no weights')    # s2 starts now
+    clock.t += 99
+    assert states(machine.on_tick()) == []       # s2's stage time counts from its start
+    clock.t += 2
+    assert starts(machine.on_tick(), 'CancelGeneration') == ['s2']
+
+
+def test_a_cancelled_goal_holds_its_server_until_it_answers(machine, clock):
+    """Once the next goal went out while the server still stopped the cancelled one: busy."""
+    run_to_generation(machine, 'first')
+    run_to_generation(machine, 'second')
+    effects = machine.cancel('s1')
+    assert starts(effects, 'CancelGeneration') == ['s1']
+    assert starts(effects, 'StartGeneration') == [] and machine.generator == 's1'
+    effects = machine.on_generation_result('s1', ok=False, message='cancelled')
+    assert starts(effects, 'StartGeneration') == ['s2']
+    machine.on_generation_result('s2', ok=True, drawing='D2')
+    run_to_generation(machine, 'third')
+    machine.on_generation_result('s3', ok=True, drawing='D3')
+    assert machine.plotting == 's2' and machine.plot_queue == ['s3']
+    effects = machine.cancel('s2')
+    assert starts(effects, 'CancelPlot') == ['s2'] and starts(effects, 'StartPlot') == []
+    clock.t += machine.release_wait - 1
+    assert starts(machine.on_tick(), 'StartPlot') == []
+    clock.t += 1                                 # it never answered: the plotter is free
+    assert starts(machine.on_tick(), 'StartPlot') == ['s3']
+
+
+def test_a_goal_withdrawn_before_it_was_answered_frees_its_server(machine):
+    run_to_generation(machine, 'first')
+    run_to_generation(machine, 'second')
+    machine.cancel('s1')
+    assert machine.on_goal_withdrawn('plot', 's1') == []
+    assert starts(machine.on_goal_withdrawn('generate', 's1'), 'StartGeneration') == ['s2']
+
+
+def test_a_busy_server_is_asked_again(machine, clock):
+    """Another client used the drawing node (or the plotter): the session waits, not fails."""
+    run_to_generation(machine)
+    effects = machine.on_generation_result('s1', ok=False, busy=True, message='one at a time')
+    assert states(effects) == ['generating'] and not machine.finished
+    assert 'busy' in effects[0].session.message
+    assert starts(machine.on_tick(), 'StartGeneration') == []
+    clock.t += sm.BUSY_RETRY
+    assert starts(machine.on_tick(), 'StartGeneration') == ['s1']
+    machine.on_generation_result('s1', ok=True, drawing='D')
+    effects = machine.on_plot_result('s1', ok=False, busy=True, message='in use')
+    assert states(effects) == ['plotting'] and not machine.finished
+    clock.t += sm.BUSY_RETRY
+    assert starts(machine.on_tick(), 'StartPlot') == ['s1']
+    assert states(machine.on_plot_result('s1', ok=True)) == ['done']
+
+
+def test_a_dream_told_in_two_breaths_is_one_prompt(machine):
+    """A pause longer than the VAD's silence while the first part is transcribed: once the
+    second part was dropped unheard."""
+    machine.on_speech_started()
+    machine.on_utterance('s1')
+    assert machine.on_utterance('s1') == []                # the visitor goes on
+    assert machine.on_transcript(ok=True, text='a red whale', session_id='s1') == []
+    effects = machine.on_transcript(ok=True, text='flying over the city', session_id='s1')
+    assert [e.prompt for e in effects if isinstance(e, sm.StartGeneration)] == [
+        'a red whale flying over the city']
+
+
+def test_a_rejected_breath_does_not_lose_the_understood_one(machine):
+    machine.on_speech_started()
+    machine.on_utterance()
+    machine.on_utterance()
+    machine.on_transcript(ok=True, text='a whale')
+    effects = machine.on_transcript(ok=False, text='', message='no speech')
+    assert starts(effects, 'StartGeneration') == ['s1']
+    machine.on_generation_result('s1', ok=False, message='x')
+    machine.on_speech_started()
+    machine.on_utterance()
+    machine.on_utterance()
+    machine.on_transcript(ok=False, text='', message='noise')
+    effects = machine.on_transcript(ok=False, text='', message='no speech')
+    assert kinds(effects) == ['PublishStatus', 'AskRepeat'] and 'no speech' in \
+        effects[0].session.message
