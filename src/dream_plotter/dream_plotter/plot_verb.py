@@ -42,18 +42,24 @@ def _check_options(args):
         _check_out(pathlib.Path(args.out))
 
 
+def _paper_defaults(args):
+    """What the layout falls back to: the command's own margin (a request's 0 means "the
+    default", and --margin 0 means none) and the machine travel."""
+    from dream_plotter.paper import PaperDefaults
+    width, height = args.machine_mm
+    return PaperDefaults(margin_mm=args.margin, machine_width_mm=width,
+                         machine_height_mm=height)
+
+
 def _check_work_area(args):
     """Paper, margins and machine travel must leave a work area (the planner's rule, checked
     before the drawing is read so that the message names the options)."""
     from dream_plotter.outcome import PlotError
-    from dream_plotter.paper import (ORIENTATION_NAMES, PaperDefaults, PaperRequest,
-                                     resolve_layout)
+    from dream_plotter.paper import ORIENTATION_NAMES, PaperRequest, resolve_layout
     request = PaperRequest(paper=args.paper, margin_mm=args.margin,
                            orientation=ORIENTATION_NAMES[args.orientation])
-    width, height = args.machine_mm
     try:
-        resolve_layout(request, PaperDefaults(machine_width_mm=width,
-                                              machine_height_mm=height), (0.0, 0.0, 1.0, 1.0))
+        resolve_layout(request, _paper_defaults(args), (0.0, 0.0, 1.0, 1.0))
     except PlotError as exc:
         raise ValueError(f'--paper/--margin/--machine: {exc.message}') from None
 
@@ -196,7 +202,7 @@ class PlotVerb:
             raise ValueError('give a drawing file (.json or .svg), or --conformance NAME')
         from dream_plotter.drawing_files import load_drawing
         from dream_plotter.motion_profile import MotionLimits
-        from dream_plotter.paper import ORIENTATION_NAMES, PaperDefaults, PaperRequest
+        from dream_plotter.paper import ORIENTATION_NAMES, PaperRequest
         from dream_plotter.planner import PlanSettings
         from dream_plotter.timeline import plan_estimate
 
@@ -212,9 +218,7 @@ class PlotVerb:
                                                     travel_speed=args.travel_speed,
                                                     pen_change_time=args.pen_change_wait
                                                     or 0.0))
-        width, height = args.machine_mm
-        defaults = PaperDefaults(machine_width_mm=width, machine_height_mm=height)
-        plan = _plan(drawing, request, settings, defaults)
+        plan = _plan(drawing, request, settings, _paper_defaults(args))
         estimate = plan_estimate(plan, args.start_stroke)
         report = {'drawing': str(args.drawing), 'strokes': plan.strokes_total,
                   'paths': len(plan.paths), 'paper': plan.layout.describe(),

@@ -264,3 +264,11 @@ def test_a_near_zero_work_area_is_refused_naming_paper_and_margin(drawing_file):
                                          r'area of 0.2x0.2 mm: it must be at least 10 mm'):
         run(PlotVerb(), [str(drawing_file), '--dry-run', '--paper', '100x100',
                          '--margin', '49.9'])
+
+
+def test_margin_0_means_no_margin(drawing_file, capsys):
+    """Once --margin 0 drew with 10 mm margins (a request's 0 means "the default")."""
+    assert run(PlotVerb(), [str(drawing_file), '--dry-run', '--json', '--margin', '0',
+                            '--paper', 'A4']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 'work area x 0..210 y 0..297 mm' in report['paper'], report['paper']
