@@ -6,9 +6,9 @@ Order (the first rule that holds decides; MEASUREMENTS.md states the same):
    speech side before any drawing, or a speech signal crosses its threshold (no-speech
    probability, average log-probability, compression ratio, error against a reference,
    source-language words left untranslated, prompt cut at CLIP's context).
-   Otherwise, a session without a drawing is "not drawn" (outside the four groupings); so
-   is one whose prompt the installation's blocklist refused, whatever its speech signals:
-   the dream was understood, and not drawn by choice.
+   Otherwise, a session without a drawing is "not drawn" (outside the four groupings, e.g.
+   one cancelled while it listened); so is one whose prompt the installation's blocklist
+   refused, whatever its speech signals: the dream was understood, and not drawn by choice.
 2. text-to-text as image: the drawing writes the prompt: OCR reads a prompt word of at least
    4 letters, or the drawing resembles the prompt written as letters (glyph image) far more
    distinctively than it matches the prompt as a concept.
@@ -97,7 +97,8 @@ def _speech_failure(row):
         return f'session failed on the speech side ({_error_text(error, row)})'
     if status not in ('ok', 'none'):
         return f'transcript {status}'
-    if stage in ('listening', 'transcribing'):
+    if stage in ('listening', 'transcribing') and row.get('final_state') != 'cancelled':
+        # a cancelled one was stopped (an operator, the machine shutting down): not drawn
         return f'session ended while {stage} ({row.get("final_state")})'
     return ''
 

@@ -46,6 +46,9 @@ def session(**values):
       'transcript_status': 'rejected: no speech'}, LOST, 'speech_failure'),
     ({'has_drawing': False, 'error': 'timeout', 'final_state': 'failed',
       'failure_stage': 'listening', 'transcript_status': 'none'}, LOST, 'speech_failure'),
+    # cancelled by an operator while listening: stopped, not lost (once: lost in translation)
+    ({'has_drawing': False, 'error': 'none', 'final_state': 'cancelled',
+      'failure_stage': 'listening', 'transcript_status': 'none'}, NOT_DRAWN, 'no_drawing'),
 ])
 def test_each_rule_decides_alone(values, group, signal):
     found, signals, reason = decide(session(**values), FALLBACKS)
