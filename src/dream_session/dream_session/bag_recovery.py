@@ -6,6 +6,7 @@ the first incomplete record and write its messages, with their original definiti
 new bag that replaces the broken one (kept beside it as ``*.mcap.partial``). A bag cut off or
 corrupted after it was closed looks finished but cannot be read; it is mended the same way.
 """
+import os
 import pathlib
 import shutil
 import struct
@@ -59,6 +60,36 @@ def is_bag_dir(path):
 def needs_recovery(bag_dir):
     bag_dir = pathlib.Path(bag_dir)
     return (bag_dir / UNFINISHED_MARKER).exists() or not (bag_dir / 'metadata.yaml').exists()
+
+
+def recording_pid(bag_dir):
+    """The pid of the process still writing the bag, or None (finished, or its recorder died).
+
+    The writer's marker holds the session id and then its pid; a live pid means the recorder
+    is still writing, so recovering would rename the file under it. Only this host's
+    processes can be checked: a marker written on another host reads as stale."""
+    try:
+        lines = (pathlib.Path(bag_dir) / UNFINISHED_MARKER).read_text().split('\n')
+        pid = int(lines[-2] if lines[-1] == '' else lines[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid <= 0:        # os.kill(0 or -n) would signal whole process groups
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:     # alive, another user's
+        return pid
+    except OSError:
+        return None
+    try:                # a killed recorder not yet reaped by its parent writes no more
+        with open(f'/proc/{pid}/stat') as stat:
+            if stat.read().rpartition(')')[2].split()[0] == 'Z':
+                return None
+    except (OSError, IndexError):
+        pass
+    return pid
 
 
 def damage(bag_dir):

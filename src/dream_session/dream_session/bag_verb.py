@@ -28,7 +28,14 @@ class BagVerb:
     @staticmethod
     def _recover(bag):
         from dream_session.bag_recovery import (BagRecoveryError, damage, needs_recovery,
-                                                recover_bag)
+                                                recover_bag, recording_pid)
+        pid = recording_pid(bag)
+        if pid is not None:
+            # Recovery renames the .mcap: the recorder would go on writing into the renamed
+            # file, and the bag would end up with neither the new messages nor its index.
+            raise BagRecoveryError(f'{bag}: being recorded (pid {pid}), not recovered: its '
+                                   'recorder is still writing it; recover it only if that '
+                                   'process dies without closing it')
         if needs_recovery(bag):
             why = 'unfinished recording'
         else:
@@ -49,7 +56,12 @@ class BagVerb:
 
     @staticmethod
     def _report(bag):
-        from dream_session.bag_recovery import needs_recovery, recovery_hint, unreadable
+        from dream_session.bag_recovery import (needs_recovery, recording_pid, recovery_hint,
+                                                unreadable)
+        pid = recording_pid(bag)
+        if pid is not None:     # not damaged: its index and metadata come when it closes
+            print(f'{bag}: being recorded (pid {pid})')
+            return True
         if needs_recovery(bag):
             print(f'{bag}: unfinished recording{recovery_hint(bag)}', file=sys.stderr)
             return False

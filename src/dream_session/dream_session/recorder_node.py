@@ -1,11 +1,15 @@
 """Records every session into its own MCAP rosbag2, from raw serialized messages.
 
 Sessions open and close with ``session/status``. A message that names its session
-(``session_id`` field) goes to that session's bag; one that does not (previews, markers,
-the speaking flag) goes to the session that started last. Raw subscriptions keep the bytes
-exactly as published: nothing is deserialized except to read a session id.
+(``session_id`` field) goes to that session's bag, and nowhere else: one naming a session
+whose bag is closed (a result after the close grace) or was never opened is dropped with a
+warning, since another session's bag would misfile it. One that names none (previews,
+markers, the speaking flag, an empty ``session_id``) goes to the live session that started
+last. Raw subscriptions keep the bytes exactly as published: nothing is deserialized except
+to read a session id.
 """
 import sys
+import time
 
 from rcl_interfaces.msg import ParameterDescriptor, FloatingPointRange
 from rclpy.clock import Clock, ClockType
@@ -55,16 +59,18 @@ class RecorderNode(Node):
             'a crash loses at most this plus 0.1 s',
             floating_point_range=[FloatingPointRange(from_value=0.05, to_value=10.0)]))
         self.declare_parameter('close_grace', 2.0, ParameterDescriptor(
-            description='seconds a finished session stays open for late messages',
+            description='seconds a finished session stays open for late messages (wall clock, '
+            'also under sim time)',
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)]))
         self._output = self.get_parameter('output_dir').value
         self._flush_interval = self.get_parameter('flush_interval').value
         self._grace = self.get_parameter('close_grace').value
         self._store = dream_typestore()
-        self._closing = {}       # session id -> close deadline (monotonic ns of node clock)
+        self._closing = {}       # session id -> close deadline (time.monotonic_ns)
         self._order = []         # session ids by start
         self._has_session_id = {}
         self._closed = set()     # ids of sessions whose bag is closed
+        self._dropped = set()    # (session id, topic) already warned about
         self.closed_bags = []    # paths, for the runner and tests
 
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -79,9 +85,11 @@ class RecorderNode(Node):
             cls = message_class(msgtype)
             self._has_session_id[name] = 'session_id' in cls.get_fields_and_field_types()
             self.create_subscription(cls, name, self._make_callback(name), reliable, raw=True)
-        self.create_timer(0.25, self._on_timer)
-        # Crash safety is about real seconds: flush on the wall clock even under sim time.
-        self.create_timer(0.1, self._flush_due, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # Crash safety and the close grace are about real seconds: both run on the wall clock
+        # even under sim time, where /clock stops (or never starts) once a session is over.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(0.25, self._on_timer, clock=steady)
+        self.create_timer(0.1, self._flush_due, clock=steady)
         self.get_logger().info(f'recording {len(self._topics) + 1} topics (session/status '
                                f'included) into {self._output}')
 
@@ -111,7 +119,7 @@ class RecorderNode(Node):
             bag = self._open(sid)
         bag.write(STATUS_TOPIC, self._now(), data)
         if status.state in TERMINAL:
-            self._closing.setdefault(sid, self._now() + int(self._grace * 1e9))
+            self._closing.setdefault(sid, time.monotonic_ns() + int(self._grace * 1e9))
 
     def _make_callback(self, topic):
         def callback(data):
@@ -125,11 +133,23 @@ class RecorderNode(Node):
             sid = self._store.deserialize_cdr(data, self._topics[topic]).session_id
             if sid in self._bags:
                 return self._bags[sid]
+            if sid:
+                self._drop(topic, sid)
+                return None
         live = [sid for sid in self._order if sid in self._bags and sid not in self._closing]
         return self._bags[live[-1]] if live else None
 
+    def _drop(self, topic, sid):
+        """Warn once per session and topic: late feedback can come many times a second."""
+        if (sid, topic) in self._dropped:
+            return
+        self._dropped.add((sid, topic))
+        why = ('its bag is already closed' if sid in self._closed
+               else 'no bag is open for it (no session/status seen)')
+        self.get_logger().warning(f'not recorded: {topic} for session {sid}: {why}')
+
     def _on_timer(self):
-        now = self._now()
+        now = time.monotonic_ns()
         for sid in list(self._bags):
             if sid in self._closing and now >= self._closing[sid]:
                 self._close(sid)

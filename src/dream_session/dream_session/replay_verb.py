@@ -17,6 +17,7 @@ came from (the status "re-run of BAG from stage S"). Exit status as ``dream run 
 0 done, 1 failed or cancelled (Ctrl-C or --timeout included), 2 no session happened. Plain
 replay stops at once on Ctrl-C or SIGTERM (exit 130, 143).
 """
+import argparse
 import signal
 import sys
 import threading
@@ -54,7 +55,9 @@ class ReplayVerb:
             're-run (only with --from-stage)',
             'the system that runs the stages from the chosen one on, as dream run starts it')
         self._system_options = add_system_arguments(
-            rerun, timeout_help='give up on the re-run after this many seconds')
+            rerun, timeout_help='give up on the re-run after this many seconds', sim_time=False)
+        # Not offered (hidden), only accepted to say why not: see _refuse_misplaced.
+        parser.add_argument('--use-sim-time', action='store_true', help=argparse.SUPPRESS)
 
     def _refuse_misplaced(self, args):
         """A usage error for options that the chosen mode would ignore, and for --set aimed
@@ -69,6 +72,13 @@ class ReplayVerb:
         if args.from_stage and given(self._play_options):
             self._parser.error(f'{", ".join(given(self._play_options))}: only without '
                                '--from-stage (the re-run plays no recorded timing)')
+        if args.use_sim_time:
+            self._parser.error(
+                '--use-sim-time: a re-run (--from-stage) runs live, in wall time: nothing '
+                'publishes /clock in it, so its stamps would all be 0 and its stage timeouts '
+                'would never fire' if args.from_stage else
+                '--use-sim-time: plain replay starts no nodes; --clock publishes the bag\'s '
+                'time for nodes that run with use_sim_time')
         skipped = UPSTREAM.get(args.from_stage, ())
         aimed = {text: parse_assignment(text)[0] for text in args.set}
         aimed = {text: node for text, node in aimed.items() if node in skipped}
@@ -78,9 +88,14 @@ class ReplayVerb:
                                f'{args.from_stage} does not start {nodes} (played from the bag)')
 
     def main(self, args):
-        from dream_session.bag_recovery import bag_folder, needs_recovery, recovery_hint
+        from dream_session.bag_recovery import (bag_folder, needs_recovery, recording_pid,
+                                                recovery_hint)
         self._refuse_misplaced(args)
         args.bag = bag_folder(args.bag)
+        pid = recording_pid(args.bag)
+        if pid is not None:
+            raise ValueError(f'{args.bag} is being recorded (pid {pid}), so it cannot be '
+                             'replayed yet: replay it once its session has ended')
         if needs_recovery(args.bag):
             hint = recovery_hint(args.bag)
             raise ValueError(f'{args.bag} was not closed properly, so it cannot be replayed'
@@ -138,7 +153,7 @@ class ReplayVerb:
         if args.from_stage == 'plot':
             specs.append(NodeSpec('clipdraw', 'dream_session.recorded_drawing_server:'
                                   'RecordedDrawingServer', '', {'bag': str(args.bag)}))
-        runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time).start()
+        runner = SingleProcessRunner(specs).start()     # wall time: no /clock in a re-run
         runner.catch_signals()          # a Ctrl-C while the recording is injected counts
         over = RecordedInputUsed(runner)
         try:

@@ -14,10 +14,12 @@ STATE_NAMES = ['idle', 'listening', 'transcribing', 'generating', 'plotting', 'd
                'cancelled']
 
 
-def add_system_arguments(parser, timeout_help='give up after this many seconds (with --once)'):
+def add_system_arguments(parser, timeout_help='give up after this many seconds (with --once)',
+                         sim_time=True):
     """Options shared by ``dream run`` and ``dream replay --from-stage``; returns their
-    argparse actions (replay refuses them without --from-stage)."""
-    return [
+    argparse actions (replay refuses them without --from-stage). ``sim_time``: offer
+    --use-sim-time (a re-run has no /clock to follow)."""
+    actions = [
         parser.add_argument('--config',
                             help='system YAML (default: launch/dreaming_machine.yaml)'),
         parser.add_argument('--driver', help='plotter driver from the config (default: sim)'),
@@ -30,10 +32,12 @@ def add_system_arguments(parser, timeout_help='give up after this many seconds (
                             help='override one parameter (repeatable), e.g. '
                                  'clipdraw.preset=cpu; the value as typed, read as the '
                                  "parameter's type (text stays text: stt.language=no)"),
-        parser.add_argument('--use-sim-time', action='store_true',
-                            help='all nodes on /clock'),
         parser.add_argument('--timeout', type=float, default=None, help=timeout_help),
     ]
+    if sim_time:
+        actions.append(parser.add_argument('--use-sim-time', action='store_true',
+                                           help='all nodes on /clock'))
+    return actions
 
 
 def system_overrides(args, extra=None):
@@ -84,8 +88,12 @@ class RunVerb:
 
         extra = {}
         if args.audio_file:
-            if not os.path.isfile(args.audio_file):
-                raise FileNotFoundError(f'no such audio file: {args.audio_file}')
+            problem = audio_file_problem(args.audio_file)
+            if problem and args.once:     # the file could not play: no session happened
+                print(f'no session finished: {problem}', file=sys.stderr)
+                return 2
+            if problem:                   # 2 is a --once outcome; a refused run is 1
+                raise ValueError(problem)
             extra['audio_capture'] = {'source': 'file',
                                       'file_path': os.path.abspath(args.audio_file),
                                       'realtime': not args.fast}
@@ -116,6 +124,18 @@ class RunVerb:
                            f'none within {args.timeout:g} s' if not finished else 'none')
         print(f'no session finished: {why}', file=sys.stderr)
         return 2
+
+
+def audio_file_problem(path):
+    """Why ``path`` cannot be the run's audio file before anything starts, or None (a file
+    that turns out not to be audio is found when it plays)."""
+    if os.path.isdir(path):
+        return f'{path} is a directory, not an audio file'
+    if not os.path.exists(path):
+        return f'no such audio file: {path}'
+    if not os.path.isfile(path):
+        return f'{path} is not a regular file, so not an audio file'
+    return None
 
 
 def require_session_manager(args, what):

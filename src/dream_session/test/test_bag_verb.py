@@ -1,4 +1,6 @@
 """``dream bag`` and ``dream replay`` name what is wrong with the path they were given."""
+import os
+
 import pytest
 
 from dream_session import command
@@ -149,3 +151,46 @@ def test_a_file_that_is_not_mcap_is_not_called_an_unfinished_recording(tmp_path,
         err = capsys.readouterr().err
         assert f'{garbage} is not a readable MCAP file' in err
         assert 'unfinished' not in err and 'not closed properly' not in err
+
+
+LIVE_WRITER = '''
+import sys
+from dream_session.bag_writer import SessionBagWriter
+from dream_session.interface_types import dream_typestore
+store = dream_typestore()
+bag = SessionBagWriter(sys.argv[1], 'live', flush_interval=0.0)
+bag.write_message('session/status_note', 'std_msgs/msg/String', 1_000,
+                  store.types['std_msgs/msg/String'](data='hello'))
+print(bag.path, flush=True)
+sys.stdin.read()      # recording until the test kills it
+'''
+
+
+def test_a_live_bag_is_not_recovered_until_its_recorder_dies(tmp_path, capsys):
+    """Once, recovery renamed the .mcap under a recorder still writing it."""
+    import subprocess
+    import sys
+    recorder = subprocess.Popen([sys.executable, '-c', LIVE_WRITER, str(tmp_path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        bag = tmp_path / os.path.basename(recorder.stdout.readline().strip())
+        mcap = next(bag.glob('*.mcap'))
+        assert command.main(['bag', 'recover', str(bag)]) == 1
+        err = capsys.readouterr().err
+        assert f'being recorded (pid {recorder.pid})' in err and 'Traceback' not in err
+        assert mcap.exists() and not list(bag.glob('*.partial'))   # left to its recorder
+        assert command.main(['bag', 'info', str(bag)]) == 0
+        out, err = capsys.readouterr()
+        assert f'{bag}: being recorded (pid {recorder.pid})' in out
+        assert 'dream bag recover' not in out + err and 'unfinished' not in out + err
+        assert command.main(['replay', str(bag)]) == 1
+        err = capsys.readouterr().err
+        assert f'being recorded (pid {recorder.pid})' in err and 'bag recover' not in err
+    finally:
+        recorder.kill()
+        recorder.wait(timeout=10)
+    # Its recorder dead, the marker is stale: the bag is an unfinished one like any other.
+    assert command.main(['bag', 'info', str(bag)]) == 1
+    assert f'dream bag recover {bag}' in capsys.readouterr().err
+    assert command.main(['bag', 'recover', str(bag)]) == 0
+    assert 'unfinished recording: recovered 1 messages' in capsys.readouterr().out

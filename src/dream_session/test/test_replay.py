@@ -101,7 +101,7 @@ def _replay(*args):
 @pytest.mark.parametrize('options, named', [
     (['--set', 'vad.min_silence=2'], '--set'),
     (['--timeout', '5', '--no-record'], '--no-record, --timeout'),
-    (['--driver', 'grbl', '--use-sim-time'], '--driver, --use-sim-time'),
+    (['--driver', 'grbl', '--sessions-dir', 'x'], '--driver, --sessions-dir'),
 ])
 def test_system_options_without_from_stage_are_a_usage_error(bag, options, named):
     """Plain replay starts no nodes: once, these were accepted and ignored."""
@@ -109,6 +109,19 @@ def test_system_options_without_from_stage_are_a_usage_error(bag, options, named
     assert proc.returncode == 2, proc.stderr
     assert f'error: {named}: only with --from-stage' in proc.stderr
     assert 'published' not in proc.stderr
+
+
+@pytest.mark.parametrize('stage, why', [
+    (['--from-stage', 'clipdraw'], 'a re-run (--from-stage) runs live, in wall time'),
+    ([], 'plain replay starts no nodes; --clock publishes'),
+])
+def test_sim_time_is_refused_and_why(bag, stage, why):
+    """Nothing publishes /clock in a re-run: under sim time its stamps were all 0 and its
+    stage timeouts never fired."""
+    proc = _replay(str(bag), *stage, '--use-sim-time')
+    assert proc.returncode == 2, proc.stderr
+    assert f'error: --use-sim-time: {why}' in proc.stderr
+    assert '--use-sim-time' not in _replay('--help').stdout
 
 
 def test_overrides_for_nodes_the_rerun_does_not_start_are_named(bag):

@@ -156,3 +156,23 @@ def test_a_config_without_a_session_manager_is_refused_for_once_and_runs_without
         serve.kill()
     assert serve.returncode == 0, err
     assert 'error' not in err.lower()
+
+
+@pytest.mark.parametrize('name, message', [
+    ('missing.wav', 'no such audio file: {path}'),
+    ('a_folder', '{path} is a directory, not an audio file'),
+])
+def test_an_audio_file_that_is_not_there_is_no_session(tmp_path, capsys, name, message):
+    """README: --once exits 2 when the file could not play (once: 1, and a folder was called
+    missing); without --once it is an error like any refused start."""
+    from dream_session import command
+    path = tmp_path / name
+    if name == 'a_folder':
+        path.mkdir()
+    message = message.format(path=path)
+    assert command.main(['run', '--once', '--no-record', '--audio-file', str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f'no session finished: {message}' in err and 'starting:' not in err
+    assert command.main(['run', '--no-record', '--audio-file', str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f'dream run: error: {message}' in err and 'starting:' not in err

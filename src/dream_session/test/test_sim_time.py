@@ -1,12 +1,16 @@
 """Under use_sim_time the session manager and recorder follow /clock, not the wall clock."""
+import threading
 import time
 
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
 from rosgraph_msgs.msg import Clock
 
 from dream_interfaces.msg import SessionStatus
+from dream_session.recorder_node import RecorderNode
 from dream_session.runner import SingleProcessRunner
 
 
@@ -59,7 +63,7 @@ def test_timeouts_and_stamps_follow_the_simulated_clock(tmp_path):
         stamps = [s.header.stamp.sec for s in visitor.statuses if s.session_id]
         assert stamps and all(SIM_START <= t < SIM_START + 3600 for t in stamps)
         recorder = runner.nodes['recorder']
-        deadline = time.monotonic() + 10             # the close grace runs on sim time too
+        deadline = time.monotonic() + 10             # the close grace (wall time) passes
         while not recorder.closed_bags and time.monotonic() < deadline:
             tick(0.5)
             time.sleep(0.05)
@@ -69,3 +73,39 @@ def test_timeouts_and_stamps_follow_the_simulated_clock(tmp_path):
     with AnyReader([recorder.closed_bags[0]]) as reader:
         times = [t for _, t, _ in reader.messages()]
     assert times and all(SIM_START * 10**9 <= t < (SIM_START + 3600) * 10**9 for t in times)
+
+
+def test_a_finished_session_closes_its_bag_on_wall_time_without_a_clock(tmp_path):
+    """/clock stops when a simulation does: the close grace must still run out."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    grace = 0.5
+    recorder = RecorderNode(context=context, parameter_overrides=[
+        Parameter('use_sim_time', value=True), Parameter('output_dir', value=str(tmp_path)),
+        Parameter('close_grace', value=grace)])
+    node = rclpy.create_node('sim_status', context=context)
+    executor.add_node(recorder)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        status.publish(SessionStatus(session_id='s', state=SessionStatus.STATE_LISTENING))
+        deadline = time.monotonic() + 10
+        while not recorder._bags and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert recorder._bags, 'the recorder never opened the session'
+        status.publish(SessionStatus(session_id='s', state=SessionStatus.STATE_DONE))
+        done = time.monotonic()
+        while not recorder.closed_bags and time.monotonic() - done < grace + 5:
+            time.sleep(0.02)
+        assert recorder.closed_bags, 'the bag stayed open with no /clock'
+        assert time.monotonic() - done < grace + 1.0
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -1,0 +1,68 @@
+"""The recorder files a message under the session it names, never under another one."""
+import threading
+import time
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
+
+from dream_interfaces.msg import SessionStatus, Transcript
+from dream_session.recorder_node import RecorderNode
+
+GRACE = 0.2
+
+
+@pytest.fixture
+def system(tmp_path):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    recorder = RecorderNode(context=context, parameter_overrides=[
+        Parameter('output_dir', value=str(tmp_path)), Parameter('close_grace', value=GRACE)])
+    node = rclpy.create_node('routing_test', context=context)
+    executor.add_node(recorder)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    yield recorder, node
+    executor.shutdown()
+    recorder.destroy_node()
+    node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def _until(condition, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_late_message_of_a_closed_session_goes_into_no_other_bag(system):
+    recorder, node = system
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    speech = node.create_publisher(Transcript, 'speech/transcript', QoSProfile(
+        depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    _until(lambda: speech.get_subscription_count() > 0, 'recorder never subscribed')
+    status.publish(SessionStatus(session_id='old', state=SessionStatus.STATE_LISTENING))
+    status.publish(SessionStatus(session_id='old', state=SessionStatus.STATE_DONE))
+    _until(lambda: len(recorder.closed_bags) == 1, 'the old session never closed')
+    status.publish(SessionStatus(session_id='new', state=SessionStatus.STATE_LISTENING))
+    _until(lambda: 'new' in recorder._bags, 'the new session never opened')
+    for sid, text in [('old', 'late'), ('never-opened', 'stray'), ('new', 'mine'),
+                      ('', 'unnamed'), ('old', 'later')]:
+        speech.publish(Transcript(session_id=sid, text=text))
+    time.sleep(0.3)
+    status.publish(SessionStatus(session_id='new', state=SessionStatus.STATE_DONE))
+    _until(lambda: len(recorder.closed_bags) == 2, 'the new session never closed')
+    with AnyReader([recorder.closed_bags[1]]) as reader:
+        texts = [reader.deserialize(raw, c.msgtype).text for c, _, raw in reader.messages()
+                 if c.topic == 'speech/transcript']
+    # Its own message, and the one that names no session (filed under the latest live one).
+    assert texts == ['mine', 'unnamed']
+    assert recorder._dropped == {('old', 'speech/transcript'),
+                                 ('never-opened', 'speech/transcript')}
