@@ -79,7 +79,10 @@ class RunVerb:
         parser.add_argument('--once', action='store_true',
                             help='run one session and exit with its outcome')
         parser.add_argument('--fast', action='store_true',
-                            help='play --audio-file as fast as possible, not in real time')
+                            help='play --audio-file as fast as possible, not in real time '
+                                 '(its silences pass at once: dreams in one file that follow '
+                                 'each other before the first is transcribed join its '
+                                 'session, as a visitor going on after a pause does)')
         add_system_arguments(parser)
 
     def main(self, args):
@@ -99,7 +102,6 @@ class RunVerb:
                                       'realtime': not args.fast}
         if args.once:
             extra['session_manager'] = {'once': True}
-        if args.once:
             require_session_manager(args, '--once')
         specs = load_system(args.config, driver=args.driver, record=not args.no_record,
                             overrides=system_overrides(args, extra))
@@ -110,6 +112,7 @@ class RunVerb:
         try:
             if args.once:
                 finished = runner.wait(over, timeout=args.timeout)
+                clockless = args.use_sim_time and not finished and not _clock_came(runner)
             else:
                 print('serving visitors; Ctrl-C to stop', file=sys.stderr)
                 runner.wait()
@@ -122,6 +125,9 @@ class RunVerb:
             return 0 if sessions[0].state == STATE_NAMES.index('done') else 1
         why = over.why or ('interrupted' if runner.interrupted else
                            f'none within {args.timeout:g} s' if not finished else 'none')
+        if clockless:
+            why += (' (--use-sim-time, and no /clock came: the nodes stood still; play one, '
+                    'e.g. dream replay BAG --clock)')
         print(f'no session finished: {why}', file=sys.stderr)
         return 2
 
@@ -136,6 +142,12 @@ def audio_file_problem(path):
     if not os.path.isfile(path):
         return f'{path} is not a regular file, so not an audio file'
     return None
+
+
+def _clock_came(runner):
+    """Whether the nodes' sim clock has moved (a /clock message came)."""
+    manager = runner.nodes.get('session_manager')
+    return manager is None or manager.get_clock().now().nanoseconds > 0
 
 
 def require_session_manager(args, what):

@@ -176,3 +176,11 @@ def test_an_audio_file_that_is_not_there_is_no_session(tmp_path, capsys, name, m
     assert command.main(['run', '--no-record', '--audio-file', str(path)]) == 1
     err = capsys.readouterr().err
     assert f'dream run: error: {message}' in err and 'starting:' not in err
+
+
+def test_a_sim_time_run_without_a_clock_says_why_nothing_happened(tmp_path, silence):
+    """Once it said only 'none within 8 s'; the cause was logged after, during shutdown."""
+    proc = run_once(tmp_path, silence, '--use-sim-time', '--timeout', '8')
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert ('no session finished: none within 8 s (--use-sim-time, and no /clock came'
+            in proc.stderr), proc.stderr[-2000:]
