@@ -50,8 +50,7 @@ class Session:
     rejected_because: str = ''       # why the last utterance was rejected (a repeat was asked)
     prompt: str = ''
     drawing: object = None           # whatever the generation result carried
-    waiting_for_plotter: bool = False
-    waiting_for_generator: bool = False
+    waiting_for: str = ''            # 'generate' or 'plot': queued for that server
     pending_utterances: int = 0      # heard and not yet transcribed (while transcribing)
     heard: list = dataclasses.field(default_factory=list)   # transcripts so far
 
@@ -101,14 +100,36 @@ class AskRepeat:
     message: str
 
 
+@dataclasses.dataclass
+class ServerSlot:
+    """An action server that takes one goal at a time, as the machine books it: the session
+    whose goal it works on (``owner``, until that goal is answered, even once its session
+    has ended: it may still be stopping it), the sessions waiting for it, and when it may be
+    asked again after a "busy" answer."""
+    max_queued: int
+    owner: str = None
+    queue: list = dataclasses.field(default_factory=list)
+    retry_at: float = 0.0
+    stopped_at: float = None     # when the owner's session ended, its goal unanswered
+
+    def free(self, now):
+        return self.owner is None and now >= self.retry_at
+
+    def release(self, session_id):
+        """Whether ``session_id``'s goal held the server (now free)."""
+        if self.owner is None or self.owner != session_id:
+            return False
+        self.owner, self.stopped_at = None, None
+        return True
+
+
 class SessionMachine:
-    """Holds every live session; at most one collects speech and one is plotted at a time."""
+    """Holds every live session; at most one collects speech, one is drawn and one is
+    plotted at a time."""
 
     def __init__(self, *, max_repeats=1, max_queued_plots=1, max_queued_generations=2,
                  release_wait=30.0, timeouts=None, clock=time.time, new_id=None):
         self.max_repeats = max_repeats
-        self.max_queued_plots = max_queued_plots
-        self.max_queued_generations = max_queued_generations
         self.release_wait = release_wait
         self.timeouts = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
         self.clock = clock
@@ -117,14 +138,26 @@ class SessionMachine:
         self.sessions = {}           # live (unfinished) sessions by id
         # The most recent finished sessions, oldest first: an installation runs for weeks.
         self.finished = collections.deque(maxlen=FINISHED_KEPT)
-        # The session whose goal each server works on (its result not in yet): it may have
-        # ended already (cancelled, timed out), its goal still being stopped.
-        self.generator = None
-        self.plotting = None
-        self.generation_queue = []   # session ids generating, waiting for the drawing node
-        self.plot_queue = []         # session ids with a drawing waiting for the plotter
-        self._stopped_at = {}        # 'generate'/'plot' -> when its goal's session ended
-        self._retry_at = {'generate': 0.0, 'plot': 0.0}     # after a "busy" answer
+        self.slots = {'generate': ServerSlot(max_queued_generations),
+                      'plot': ServerSlot(max_queued_plots)}
+
+    @property
+    def generator(self):
+        """The session whose generation goal the drawing node works on."""
+        return self.slots['generate'].owner
+
+    @property
+    def plotting(self):
+        """The session whose plot goal the plotter works on."""
+        return self.slots['plot'].owner
+
+    @property
+    def generation_queue(self):
+        return self.slots['generate'].queue
+
+    @property
+    def plot_queue(self):
+        return self.slots['plot'].queue
 
     def _default_id(self):
         return f'{time.strftime("%Y%m%d-%H%M%S")}-{next(self._counter)}-{uuid.uuid4().hex[:6]}'
@@ -155,13 +188,11 @@ class SessionMachine:
             sid = session.session_id
             self.sessions.pop(sid, None)
             self.finished.append(session)
-            for queue in (self.plot_queue, self.generation_queue):
-                if sid in queue:
-                    queue.remove(sid)
-            # its goal is being stopped: the server is free once it answers
-            for kind, owner in (('generate', self.generator), ('plot', self.plotting)):
-                if owner == sid:
-                    self._stopped_at[kind] = self.clock()
+            for slot in self.slots.values():
+                if sid in slot.queue:
+                    slot.queue.remove(sid)
+                if slot.owner == sid:   # its goal is being stopped: free once answered
+                    slot.stopped_at = self.clock()
         return effects
 
     def _update(self, session, message):
@@ -245,135 +276,107 @@ class SessionMachine:
         return self._enter(session, FAILED, f'speech rejected{again}: {reason}',
                            ERROR_SPEECH_REJECTED)
 
-    # --- the drawing node ----------------------------------------------------------------------
+    # --- the drawing node and the plotter ------------------------------------------------------
     def _request_generation(self, session):
         """Generate now if the drawing node is free, else queue (or fail: queue full)."""
-        free = (self.generator is None and not self.generation_queue
-                and self.clock() >= self._retry_at['generate'])
-        if free:
+        slot = self.slots['generate']
+        if slot.free(self.clock()) and not slot.queue:
             return self._enter(session, GENERATING, 'generating') + self._start_generation(
                 session)
-        if len(self.generation_queue) >= self.max_queued_generations:
+        if len(slot.queue) >= slot.max_queued:
             return self._enter(session, FAILED, 'the drawing node is busy and its queue is '
                                'full', ERROR_GENERATION)
-        self.generation_queue.append(session.session_id)
-        session.waiting_for_generator = True
+        self._wait_for('generate', session)
         return self._enter(session, GENERATING, 'waiting for the drawing node (another '
                            'drawing is being made)')
 
     def _start_generation(self, session):
-        self.generator = session.session_id
+        self.slots['generate'].owner = session.session_id
         effects = []
-        if session.waiting_for_generator:          # its stage time counts from now
-            session.waiting_for_generator = False
+        if session.waiting_for:                    # its stage time counts from now
+            session.waiting_for = ''
             session.state_since = self.clock()
             effects = self._update(session, 'generating')
         return effects + [StartGeneration(session.session_id, session.prompt)]
 
-    def _next_generation(self):
-        if self.generator is not None or self.clock() < self._retry_at['generate']:
-            return []
-        while self.generation_queue:
-            session = self.sessions.get(self.generation_queue.pop(0))
-            if session is not None and session.state == GENERATING:
-                return self._start_generation(session)
-        return []
-
-    def on_generation_result(self, session_id, *, ok, drawing=None, message='', busy=False):
-        """The answer to a generation goal (for any goal sent, its session live or not: a
-        stopped goal's answer frees the drawing node). busy: the node served another client."""
-        released = self.generator == session_id
-        if released:
-            self.generator = None
-            self._stopped_at.pop('generate', None)
-        effects = []
-        session = self.sessions.get(session_id)
-        if (session is not None and session.state == GENERATING
-                and not session.waiting_for_generator):
-            if busy:
-                self.generation_queue.insert(0, session_id)
-                session.waiting_for_generator = True
-                self._retry_at['generate'] = self.clock() + BUSY_RETRY
-                effects += self._update(session, f'the drawing node is busy ({message}): '
-                                                 'waiting for it')
-            elif not ok:
-                effects += self._enter(session, FAILED, f'drawing failed: {message}',
-                                       ERROR_GENERATION)
-            else:
-                session.drawing = drawing
-                effects += self._request_plot(session)
-        if released:
-            effects += self._next_generation()
-        return effects
-
-    # --- the plotter -----------------------------------------------------------------------------
     def _request_plot(self, session):
-        free = (self.plotting is None and not self.plot_queue
-                and self.clock() >= self._retry_at['plot'])
-        if free:
+        slot = self.slots['plot']
+        if slot.free(self.clock()) and not slot.queue:
             return self._start_plot(session)
-        if len(self.plot_queue) >= self.max_queued_plots:
+        if len(slot.queue) >= slot.max_queued:
             return self._enter(session, FAILED,
                                'the plotter is busy and its queue is full', ERROR_PLOT)
-        self.plot_queue.append(session.session_id)
-        session.waiting_for_plotter = True
+        self._wait_for('plot', session)
         return self._update(session, 'drawing ready, waiting for the plotter')
 
     def _start_plot(self, session):
-        self.plotting = session.session_id
-        session.waiting_for_plotter = False
+        self.slots['plot'].owner = session.session_id
+        session.waiting_for = ''
         return self._enter(session, PLOTTING, 'plotting') + [StartPlot(session.session_id,
                                                                        session.drawing)]
 
-    def _next_plot(self):
-        if self.plotting is not None or self.clock() < self._retry_at['plot']:
+    def _wait_for(self, kind, session, first=False):
+        queue = self.slots[kind].queue
+        queue.insert(0 if first else len(queue), session.session_id)
+        session.waiting_for = kind
+
+    def _next(self, kind):
+        """Start the goal of the first session waiting for the server of ``kind``, if free."""
+        slot = self.slots[kind]
+        if not slot.free(self.clock()):
             return []
-        while self.plot_queue:
-            session = self.sessions.get(self.plot_queue.pop(0))
-            if session is not None:
-                return self._start_plot(session)
+        start = self._start_generation if kind == 'generate' else self._start_plot
+        while slot.queue:
+            session = self.sessions.get(slot.queue.pop(0))
+            if session is not None and session.waiting_for == kind:
+                return start(session)
         return []
 
-    def on_plot_result(self, session_id, *, ok, cancelled=False, message='', busy=False):
-        """The answer to a plot goal (for any goal sent, as on_generation_result)."""
-        released = self.plotting == session_id
-        if released:
-            self.plotting = None
-            self._stopped_at.pop('plot', None)
+    def _answered(self, kind, session_id, state, busy, message, handle):
+        """The answer to a goal of ``kind`` (for any goal sent, its session live or not: a
+        stopped goal's answer frees its server): ``handle(session)`` for a session still in
+        ``state`` and not refused as busy (the server served another client: asked again
+        BUSY_RETRY seconds later)."""
+        released = self.slots[kind].release(session_id)
         effects = []
         session = self.sessions.get(session_id)
-        if session is not None and session.state == PLOTTING and not session.waiting_for_plotter:
+        if session is not None and session.state == state and not session.waiting_for:
             if busy:
-                self.plot_queue.insert(0, session_id)
-                session.waiting_for_plotter = True
-                self._retry_at['plot'] = self.clock() + BUSY_RETRY
-                effects += self._update(session, f'the plotter is busy ({message}): waiting '
+                self._wait_for(kind, session, first=True)
+                self.slots[kind].retry_at = self.clock() + BUSY_RETRY
+                server = 'the drawing node' if kind == 'generate' else 'the plotter'
+                effects += self._update(session, f'{server} is busy ({message}): waiting '
                                                  'for it')
-            elif ok:
-                effects += self._enter(session, DONE, message or 'done')
-            elif cancelled:
-                effects += self._enter(session, CANCELLED, message or 'plot cancelled')
             else:
-                effects += self._enter(session, FAILED, f'plotting failed: {message}',
-                                       ERROR_PLOT)
+                effects += handle(session)
         if released:
-            effects += self._next_plot()
+            effects += self._next(kind)
         return effects
+
+    def on_generation_result(self, session_id, *, ok, drawing=None, message='', busy=False):
+        """The answer to a generation goal (see _answered). busy: the node was busy."""
+        def handle(session):
+            if not ok:
+                return self._enter(session, FAILED, f'drawing failed: {message}',
+                                   ERROR_GENERATION)
+            session.drawing = drawing
+            return self._request_plot(session)
+        return self._answered('generate', session_id, GENERATING, busy, message, handle)
+
+    def on_plot_result(self, session_id, *, ok, cancelled=False, message='', busy=False):
+        """The answer to a plot goal (see _answered). busy: the plotter was busy."""
+        def handle(session):
+            if ok:
+                return self._enter(session, DONE, message or 'done')
+            if cancelled:
+                return self._enter(session, CANCELLED, message or 'plot cancelled')
+            return self._enter(session, FAILED, f'plotting failed: {message}', ERROR_PLOT)
+        return self._answered('plot', session_id, PLOTTING, busy, message, handle)
 
     def on_goal_withdrawn(self, kind, session_id):
         """A goal ('generate' or 'plot') of an ended session that will never be answered
         (never sent, or given up on): its server is free now."""
-        if (self.generator if kind == 'generate' else self.plotting) != session_id:
-            return []
-        return self._release(kind)
-
-    def _release(self, kind):
-        self._stopped_at.pop(kind, None)
-        if kind == 'generate':
-            self.generator = None
-            return self._next_generation()
-        self.plotting = None
-        return self._next_plot()
+        return self._next(kind) if self.slots[kind].release(session_id) else []
 
     def cancel(self, session_id='', message='cancelled'):
         session = self.sessions.get(session_id) if session_id else self._latest()
@@ -401,14 +404,14 @@ class SessionMachine:
         """Fail every session that has spent longer than its stage allows."""
         effects = []
         now = self.clock()
-        for kind, since in list(self._stopped_at.items()):
-            if now - since >= self.release_wait:      # its server never answered the stop
-                effects += self._release(kind)
-        effects += self._next_generation() + self._next_plot()     # after a "busy" answer
+        for kind, slot in self.slots.items():
+            stopped = slot.stopped_at is not None and now - slot.stopped_at >= self.release_wait
+            if stopped:                              # its server never answered the stop
+                slot.release(slot.owner)
+            effects += self._next(kind)              # that one, or after a "busy" answer
         for session in list(self.sessions.values()):
             limit = self.timeouts.get(session.state)
-            waiting = session.waiting_for_plotter or session.waiting_for_generator
-            if waiting or limit is None or limit <= 0:
+            if session.waiting_for or limit is None or limit <= 0:
                 continue
             if now - session.state_since > limit:
                 stage = STATE_NAMES[session.state]
