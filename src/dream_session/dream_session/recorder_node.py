@@ -7,6 +7,10 @@ warning, since another session's bag would misfile it. One that names none (prev
 markers, the speaking flag, an empty ``session_id``) goes to the live session that started
 last. Raw subscriptions keep the bytes exactly as published: nothing is deserialized except
 to read a session id.
+
+A finished session's bag closes ``close_grace`` seconds after its last status, or later while
+one of its actions has sent feedback and no result yet (a cancelled plot lifts its pen and
+parks before it answers), at most ``result_wait`` seconds more: its result belongs in it.
 """
 import sys
 import time
@@ -62,9 +66,15 @@ class RecorderNode(Node):
             description='seconds a finished session stays open for late messages (wall clock, '
             'also under sim time)',
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)]))
+        self.declare_parameter('result_wait', 30.0, ParameterDescriptor(
+            description='seconds more a finished session stays open while an action of it '
+            '(feedback mirrored, no result yet) is still stopping (wall clock)',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=600.0)]))
         self._output = self.get_parameter('output_dir').value
         self._flush_interval = self.get_parameter('flush_interval').value
         self._grace = self.get_parameter('close_grace').value
+        self._result_wait = self.get_parameter('result_wait').value
+        self._awaiting = {}      # session id -> actions with feedback and no result yet
         self._store = dream_typestore()
         self._closing = {}       # session id -> close deadline (time.monotonic_ns)
         self._order = []         # session ids by start
@@ -128,10 +138,19 @@ class RecorderNode(Node):
                 bag.write(topic, self._now(), data)
         return callback
 
+    def _note_action(self, topic, sid):
+        """Track the actions (``X/feedback_mirror`` ... ``X/result_mirror``) still running."""
+        action, _, kind = topic.rpartition('/')
+        if kind == 'feedback_mirror':
+            self._awaiting.setdefault(sid, set()).add(action)
+        elif kind == 'result_mirror':
+            self._awaiting.get(sid, set()).discard(action)
+
     def _route(self, topic, data):
         if self._has_session_id[topic]:
             sid = self._store.deserialize_cdr(data, self._topics[topic]).session_id
             if sid in self._bags:
+                self._note_action(topic, sid)
                 return self._bags[sid]
             if sid:
                 self._drop(topic, sid)
@@ -151,8 +170,12 @@ class RecorderNode(Node):
     def _on_timer(self):
         now = time.monotonic_ns()
         for sid in list(self._bags):
-            if sid in self._closing and now >= self._closing[sid]:
-                self._close(sid)
+            if sid not in self._closing or now < self._closing[sid]:
+                continue
+            if self._awaiting.get(sid) and now < self._closing[sid] + int(
+                    self._result_wait * 1e9):
+                continue                 # its action is still stopping: its result comes
+            self._close(sid)
 
     def _flush_due(self):
         for bag in list(self._bags.values()):
@@ -161,6 +184,7 @@ class RecorderNode(Node):
     def _close(self, sid):
         bag = self._bags.pop(sid)
         self._closing.pop(sid, None)
+        self._awaiting.pop(sid, None)
         self._order.remove(sid)
         bag.close()
         self._closed.add(sid)

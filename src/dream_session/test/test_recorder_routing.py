@@ -13,6 +13,7 @@ from dream_interfaces.msg import SessionStatus, Transcript
 from dream_session.recorder_node import RecorderNode
 
 GRACE = 0.2
+RESULT_WAIT = 3.0
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ def system(tmp_path):
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
     recorder = RecorderNode(context=context, parameter_overrides=[
-        Parameter('output_dir', value=str(tmp_path)), Parameter('close_grace', value=GRACE)])
+        Parameter('output_dir', value=str(tmp_path)), Parameter('close_grace', value=GRACE),
+        Parameter('result_wait', value=RESULT_WAIT)])
     node = rclpy.create_node('routing_test', context=context)
     executor.add_node(recorder)
     executor.add_node(node)
@@ -66,3 +68,34 @@ def test_a_late_message_of_a_closed_session_goes_into_no_other_bag(system):
     assert texts == ['mine', 'unnamed']
     assert recorder._dropped == {('old', 'speech/transcript'),
                                  ('never-opened', 'speech/transcript')}
+
+
+def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system):
+    """A cancelled plot answers once its pen is up and parked, often after close_grace: its
+    result was once dropped (or, before that, filed in the next session's bag)."""
+    from dream_interfaces.msg import PlotFeedback, PlotResult
+    recorder, node = system
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    feedback = node.create_publisher(PlotFeedback, 'draw_strokes/feedback_mirror', qos)
+    result = node.create_publisher(PlotResult, 'draw_strokes/result_mirror', qos)
+    _until(lambda: result.get_subscription_count() and feedback.get_subscription_count(),
+           'recorder never subscribed')
+    for sid in ('slow', 'lost'):
+        status.publish(SessionStatus(session_id=sid, state=SessionStatus.STATE_PLOTTING))
+        _until(lambda: sid in recorder._bags, 'the session never opened')
+        feedback.publish(PlotFeedback(session_id=sid, strokes_done=3))
+        time.sleep(0.2)
+        status.publish(SessionStatus(session_id=sid, state=SessionStatus.STATE_CANCELLED))
+    time.sleep(GRACE + 1.0)
+    assert recorder.closed_bags == []            # both still stopping their plot
+    result.publish(PlotResult(session_id='slow', error_code=PlotResult.ERROR_CANCELLED))
+    _until(lambda: len(recorder.closed_bags) == 1, 'the answered session never closed')
+    with AnyReader([recorder.closed_bags[0]]) as reader:
+        topics = [c.topic for c, _, _ in reader.messages()]
+    assert 'draw_strokes/result_mirror' in topics
+    started = time.monotonic()                   # the other never answers: closed anyway
+    _until(lambda: len(recorder.closed_bags) == 2, 'the unanswered session never closed')
+    assert time.monotonic() - started < RESULT_WAIT + 1
