@@ -108,6 +108,7 @@ class RunVerb:
         runner = SingleProcessRunner(specs, use_sim_time=args.use_sim_time)
         print('starting: ' + ', '.join(spec.name for spec in specs), file=sys.stderr)
         runner.start()
+        runner.catch_signals()      # from here on Ctrl-C/SIGTERM wind the run down
         over = OneSessionOver(runner, from_file=bool(args.audio_file)) if args.once else None
         try:
             if args.once:
