@@ -146,6 +146,12 @@ class VadNode(Node):
         if msg.state in (SessionStatus.STATE_LISTENING, SessionStatus.STATE_TRANSCRIBING):
             self._set_session(msg.session_id)
         elif msg.session_id == self._session_id:
+            if msg.state == SessionStatus.STATE_CANCELLED and self._segmenter.cancel():
+                # cancelled while the visitor spoke: what was said so far is not a dream of
+                # the next session
+                self.get_logger().info(f'session {msg.session_id} cancelled: its open '
+                                       'utterance is dropped')
+                self._publish_speaking(self._segmenter.speaking)
             self._set_session('')     # that session has moved on: the next speech is new
 
     # -- audio -------------------------------------------------------------------------

@@ -304,3 +304,28 @@ def test_a_word_outside_its_set_is_refused_when_set():
         capture.stop_source()
         capture.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_a_session_cancelled_while_its_visitor_speaks_drops_the_open_utterance(graph):
+    """Once its utterance went on, unnamed, and opened a new session that drew it: the
+    cancel was undone."""
+    from dream_interfaces.msg import SessionStatus
+    from dream_audio.vad_node import STATUS_QOS
+    executor, vad, probe, context = graph
+    probe.utterances.clear()
+    status = probe.create_publisher(SessionStatus, 'session/status', STATUS_QOS)
+    session = f's-{uuid.uuid4().hex[:8]}'
+    status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_LISTENING))
+    assert wait_for(lambda: vad._session_id == session, 10)
+    index = publish_silence(probe, 0, 0.5)
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    probe.push_to_talk.publish(Bool(data=True))
+    assert wait_for(lambda: vad._segmenter.in_utterance, 10)
+    index = publish_silence(probe, index, 0.5)
+    assert wait_for(lambda: vad._segmenter.position == index, 10)
+    status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_CANCELLED))
+    assert wait_for(lambda: not vad._segmenter.in_utterance, 10)
+    assert vad._session_id == ''
+    probe.push_to_talk.publish(Bool(data=False))
+    time.sleep(0.5)
+    assert probe.utterances == []
