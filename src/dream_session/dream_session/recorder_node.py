@@ -74,7 +74,7 @@ class RecorderNode(Node):
         self._flush_interval = self.get_parameter('flush_interval').value
         self._grace = self.get_parameter('close_grace').value
         self._result_wait = self.get_parameter('result_wait').value
-        self._awaiting = {}      # session id -> actions with feedback and no result yet
+        self._awaiting = {}      # session id -> ({action with feedback, no result}, {answered})
         self._store = dream_typestore()
         self._closing = {}       # session id -> close deadline (time.monotonic_ns)
         self._order = []         # session ids by start
@@ -139,12 +139,16 @@ class RecorderNode(Node):
         return callback
 
     def _note_action(self, topic, sid):
-        """Track the actions (``X/feedback_mirror`` ... ``X/result_mirror``) still running."""
+        """Track the actions (``X/feedback_mirror`` ... ``X/result_mirror``) still running.
+        Two topics keep no order between them: feedback handled after its result (both
+        queued) must not count as an action still running."""
         action, _, kind = topic.rpartition('/')
-        if kind == 'feedback_mirror':
-            self._awaiting.setdefault(sid, set()).add(action)
+        awaiting, answered = self._awaiting.setdefault(sid, ({}, set()))
+        if kind == 'feedback_mirror' and action not in answered:
+            awaiting[action] = True
         elif kind == 'result_mirror':
-            self._awaiting.get(sid, set()).discard(action)
+            answered.add(action)
+            awaiting.pop(action, None)
 
     def _route(self, topic, data):
         if self._has_session_id[topic]:
@@ -172,7 +176,7 @@ class RecorderNode(Node):
         for sid in list(self._bags):
             if sid not in self._closing or now < self._closing[sid]:
                 continue
-            if self._awaiting.get(sid) and now < self._closing[sid] + int(
+            if self._awaiting.get(sid, ({},))[0] and now < self._closing[sid] + int(
                     self._result_wait * 1e9):
                 continue                 # its action is still stopping: its result comes
             self._close(sid)

@@ -99,3 +99,28 @@ def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system)
     started = time.monotonic()                   # the other never answers: closed anyway
     _until(lambda: len(recorder.closed_bags) == 2, 'the unanswered session never closed')
     assert time.monotonic() - started < RESULT_WAIT + 1
+
+
+def test_feedback_handled_after_its_result_holds_no_bag_open(system):
+    """Two topics keep no order: a result handled before the last feedback once held every
+    finished session open for result_wait."""
+    from dream_interfaces.msg import PlotFeedback, PlotResult
+    recorder, node = system
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    feedback = node.create_publisher(PlotFeedback, 'draw_strokes/feedback_mirror', qos)
+    result = node.create_publisher(PlotResult, 'draw_strokes/result_mirror', qos)
+    _until(lambda: result.get_subscription_count() and feedback.get_subscription_count(),
+           'recorder never subscribed')
+    status.publish(SessionStatus(session_id='quick', state=SessionStatus.STATE_PLOTTING))
+    _until(lambda: 'quick' in recorder._bags, 'the session never opened')
+    result.publish(PlotResult(session_id='quick'))
+    time.sleep(0.2)
+    feedback.publish(PlotFeedback(session_id='quick', strokes_done=3))
+    time.sleep(0.2)
+    status.publish(SessionStatus(session_id='quick', state=SessionStatus.STATE_DONE))
+    started = time.monotonic()
+    _until(lambda: len(recorder.closed_bags) == 1, 'the session never closed')
+    assert time.monotonic() - started < RESULT_WAIT - 1
