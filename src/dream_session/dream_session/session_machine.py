@@ -15,9 +15,11 @@ queue fails with a clear message instead of piling up work. A goal stopped with 
 pen. A server that answers "busy" (another client uses it) is asked again ``BUSY_RETRY``
 seconds later.
 
-A visitor who pauses longer than the voice detector's silence while their first words are
-transcribed goes on in the same session: every utterance heard while it transcribes is
-transcribed too, and the prompt is their texts in order.
+A dream ends with the voice detector's silence wait: speech that begins while a dream is
+transcribed opens a new session. An utterance that still names the session being transcribed
+(it ended before the new speech was heard to begin) joins it: the prompt is the texts in order.
+A drawing is started only when, finished, it would find a place at the plotter (plotting or
+in its queue): it is not made to be dropped at a full plot queue.
 """
 import collections
 import dataclasses
@@ -165,10 +167,12 @@ class SessionMachine:
     # --- queries -------------------------------------------------------------------------------
     @property
     def collecting(self):
-        """The session that owns the microphone (listening or transcribing), if any."""
-        for session in self.sessions.values():
-            if session.state in (LISTENING, TRANSCRIBING):
-                return session
+        """The session that owns the microphone: the one listening, else the one whose speech
+        is being transcribed, if any."""
+        for state in (LISTENING, TRANSCRIBING):
+            for session in self.sessions.values():
+                if session.state == state:
+                    return session
         return None
 
     def _resolve(self, session_id):
@@ -201,9 +205,11 @@ class SessionMachine:
         return [PublishStatus.of(session)]
 
     def start_session(self, session_id=None):
-        """Speech began (or a START request): open a listening session if none collects."""
+        """Speech began (or a START request): open a listening session if none listens. Speech
+        that begins while a session is transcribed is a new dream (its visitor was silent
+        longer than the VAD's silence wait, which ends a dream)."""
         current = self.collecting
-        if current is not None:
+        if current is not None and current.state == LISTENING:
             return current, []
         session = Session(session_id or self._new_id(), started=self.clock())
         self.sessions[session.session_id] = session
@@ -277,18 +283,25 @@ class SessionMachine:
                            ERROR_SPEECH_REJECTED)
 
     # --- the drawing node and the plotter ------------------------------------------------------
+    def _room_to_plot(self):
+        """Whether a drawing finished now would find room: a drawing is started only then,
+        not made to be thrown away at a full plot queue."""
+        plot = self.slots['plot']
+        return plot.owner is None or len(plot.queue) < plot.max_queued
+
     def _request_generation(self, session):
         """Generate now if the drawing node is free, else queue (or fail: queue full)."""
         slot = self.slots['generate']
-        if slot.free(self.clock()) and not slot.queue:
+        if slot.free(self.clock()) and not slot.queue and self._room_to_plot():
             return self._enter(session, GENERATING, 'generating') + self._start_generation(
                 session)
         if len(slot.queue) >= slot.max_queued:
             return self._enter(session, FAILED, 'the drawing node is busy and its queue is '
                                'full', ERROR_GENERATION)
         self._wait_for('generate', session)
-        return self._enter(session, GENERATING, 'waiting for the drawing node (another '
-                           'drawing is being made)')
+        why = ('another drawing is being made' if slot.owner is not None else
+               'the drawings made wait for the plotter')
+        return self._enter(session, GENERATING, f'waiting for the drawing node ({why})')
 
     def _start_generation(self, session):
         self.slots['generate'].owner = session.session_id
@@ -323,13 +336,16 @@ class SessionMachine:
     def _next(self, kind):
         """Start the goal of the first session waiting for the server of ``kind``, if free."""
         slot = self.slots[kind]
-        if not slot.free(self.clock()):
+        if not slot.free(self.clock()) or (kind == 'generate' and not self._room_to_plot()):
             return []
         start = self._start_generation if kind == 'generate' else self._start_plot
         while slot.queue:
             session = self.sessions.get(slot.queue.pop(0))
             if session is not None and session.waiting_for == kind:
-                return start(session)
+                effects = start(session)
+                if kind == 'plot':          # a place in the plot queue is free again
+                    effects += self._next('generate')
+                return effects
         return []
 
     def _answered(self, kind, session_id, state, busy, message, handle):

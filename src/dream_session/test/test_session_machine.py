@@ -140,12 +140,15 @@ def test_next_visitor_is_generated_while_plotting_and_queued(machine):
     assert [e.session_id for e in effects if isinstance(e, sm.StartGeneration)] == ['s2']
     effects = machine.on_generation_result('s2', ok=True, drawing='D2')
     assert 'StartPlot' not in kinds(effects) and machine.plot_queue == ['s2']
-    run_to_generation(machine, 'third')
-    effects = machine.on_generation_result('s3', ok=True, drawing='D3')
-    assert states(effects) == ['failed']                     # queue of one is full
+    effects = run_to_generation(machine, 'third')
+    # the plot queue (one) is full: s3 is not drawn now, to be thrown away when it is done
+    assert 'StartGeneration' not in kinds(effects) and machine.generation_queue == ['s3']
+    assert effects[-1].session.message == ('waiting for the drawing node (the drawings made '
+                                           'wait for the plotter)')
     effects = machine.on_plot_result('s1', ok=True)
-    assert states(effects) == ['done', 'plotting']
+    assert states(effects) == ['done', 'plotting', 'generating']
     assert [e for e in effects if isinstance(e, sm.StartPlot)] == [sm.StartPlot('s2', 'D2')]
+    assert starts(effects, 'StartGeneration') == ['s3']
 
 
 def test_cancel_while_plotting_cancels_the_goal(machine):
@@ -295,3 +298,18 @@ def test_a_rejected_breath_does_not_lose_the_understood_one(machine):
     effects = machine.on_transcript(ok=False, text='', message='no speech')
     assert kinds(effects) == ['PublishStatus', 'AskRepeat'] and 'no speech' in \
         effects[0].session.message
+
+
+def test_speech_that_begins_while_a_dream_is_transcribed_is_a_new_dream(machine):
+    """Its visitor was silent longer than the VAD's silence wait. Once it was taken for the
+    transcribed session: its utterance came unnamed and was filed in that session's bag."""
+    machine.on_speech_started()
+    machine.on_utterance()
+    effects = machine.on_speech_started()                  # s1 is being transcribed
+    assert states(effects) == ['listening'] and effects[0].session.session_id == 's2'
+    assert machine.on_speech_started() == []               # s2 already listens
+    machine.on_transcript(ok=True, text='first', session_id='s1')
+    effects = machine.on_utterance('s2')
+    assert states(effects) == ['transcribing']
+    effects = machine.on_transcript(ok=True, text='second', session_id='s2')
+    assert [e.session.session_id for e in effects if isinstance(e, sm.PublishStatus)] == ['s2']
