@@ -4,9 +4,10 @@ Sessions open and close with ``session/status``. A message that names its sessio
 (``session_id`` field) goes to that session's bag, and nowhere else: one naming a session
 whose bag is closed (a result after the close grace) or was never opened is dropped with a
 warning, since another session's bag would misfile it. One that names none (previews,
-markers, the speaking flag, an empty ``session_id``) goes to the live session that started
-last. Raw subscriptions keep the bytes exactly as published: nothing is deserialized except
-to read a session id.
+markers, the speaking flag, an empty ``session_id``) goes to the session whose action it
+belongs to while that action runs (a drawing's previews: the session being drawn), else to
+the live session that started last. Raw subscriptions keep the bytes exactly as published:
+nothing is deserialized except to read a session id.
 
 A finished session's bag closes ``close_grace`` seconds after its last status, or later while
 one of its actions has sent feedback and no result yet (a cancelled plot lifts its pen and
@@ -42,6 +43,12 @@ DEFAULT_TOPICS = [
 ]
 
 
+# Topics whose messages name no session (first name part) -> the action whose running goal
+# they belong to: a drawing's previews go to the session being drawn, not to the newest one
+# (often a visitor waiting for the drawing node).
+UNNAMED_OWNERS = {'drawing': 'generate_drawing'}
+
+
 def parse_topic_spec(spec):
     """``'name:pkg/msg/Type'`` -> (name, type)."""
     name, sep, msgtype = spec.rpartition(':')
@@ -75,6 +82,7 @@ class RecorderNode(Node):
         self._grace = self.get_parameter('close_grace').value
         self._result_wait = self.get_parameter('result_wait').value
         self._awaiting = {}      # session id -> ({action with feedback, no result}, {answered})
+        self._acting = {}        # action -> the session of its latest feedback
         self._store = dream_typestore()
         self._closing = {}       # session id -> close deadline (time.monotonic_ns)
         self._order = []         # session ids by start
@@ -146,6 +154,7 @@ class RecorderNode(Node):
         awaiting, answered = self._awaiting.setdefault(sid, ({}, set()))
         if kind == 'feedback_mirror' and action not in answered:
             awaiting[action] = True
+            self._acting[action] = sid
         elif kind == 'result_mirror':
             answered.add(action)
             awaiting.pop(action, None)
@@ -159,6 +168,9 @@ class RecorderNode(Node):
             if sid:
                 self._drop(topic, sid)
                 return None
+        owner = self._acting.get(UNNAMED_OWNERS.get(topic.split('/')[0], ''))
+        if owner in self._bags and self._awaiting.get(owner, ({},))[0]:
+            return self._bags[owner]             # e.g. a preview of the drawing being made
         live = [sid for sid in self._order if sid in self._bags and sid not in self._closing]
         return self._bags[live[-1]] if live else None
 

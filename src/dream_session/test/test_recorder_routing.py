@@ -124,3 +124,45 @@ def test_feedback_handled_after_its_result_holds_no_bag_open(system):
     started = time.monotonic()
     _until(lambda: len(recorder.closed_bags) == 1, 'the session never closed')
     assert time.monotonic() - started < RESULT_WAIT - 1
+
+
+def test_previews_go_to_the_session_being_drawn_not_the_newest(system):
+    """A visitor waiting for the drawing node is the newest session: the previews of the
+    drawing being made once went into their bag."""
+    from sensor_msgs.msg import Image
+
+    from dream_interfaces.msg import GenerationFeedback, GenerationResult
+    recorder, node = system
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    feedback = node.create_publisher(GenerationFeedback, 'generate_drawing/feedback_mirror',
+                                     qos)
+    result = node.create_publisher(GenerationResult, 'generate_drawing/result_mirror', qos)
+    preview = node.create_publisher(Image, 'drawing/preview', qos)
+    _until(lambda: all(p.get_subscription_count() for p in (feedback, result, preview)),
+           'recorder never subscribed')
+    status.publish(SessionStatus(session_id='drawn', state=SessionStatus.STATE_GENERATING))
+    _until(lambda: 'drawn' in recorder._bags, 'the drawn session never opened')
+    feedback.publish(GenerationFeedback(session_id='drawn', iteration=1))
+    time.sleep(0.2)
+    status.publish(SessionStatus(session_id='waiting', state=SessionStatus.STATE_GENERATING))
+    _until(lambda: 'waiting' in recorder._bags, 'the waiting session never opened')
+    preview.publish(Image(height=1, width=1, encoding='rgb8', step=3, data=[0, 0, 0]))
+    time.sleep(0.2)
+    result.publish(GenerationResult(session_id='drawn'))
+    time.sleep(0.2)
+    preview.publish(Image(height=2, width=2, encoding='rgb8', step=6, data=[0] * 12))
+    time.sleep(0.2)
+    for sid in ('drawn', 'waiting'):
+        status.publish(SessionStatus(session_id=sid, state=SessionStatus.STATE_DONE))
+    _until(lambda: len(recorder.closed_bags) == 2, 'the sessions never closed')
+    heights = {}
+    for path in recorder.closed_bags:
+        with AnyReader([path]) as reader:
+            heights[path.name.split('_')[-1]] = [
+                reader.deserialize(raw, c.msgtype).height for c, _, raw in reader.messages()
+                if c.topic == 'drawing/preview']
+    # during the drawing: the drawn session; after its result: the newest live one
+    assert heights == {'drawn': [1], 'waiting': [2]}, heights
