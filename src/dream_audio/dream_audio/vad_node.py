@@ -122,6 +122,9 @@ class VadNode(Node):
         self._speaking = None
         self._last_chunk = None      # node-clock time (s) of the last chunk or manual start
         self.streams_ended = 0       # end-of-stream chunks handled (a file played out)
+        # Sample index at which a cancelled session's utterance was dropped, while the speech
+        # that goes on is dropped too (until it ends, or min_silence passes without it).
+        self._muted_since = None
         self._warned = set()
         self._utterances = self.create_publisher(Utterance, 'audio/utterance', UTTERANCE_QOS)
         self._previews = self.create_publisher(Utterance, 'audio/utterance_preview',
@@ -147,11 +150,12 @@ class VadNode(Node):
             self._set_session(msg.session_id)
         elif msg.session_id == self._session_id:
             if msg.state == SessionStatus.STATE_CANCELLED and self._segmenter.cancel():
-                # cancelled while the visitor spoke: what was said so far is not a dream of
-                # the next session
+                # cancelled while the visitor spoke: what was said so far, and the rest of
+                # it, is no dream of the next session
                 self.get_logger().info(f'session {msg.session_id} cancelled: its open '
-                                       'utterance is dropped')
-                self._publish_speaking(self._segmenter.speaking)
+                                       'utterance is dropped, and the speech that goes on')
+                self._muted_since = self._segmenter.position or 0
+                self._publish_speaking(False)
             self._set_session('')     # that session has moved on: the next speech is new
 
     # -- audio -------------------------------------------------------------------------
@@ -179,6 +183,10 @@ class VadNode(Node):
             return
         self._sample_clock.add(chunk.sample_index, chunk.capture_time)
         self._publish_all(self._segmenter.feed(chunk.samples, chunk.sample_index))
+        quiet = SAMPLE_RATE * self._segmenter.config.min_silence
+        if (self._muted_since is not None and not self._segmenter.in_utterance
+                and (self._segmenter.position or 0) - self._muted_since >= quiet):
+            self._muted_since = None         # the visitor had stopped: listen again
         preview = self._segmenter.take_preview()
         if preview is not None:
             self._previews.publish(self._to_msg(preview))
@@ -208,11 +216,16 @@ class VadNode(Node):
 
     def _publish_all(self, utterances):
         for utterance in utterances:
+            if self._muted_since is not None:      # the rest of a cancelled session's speech
+                self._muted_since = None
+                self.get_logger().info(f'utterance {utterance.index} dropped: it went on '
+                                       'from a cancelled session')
+                continue
             self._utterances.publish(self._to_msg(utterance))
             self.get_logger().info(
                 f'utterance {utterance.index}: {utterance.duration:.1f} s, ended by '
                 f'{utterance.end_reason.name.lower()}, speech {utterance.speech_ratio:.0%}')
-        self._publish_speaking(self._segmenter.speaking)
+        self._publish_speaking(self._segmenter.speaking and self._muted_since is None)
 
     def _publish_speaking(self, speaking):
         if speaking != self._speaking:
@@ -232,6 +245,7 @@ class VadNode(Node):
     # -- push-to-talk ------------------------------------------------------------------
     def _manual_start(self):
         """Open an utterance; a quiet stream before it must not end it at once."""
+        self._muted_since = None
         if self._last_chunk is not None:
             self._last_chunk = self._now()
         return self._segmenter.start()

@@ -329,3 +329,51 @@ def test_a_session_cancelled_while_its_visitor_speaks_drops_the_open_utterance(g
     probe.push_to_talk.publish(Bool(data=False))
     time.sleep(0.5)
     assert probe.utterances == []
+
+
+def _speech_16k(text, tmp_path, name):
+    import soundfile
+    from scipy.signal import resample_poly
+    path = synthesize(text, tmp_path / name, pad_before=0.2, pad_after=0.0)
+    samples, rate = soundfile.read(str(path), dtype='float32')
+    return resample_poly(samples, 16000, rate).astype(np.float32)
+
+
+def publish_samples(probe, start_index, samples):
+    for k in range(0, samples.size - 1599, 1600):
+        msg = AudioChunk(sample_rate=16000, channels=1, encoding='pcm_s16le',
+                         sample_index=start_index + k)
+        msg.header.stamp.sec = 1000 + (start_index + k) // 16000
+        msg.data = encode(samples[k:k + 1600], 'pcm_s16le')
+        probe.chunks.publish(msg)
+    return start_index + (samples.size // 1600) * 1600
+
+
+def test_the_speech_that_goes_on_after_a_cancel_is_dropped_too(graph, tmp_path):
+    """Once the rest of the sentence opened a new session that drew it."""
+    from dream_interfaces.msg import SessionStatus
+    from dream_audio.vad_node import STATUS_QOS
+    executor, vad, probe, context = graph
+    probe.utterances.clear()
+    status = probe.create_publisher(SessionStatus, 'session/status', STATUS_QOS)
+    session = f's-{uuid.uuid4().hex[:8]}'
+    status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_LISTENING))
+    assert wait_for(lambda: vad._session_id == session, 10)
+    speech = _speech_16k('I was walking through a garden of glass and every flower was '
+                         'singing a different song to the moon', tmp_path, 'long.wav')
+    half = (speech.size // 2 // 1600) * 1600
+    index = publish_silence(probe, 0, 0.5)
+    index = publish_samples(probe, index, speech[:half])
+    assert wait_for(lambda: vad._segmenter.speaking, 10)
+    status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_CANCELLED))
+    assert wait_for(lambda: vad._muted_since is not None, 10)
+    probe.speaking.clear()
+    index = publish_samples(probe, index, speech[half:])
+    index = publish_silence(probe, index, 3.0)
+    assert wait_for(lambda: vad._segmenter.position == index, 20)
+    time.sleep(0.3)
+    assert probe.utterances == [] and True not in probe.speaking
+    assert vad._muted_since is None                  # listening again: a new dream is heard
+    index = publish_samples(probe, index, _speech_16k('a blue horse', tmp_path, 'b.wav'))
+    publish_silence(probe, index, 3.0)
+    assert wait_for(lambda: len(probe.utterances) == 1, 20)

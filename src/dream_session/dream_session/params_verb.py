@@ -51,8 +51,10 @@ class NodeParameter:
     def allowed(self):
         """'0.0 .. 100.0' (a range), 'cpu | cuda' (choices), or ''."""
         parts = []
-        for r in list(self.descriptor.integer_range) + list(self.descriptor.floating_point_range):
-            text = f'{format_value(r.from_value)} .. {format_value(r.to_value)}'
+        floats = list(self.descriptor.floating_point_range)
+        for r in list(self.descriptor.integer_range) + floats:
+            kind = float if r in floats else int      # a double's range given as 0, 600
+            text = f'{format_value(kind(r.from_value))} .. {format_value(kind(r.to_value))}'
             if r.step and not (isinstance(r.step, int) and r.step == 1):
                 text += f' step {format_value(r.step)}'
             parts.append(text)

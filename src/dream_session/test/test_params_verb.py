@@ -194,3 +194,11 @@ def test_a_node_of_yours_that_takes_acquire_resources_is_listed_without_them(
     assert 'port: string = /dev/ttyUSB3  (config; default /dev/ttyACM0)' in out
     import own_arm_node
     assert own_arm_node.OPENED == []
+
+
+def test_a_double_range_declared_with_integers_reads_as_doubles():
+    """server_wait's range once read [range 0 .. 600], as if it took integers."""
+    status, out, err = dream_params('session_manager')
+    assert status == 0, err
+    assert re.search(r'^  server_wait: double = .*\[range 0\.0 \.\. 600\.0\]$', out, re.M), \
+        node_section(out, 'session_manager')
