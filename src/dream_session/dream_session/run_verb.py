@@ -80,9 +80,7 @@ class RunVerb:
                             help='run one session and exit with its outcome')
         parser.add_argument('--fast', action='store_true',
                             help='play --audio-file as fast as possible, not in real time '
-                                 '(its silences pass at once: dreams in one file that follow '
-                                 'each other before the first is transcribed join its '
-                                 'session, as a visitor going on after a pause does)')
+                                 '(each dream in the file is still a session of its own)')
         add_system_arguments(parser)
 
     def main(self, args):
