@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
-from dream_interfaces.msg import AudioChunk, Utterance  # noqa: E402
+from dream_interfaces.msg import AudioChunk, SessionStatus, Utterance  # noqa: E402
 from dream_interfaces.srv import ControlSession  # noqa: E402
 from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -306,17 +306,22 @@ def test_a_word_outside_its_set_is_refused_when_set():
         rclpy.shutdown(context=context)
 
 
-def test_a_session_cancelled_while_its_visitor_speaks_drops_the_open_utterance(graph):
-    """Once its utterance went on, unnamed, and opened a new session that drew it: the
-    cancel was undone."""
-    from dream_interfaces.msg import SessionStatus
+def _listening_session(vad, probe):
+    """A new session the VAD listens for: (status publisher, its id)."""
     from dream_audio.vad_node import STATUS_QOS
-    executor, vad, probe, context = graph
     probe.utterances.clear()
     status = probe.create_publisher(SessionStatus, 'session/status', STATUS_QOS)
     session = f's-{uuid.uuid4().hex[:8]}'
     status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_LISTENING))
     assert wait_for(lambda: vad._session_id == session, 10)
+    return status, session
+
+
+def test_a_session_cancelled_while_its_visitor_speaks_drops_the_open_utterance(graph):
+    """Once its utterance went on, unnamed, and opened a new session that drew it: the
+    cancel was undone."""
+    executor, vad, probe, context = graph
+    status, session = _listening_session(vad, probe)
     index = publish_silence(probe, 0, 0.5)
     assert wait_for(lambda: vad._segmenter.position == index, 10)
     probe.push_to_talk.publish(Bool(data=True))
@@ -351,14 +356,8 @@ def publish_samples(probe, start_index, samples):
 
 def test_the_speech_that_goes_on_after_a_cancel_is_dropped_too(graph, tmp_path):
     """Once the rest of the sentence opened a new session that drew it."""
-    from dream_interfaces.msg import SessionStatus
-    from dream_audio.vad_node import STATUS_QOS
     executor, vad, probe, context = graph
-    probe.utterances.clear()
-    status = probe.create_publisher(SessionStatus, 'session/status', STATUS_QOS)
-    session = f's-{uuid.uuid4().hex[:8]}'
-    status.publish(SessionStatus(session_id=session, state=SessionStatus.STATE_LISTENING))
-    assert wait_for(lambda: vad._session_id == session, 10)
+    status, session = _listening_session(vad, probe)
     speech = _speech_16k('I was walking through a garden of glass and every flower was '
                          'singing a different song to the moon', tmp_path, 'long.wav')
     half = (speech.size // 2 // 1600) * 1600

@@ -9,7 +9,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
 
-from dream_interfaces.msg import SessionStatus, Transcript
+from dream_interfaces.msg import PlotFeedback, PlotResult, SessionStatus, Transcript
 from dream_session.recorder_node import RecorderNode
 
 GRACE = 0.2
@@ -70,11 +70,8 @@ def test_a_late_message_of_a_closed_session_goes_into_no_other_bag(system):
                                  ('never-opened', 'speech/transcript')}
 
 
-def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system):
-    """A cancelled plot answers once its pen is up and parked, often after close_grace: its
-    result was once dropped (or, before that, filed in the next session's bag)."""
-    from dream_interfaces.msg import PlotFeedback, PlotResult
-    recorder, node = system
+def _plot_publishers(node):
+    """Publishers of session/status and the plot action's mirrors, once the recorder hears."""
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
         depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -83,6 +80,14 @@ def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system)
     result = node.create_publisher(PlotResult, 'draw_strokes/result_mirror', qos)
     _until(lambda: result.get_subscription_count() and feedback.get_subscription_count(),
            'recorder never subscribed')
+    return status, feedback, result
+
+
+def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system):
+    """A cancelled plot answers once its pen is up and parked, often after close_grace: its
+    result was once dropped (or, before that, filed in the next session's bag)."""
+    recorder, node = system
+    status, feedback, result = _plot_publishers(node)
     for sid in ('slow', 'lost'):
         status.publish(SessionStatus(session_id=sid, state=SessionStatus.STATE_PLOTTING))
         _until(lambda: sid in recorder._bags, 'the session never opened')
@@ -104,16 +109,8 @@ def test_a_session_stays_open_for_the_result_of_an_action_still_stopping(system)
 def test_feedback_handled_after_its_result_holds_no_bag_open(system):
     """Two topics keep no order: a result handled before the last feedback once held every
     finished session open for result_wait."""
-    from dream_interfaces.msg import PlotFeedback, PlotResult
     recorder, node = system
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
-        depth=10, reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    feedback = node.create_publisher(PlotFeedback, 'draw_strokes/feedback_mirror', qos)
-    result = node.create_publisher(PlotResult, 'draw_strokes/result_mirror', qos)
-    _until(lambda: result.get_subscription_count() and feedback.get_subscription_count(),
-           'recorder never subscribed')
+    status, feedback, result = _plot_publishers(node)
     status.publish(SessionStatus(session_id='quick', state=SessionStatus.STATE_PLOTTING))
     _until(lambda: 'quick' in recorder._bags, 'the session never opened')
     result.publish(PlotResult(session_id='quick'))
