@@ -81,7 +81,8 @@ class RecorderNode(Node):
         self._flush_interval = self.get_parameter('flush_interval').value
         self._grace = self.get_parameter('close_grace').value
         self._result_wait = self.get_parameter('result_wait').value
-        self._awaiting = {}      # session id -> ({action with feedback, no result}, {answered})
+        self._running = {}       # session id -> actions with feedback and no result yet
+        self._answered = {}      # session id -> actions whose result has come
         self._acting = {}        # action -> the session of its latest feedback
         self._store = dream_typestore()
         self._closing = {}       # session id -> close deadline (time.monotonic_ns)
@@ -151,13 +152,12 @@ class RecorderNode(Node):
         Two topics keep no order between them: feedback handled after its result (both
         queued) must not count as an action still running."""
         action, _, kind = topic.rpartition('/')
-        awaiting, answered = self._awaiting.setdefault(sid, ({}, set()))
-        if kind == 'feedback_mirror' and action not in answered:
-            awaiting[action] = True
+        if kind == 'feedback_mirror' and action not in self._answered.get(sid, ()):
+            self._running.setdefault(sid, set()).add(action)
             self._acting[action] = sid
         elif kind == 'result_mirror':
-            answered.add(action)
-            awaiting.pop(action, None)
+            self._answered.setdefault(sid, set()).add(action)
+            self._running.get(sid, set()).discard(action)
 
     def _route(self, topic, data):
         if self._has_session_id[topic]:
@@ -169,7 +169,7 @@ class RecorderNode(Node):
                 self._drop(topic, sid)
                 return None
         owner = self._acting.get(UNNAMED_OWNERS.get(topic.split('/')[0], ''))
-        if owner in self._bags and self._awaiting.get(owner, ({},))[0]:
+        if owner in self._bags and self._running.get(owner):
             return self._bags[owner]             # e.g. a preview of the drawing being made
         live = [sid for sid in self._order if sid in self._bags and sid not in self._closing]
         return self._bags[live[-1]] if live else None
@@ -188,7 +188,7 @@ class RecorderNode(Node):
         for sid in list(self._bags):
             if sid not in self._closing or now < self._closing[sid]:
                 continue
-            if self._awaiting.get(sid, ({},))[0] and now < self._closing[sid] + int(
+            if self._running.get(sid) and now < self._closing[sid] + int(
                     self._result_wait * 1e9):
                 continue                 # its action is still stopping: its result comes
             self._close(sid)
@@ -200,7 +200,8 @@ class RecorderNode(Node):
     def _close(self, sid):
         bag = self._bags.pop(sid)
         self._closing.pop(sid, None)
-        self._awaiting.pop(sid, None)
+        self._running.pop(sid, None)
+        self._answered.pop(sid, None)
         self._order.remove(sid)
         bag.close()
         self._closed.add(sid)

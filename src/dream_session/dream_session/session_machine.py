@@ -54,7 +54,8 @@ class Session:
     drawing: object = None           # whatever the generation result carried
     waiting_for: str = ''            # 'generate' or 'plot': queued for that server
     pending_utterances: int = 0      # heard and not yet transcribed (while transcribing)
-    heard: list = dataclasses.field(default_factory=list)   # transcripts so far
+    understood: list = dataclasses.field(default_factory=list)   # texts of this attempt
+    rejection: tuple = ('', False, False)   # the last rejected part: message, refused, stt error
 
     @property
     def finished(self):
@@ -143,24 +144,6 @@ class SessionMachine:
         self.slots = {'generate': ServerSlot(max_queued_generations),
                       'plot': ServerSlot(max_queued_plots)}
 
-    @property
-    def generator(self):
-        """The session whose generation goal the drawing node works on."""
-        return self.slots['generate'].owner
-
-    @property
-    def plotting(self):
-        """The session whose plot goal the plotter works on."""
-        return self.slots['plot'].owner
-
-    @property
-    def generation_queue(self):
-        return self.slots['generate'].queue
-
-    @property
-    def plot_queue(self):
-        return self.slots['plot'].queue
-
     def _default_id(self):
         return f'{time.strftime("%Y%m%d-%H%M%S")}-{next(self._counter)}-{uuid.uuid4().hex[:6]}'
 
@@ -228,7 +211,7 @@ class SessionMachine:
             return effects
         if session.state != LISTENING:
             return effects
-        session.pending_utterances, session.heard = 1, []
+        session.pending_utterances, session.understood = 1, []
         return effects + self._enter(session, TRANSCRIBING, 'transcribing')
 
     def on_audio_error(self, message, session_id=''):
@@ -258,16 +241,17 @@ class SessionMachine:
         session = self._resolve(session_id)
         if session is None or session.state != TRANSCRIBING:
             return []
-        good = ok and not stt_error and bool(text.strip())
-        session.heard.append((good, text.strip(), message, refused, stt_error))
+        if ok and not stt_error and text.strip():
+            session.understood.append(text.strip())
+        else:
+            session.rejection = (message, refused, stt_error)
         session.pending_utterances = max(0, session.pending_utterances - 1)
         if session.pending_utterances:
             return []                               # more of the dream is being transcribed
-        understood = [heard[1] for heard in session.heard if heard[0]]
-        if understood:
-            session.prompt = ' '.join(understood)
+        if session.understood:
+            session.prompt = ' '.join(session.understood)
             return self._request_generation(session)
-        _, _, message, refused, stt_error = session.heard[-1]
+        message, refused, stt_error = session.rejection
         reason = message or 'nothing was understood'
         if stt_error:
             return self._enter(session, FAILED, f'speech recognition failed: {reason}',
@@ -404,9 +388,9 @@ class SessionMachine:
         return max(self.sessions.values(), key=lambda s: s.started, default=None)
 
     def _stop_effects(self, session):
-        if session.state == GENERATING and self.generator == session.session_id:
+        if session.state == GENERATING and self.slots['generate'].owner == session.session_id:
             return [CancelGeneration(session.session_id)]
-        if session.state == PLOTTING and self.plotting == session.session_id:
+        if session.state == PLOTTING and self.slots['plot'].owner == session.session_id:
             return [CancelPlot(session.session_id)]
         return []
 

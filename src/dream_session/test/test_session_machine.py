@@ -135,14 +135,14 @@ def test_timeout_cancels_the_stage_and_fails(machine, clock):
 def test_next_visitor_is_generated_while_plotting_and_queued(machine):
     run_to_generation(machine, 'first')
     machine.on_generation_result('s1', ok=True, drawing='D1')
-    assert machine.plotting == 's1'
+    assert machine.slots['plot'].owner == 's1'
     effects = run_to_generation(machine, 'second')          # speaks while s1 is plotted
     assert [e.session_id for e in effects if isinstance(e, sm.StartGeneration)] == ['s2']
     effects = machine.on_generation_result('s2', ok=True, drawing='D2')
-    assert 'StartPlot' not in kinds(effects) and machine.plot_queue == ['s2']
+    assert 'StartPlot' not in kinds(effects) and machine.slots['plot'].queue == ['s2']
     effects = run_to_generation(machine, 'third')
     # the plot queue (one) is full: s3 is not drawn now, to be thrown away when it is done
-    assert 'StartGeneration' not in kinds(effects) and machine.generation_queue == ['s3']
+    assert 'StartGeneration' not in kinds(effects) and machine.slots['generate'].queue == ['s3']
     assert effects[-1].session.message == ('waiting for the drawing node (the drawings made '
                                            'wait for the plotter)')
     effects = machine.on_plot_result('s1', ok=True)
@@ -156,9 +156,9 @@ def test_cancel_while_plotting_cancels_the_goal(machine):
     machine.on_generation_result('s1', ok=True, drawing='D')
     effects = machine.cancel('s1')
     assert kinds(effects)[0] == 'CancelPlot' and states(effects) == ['cancelled']
-    assert machine.plotting == 's1'          # until the plotter answers the cancel
+    assert machine.slots['plot'].owner == 's1'          # until the plotter answers the cancel
     assert machine.on_plot_result('s1', ok=False, cancelled=True) == []
-    assert machine.plotting is None
+    assert machine.slots['plot'].owner is None
 
 
 def test_results_for_unknown_or_finished_sessions_are_ignored(machine):
@@ -203,7 +203,7 @@ def test_a_visitor_who_ends_while_a_drawing_is_made_waits_for_the_drawing_node(m
     assert starts(effects, 'StartGeneration') == []
     assert states(effects)[-1] == 'generating'
     assert effects[-1].session.message.startswith('waiting for the drawing node')
-    assert machine.generation_queue == ['s2']
+    assert machine.slots['generate'].queue == ['s2']
     effects = machine.on_generation_result('s1', ok=True, drawing='D1')
     assert starts(effects, 'StartPlot') == ['s1'] and starts(effects, 'StartGeneration') == ['s2']
     assert [e.session.message for e in effects if isinstance(e, sm.PublishStatus)] == [
@@ -231,13 +231,13 @@ def test_a_cancelled_goal_holds_its_server_until_it_answers(machine, clock):
     run_to_generation(machine, 'second')
     effects = machine.cancel('s1')
     assert starts(effects, 'CancelGeneration') == ['s1']
-    assert starts(effects, 'StartGeneration') == [] and machine.generator == 's1'
+    assert starts(effects, 'StartGeneration') == [] and machine.slots['generate'].owner == 's1'
     effects = machine.on_generation_result('s1', ok=False, message='cancelled')
     assert starts(effects, 'StartGeneration') == ['s2']
     machine.on_generation_result('s2', ok=True, drawing='D2')
     run_to_generation(machine, 'third')
     machine.on_generation_result('s3', ok=True, drawing='D3')
-    assert machine.plotting == 's2' and machine.plot_queue == ['s3']
+    assert machine.slots['plot'].owner == 's2' and machine.slots['plot'].queue == ['s3']
     effects = machine.cancel('s2')
     assert starts(effects, 'CancelPlot') == ['s2'] and starts(effects, 'StartPlot') == []
     clock.t += machine.release_wait - 1
