@@ -29,6 +29,24 @@ from dream_plotter.serial_ports import (DEFAULT_ALLOWED_PORTS, LineReader, check
 from dream_plotter.timeline import HOME
 
 AXIDRAW_USB_ID = (0x04D8, 0xFD92)
+# Pen travel (x, y) in mm of each AxiDraw model, from the paper origin (EMSL's figures): a
+# path beyond it runs the carriage into its end stop. 'none': not limited.
+AXIDRAW_MODELS = {'V3': (300.0, 218.0),        # also SE/A4
+                  'A3': (430.0, 297.0),        # V3/A3, SE/A3
+                  'XLX': (595.0, 218.0),
+                  'MiniKit': (160.0, 101.6),
+                  'none': (0.0, 0.0)}
+
+
+def axidraw_travel(model):
+    """The (x, y) travel in mm of an AxiDraw model name (any case)."""
+    for name, travel in AXIDRAW_MODELS.items():
+        if name.lower() == str(model).strip().lower():
+            return travel
+    raise ValueError(f'unknown AxiDraw model {model!r}: use one of '
+                     f'{", ".join(AXIDRAW_MODELS)}')
+
+
 MAX_STEP_RATE = 25000.0
 GARBAGE_LIMIT = 20
 

@@ -2,7 +2,8 @@
 import sys
 
 from dream_plotter import node_parameters as params
-from dream_plotter.axidraw_driver import AxiDrawDriver, AxiDrawSettings
+from dream_plotter.axidraw_driver import (AXIDRAW_MODELS, axidraw_travel, AxiDrawDriver,
+                                          AxiDrawSettings)
 from dream_plotter.lifecycle_driver import LifecycleDriverNode
 from dream_plotter.node_runner import spin_node
 from dream_plotter.serial_ports import DEFAULT_ALLOWED_PORTS
@@ -12,6 +13,13 @@ AXIDRAW_PARAMETERS = {
              True),
     'allowed_ports': (list(DEFAULT_ALLOWED_PORTS), 'shell patterns of the ports this node '
                       'may open', None, True),
+    'model': ('V3', f'AxiDraw model, for its pen travel: {", ".join(AXIDRAW_MODELS)} '
+              '(V3 = SE/A4 300x218 mm, A3 = 430x297, XLX = 595x218, MiniKit = 160x101.6; '
+              'none = not limited)', None, True),
+    'machine_width_mm': (0.0, 'machine travel in x, mm (0 = the model\'s)', (0.0, 5000.0),
+                         True),
+    'machine_height_mm': (0.0, 'machine travel in y, mm (0 = the model\'s)', (0.0, 5000.0),
+                          True),
     'steps_per_mm': (80.0, 'motor steps per mm (80 at 1/16 microstepping)', (1.0, 10000.0),
                      False),
     'pen_up_position': (16000, 'servo position with the pen up (SC,4)', (1, 65535), False),
@@ -30,6 +38,15 @@ class AxiDrawDriverNode(LifecycleDriverNode):
 
     def __init__(self, **kwargs):
         super().__init__('axidraw_plotter', **kwargs)
+
+    def paper_defaults(self):
+        """A travel left at 0 is the model's: the carriage has end stops, not unlimited
+        travel."""
+        defaults = params.paper_defaults(self)
+        width, height = axidraw_travel(params.value(self, 'model'))
+        defaults.machine_width_mm = defaults.machine_width_mm or width
+        defaults.machine_height_mm = defaults.machine_height_mm or height
+        return defaults
 
     def make_driver(self):
         v = lambda name: params.value(self, name)  # noqa: E731

@@ -13,20 +13,23 @@ from dream_plotter.outcome import PlotError
 
 
 class LifecycleDriverNode(LifecycleNode):
-    """Subclasses set PARAMETERS and implement make_driver() from their parameters."""
+    """Subclasses set PARAMETERS (which may redeclare a COMMON one) and implement
+    make_driver() from their parameters."""
     PARAMETERS = {}
 
     def __init__(self, name, **kwargs):
         super().__init__(name, **kwargs)
-        params.declare(self, params.COMMON)
-        params.declare(self, self.PARAMETERS)
+        params.declare(self, {**params.COMMON, **self.PARAMETERS})
         self.core = None
         self.active = False
         self.server = DrawStrokesServer(
             self, lambda: self.core,
-            lambda: (params.paper_defaults(self), params.plan_settings(self)),
+            lambda: (self.paper_defaults(), params.plan_settings(self)),
             is_active=lambda: self.active and self.core is not None,
             feedback_rate=lambda: params.value(self, 'feedback_rate_hz'))
+
+    def paper_defaults(self):
+        return params.paper_defaults(self)
 
     def make_driver(self):
         raise NotImplementedError

@@ -57,8 +57,18 @@ def paper_error(name):
     return f'paper {name!r}: WIDTHxHEIGHT must be two positive numbers of mm'
 
 
-# Text parameters with a fixed set of values: name -> why a value is refused, or ''.
-CHECKS = {'paper': paper_error}
+def axidraw_model_error(name):
+    from dream_plotter.axidraw_driver import axidraw_travel
+    try:
+        axidraw_travel(name)
+    except ValueError as exc:
+        return str(exc)
+    return ''
+
+
+# Text parameters with a fixed set of values: name -> why a value is refused, or ''
+# ('model' is the AxiDraw node's).
+CHECKS = {'paper': paper_error, 'model': axidraw_model_error}
 
 
 def check(parameters):

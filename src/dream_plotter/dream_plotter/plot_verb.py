@@ -24,7 +24,7 @@ def _check_options(args):
         paper_size(args.paper)
     except PlotError as exc:  # the goal's code (OUT_OF_BOUNDS) means nothing to a user
         raise ValueError(f'--paper: {exc.message}') from None
-    args.machine_mm = _machine(args.machine)
+    args.machine_mm = _machine(args.machine, args.driver)
     for flag, value in (('--margin', args.margin), ('--pen-width', args.pen_width)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f'{flag} must be a finite number >= 0, got {value:g}')
@@ -64,20 +64,30 @@ def _check_work_area(args):
         raise ValueError(f'--paper/--margin/--machine: {exc.message}') from None
 
 
-def _machine(text):
-    """--machine WxH: the travel in mm (x, y) that the driver nodes' machine_width_mm and
-    machine_height_mm parameters set; (0, 0) = not limited."""
+def _machine(text, driver):
+    """--machine WxH or an AxiDraw model: the travel in mm (x, y) that the driver nodes'
+    machine_width_mm and machine_height_mm (or the AxiDraw node's model) set; (0, 0) = not
+    limited. Left out: an AxiDraw's is its V3's, as the node's, and other drivers' is not
+    limited."""
     import re
+
+    from dream_plotter.axidraw_driver import AXIDRAW_MODELS, axidraw_travel
     if text is None:
-        return 0.0, 0.0
+        return axidraw_travel('V3') if driver == 'axidraw' else (0.0, 0.0)
+    model = text.strip().lower().removeprefix('axidraw-')
+    if model in (name.lower() for name in AXIDRAW_MODELS):
+        return axidraw_travel(model)
     match = re.fullmatch(r'\s*([0-9.]+)\s*[xX*]\s*([0-9.]+)\s*(mm)?\s*', text)
     try:
         width, height = (float(match.group(1)), float(match.group(2))) if match else (0, 0)
     except ValueError:      # '1.2.3x4'
         width = height = 0.0
     if not (0 < width <= MAX_MACHINE_MM and 0 < height <= MAX_MACHINE_MM):
+        models = ', '.join(f'axidraw-{name.lower()}' for name in AXIDRAW_MODELS
+                           if name != 'none')
         raise ValueError(f"--machine '{text}': give the travel as WIDTHxHEIGHT in mm, two "
-                         f'numbers in (0, {MAX_MACHINE_MM:g}] (e.g. 300x218)')
+                         f'numbers in (0, {MAX_MACHINE_MM:g}] (e.g. 300x218), a model '
+                         f'({models}) or none')
     return width, height
 
 
@@ -153,11 +163,13 @@ class PlotVerb:
         parser.add_argument('--orientation', choices=('auto', 'portrait', 'landscape'),
                             default='auto')
         parser.add_argument('--margin', type=float, default=10.0, help='margin in mm')
-        parser.add_argument('--machine', metavar='WxH',
+        parser.add_argument('--machine', metavar='WxH|MODEL',
                             help='machine travel in mm from the paper origin (as the '
-                                 'machine_width_mm/machine_height_mm node parameters); a '
-                                 'larger work area is cut to it, with a warning (default: '
-                                 'not limited)')
+                                 'machine_width_mm/machine_height_mm node parameters), or an '
+                                 'AxiDraw model (axidraw-v3 = SE/A4 300x218, axidraw-a3 '
+                                 '430x297, axidraw-xlx 595x218, axidraw-minikit 160x101.6), '
+                                 'or none; a larger work area is cut to it, with a warning '
+                                 '(default: axidraw-v3 with --driver axidraw, else none)')
         parser.add_argument('--clip', action=argparse.BooleanOptionalAction, default=True,
                             help='clip strokes that leave the work area, with a warning, as '
                                  'a session does (CLIPDraw strokes often run past the canvas; '

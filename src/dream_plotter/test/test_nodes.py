@@ -391,3 +391,21 @@ def test_axidraw_node_draws_and_closes_with_the_pen_up(lifecycle_rig):
     node.trigger_deactivate()
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     assert sim.pen_is_up and sim.motors == (0, 0)
+
+
+def test_axidraw_node_travel_is_its_models_unless_set(lifecycle_rig):
+    from rclpy.exceptions import InvalidParameterValueException
+
+    from dream_plotter.axidraw_driver_node import AxiDrawDriverNode
+    sim = EbbSimulator().start()
+    node, _ = lifecycle_rig(AxiDrawDriverNode, sim)
+    defaults = node.paper_defaults()      # what each goal is planned with
+    assert (defaults.machine_width_mm, defaults.machine_height_mm) == (300.0, 218.0)
+    node, _ = lifecycle_rig(AxiDrawDriverNode, sim, model='a3', machine_width_mm=500.0)
+    defaults = node.paper_defaults()
+    assert (defaults.machine_width_mm, defaults.machine_height_mm) == (500.0, 297.0)
+    node, _ = lifecycle_rig(AxiDrawDriverNode, sim, model='none')
+    defaults = node.paper_defaults()
+    assert (defaults.machine_width_mm, defaults.machine_height_mm) == (0.0, 0.0)
+    with pytest.raises(InvalidParameterValueException, match="unknown AxiDraw model 'A4'"):
+        lifecycle_rig(AxiDrawDriverNode, sim, model='A4')

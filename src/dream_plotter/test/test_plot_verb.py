@@ -252,10 +252,24 @@ def test_machine_travel_cuts_a_larger_work_area_with_a_warning(drawing_file, cap
     assert 'work area x 10..300 y 10..218 mm' in json.loads(printed.out)['paper']
     assert ('warning: the work area of 2000x2000 with 10 mm margins is larger than the '
             'machine travel (300x218 mm') in printed.err
-    for bad in ('abc', '0x200', '300x', '1.2.3x4', '6000x100'):
+    for bad in ('abc', '0x200', '300x', '1.2.3x4', '6000x100', 'axidraw-a4'):
         with pytest.raises(ValueError, match=f"--machine '{bad}': give the travel as "
                                              'WIDTHxHEIGHT in mm'):
             run(PlotVerb(), [str(drawing_file), '--dry-run', '--machine', bad])
+
+
+def test_axidraw_travel_is_its_models_v3_unless_given(drawing_file, capsys):
+    def work(*options):
+        assert run(PlotVerb(), [str(drawing_file), '--dry-run', '--json', '--paper',
+                                '2000x2000', *options]) == 0
+        return json.loads(capsys.readouterr().out)['paper']
+    assert 'work area x 10..300 y 10..218 mm' in work('--driver', 'axidraw')
+    assert 'work area x 10..430 y 10..297 mm' in work('--driver', 'axidraw', '--machine',
+                                                      'axidraw-a3')
+    assert 'work area x 10..1990 y 10..1990 mm' in work('--driver', 'axidraw', '--machine',
+                                                        'none')
+    assert 'work area x 10..1990 y 10..1990 mm' in work('--driver', 'grbl')
+    assert 'work area x 10..160 y 10..101.6 mm' in work('--machine', 'MiniKit')
 
 
 def test_a_near_zero_work_area_is_refused_naming_paper_and_margin(drawing_file):

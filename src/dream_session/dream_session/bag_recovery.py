@@ -9,7 +9,9 @@ corrupted after it was closed looks finished but cannot be read; it is mended th
 import os
 import pathlib
 import shutil
+import socket
 import struct
+from dataclasses import dataclass
 
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message, Schema
@@ -62,17 +64,33 @@ def needs_recovery(bag_dir):
     return (bag_dir / UNFINISHED_MARKER).exists() or not (bag_dir / 'metadata.yaml').exists()
 
 
-def recording_pid(bag_dir):
-    """The pid of the process still writing the bag, or None (finished, or its recorder died).
+@dataclass(frozen=True)
+class Recorder:
+    """The process that the bag's marker names as writing it."""
 
-    The writer's marker holds the session id and then its pid; a live pid means the recorder
-    is still writing, so recovering would rename the file under it. Only this host's
-    processes can be checked: a marker written on another host reads as stale."""
+    pid: int
+    host: str = ''          # '' : this host (and markers written before hosts were kept)
+
+    def __str__(self):
+        return f'pid {self.pid}' + (f' on host {self.host}' if self.host else '')
+
+
+def live_recorder(bag_dir, *, force=False):
+    """The Recorder still writing the bag, or None (finished, or its recorder died).
+
+    The writer's marker holds the session id, its pid and its host; a live recorder means
+    recovering would rename the file under it. A marker written on another host cannot be
+    checked from here: it counts as live unless ``force`` (someone checked that host)."""
     try:
-        lines = (pathlib.Path(bag_dir) / UNFINISHED_MARKER).read_text().split('\n')
-        pid = int(lines[-2] if lines[-1] == '' else lines[-1])
+        lines = (pathlib.Path(bag_dir) / UNFINISHED_MARKER).read_text().splitlines()
+        pid = int(lines[1])
     except (OSError, ValueError, IndexError):
         return None
+    host = lines[2].strip() if len(lines) > 2 else ''
+    if host == socket.gethostname():
+        host = ''
+    if host:
+        return None if force else Recorder(pid, host)
     if pid <= 0:        # os.kill(0 or -n) would signal whole process groups
         return None
     try:
@@ -80,7 +98,7 @@ def recording_pid(bag_dir):
     except ProcessLookupError:
         return None
     except PermissionError:     # alive, another user's
-        return pid
+        return Recorder(pid)
     except OSError:
         return None
     try:                # a killed recorder not yet reaped by its parent writes no more
@@ -89,7 +107,16 @@ def recording_pid(bag_dir):
                 return None
     except (OSError, IndexError):
         pass
-    return pid
+    return Recorder(pid)
+
+
+def still_recording(bag, recorder, doing):
+    """Why ``doing`` (e.g. 'recovered') waits for the bag's recorder."""
+    if not recorder.host:
+        return f'{bag}: being recorded ({recorder}), not {doing}: its recorder is still writing it'
+    return (f'{bag}: being recorded ({recorder}), not {doing}: this machine cannot tell whether '
+            f'that recorder still runs; once it has stopped, run "dream bag recover --force '
+            f'{bag}"')
 
 
 def damage(bag_dir):

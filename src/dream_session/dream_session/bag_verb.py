@@ -9,6 +9,10 @@ class BagVerb:
         parser.add_argument('action', choices=['info', 'recover'])
         parser.add_argument('bags', nargs='+',
                             help='session bag directories (or the .mcap files in them)')
+        parser.add_argument('--force', action='store_true',
+                            help='recover: a bag whose recorder ran on another host (sharing '
+                                 'the sessions folder), which this machine cannot check; use '
+                                 'it only once that recorder has stopped')
 
     def main(self, args):
         from dream_session.bag_recovery import bag_folder
@@ -17,7 +21,8 @@ class BagVerb:
             # One bad bag is reported and the others still are: each error names its bag.
             try:
                 bag = bag_folder(bag)
-                ok = self._recover(bag) if args.action == 'recover' else self._report(bag)
+                ok = (self._recover(bag, args.force) if args.action == 'recover'
+                      else self._report(bag))
             except Exception as exc:
                 print(f'dream bag: error: {exc}', file=sys.stderr)
                 ok = False
@@ -26,16 +31,17 @@ class BagVerb:
         return status
 
     @staticmethod
-    def _recover(bag):
-        from dream_session.bag_recovery import (BagRecoveryError, damage, needs_recovery,
-                                                recover_bag, recording_pid)
-        pid = recording_pid(bag)
-        if pid is not None:
+    def _recover(bag, force=False):
+        from dream_session.bag_recovery import (BagRecoveryError, damage, live_recorder,
+                                                needs_recovery, recover_bag, still_recording)
+        recorder = live_recorder(bag, force=force)
+        if recorder is not None:
             # Recovery renames the .mcap: the recorder would go on writing into the renamed
             # file, and the bag would end up with neither the new messages nor its index.
-            raise BagRecoveryError(f'{bag}: being recorded (pid {pid}), not recovered: its '
-                                   'recorder is still writing it; recover it only if that '
-                                   'process dies without closing it')
+            why = still_recording(bag, recorder, 'recovered')
+            raise BagRecoveryError(why if recorder.host else
+                                   f'{why}; recover it only if that process dies without '
+                                   'closing it')
         if needs_recovery(bag):
             why = 'unfinished recording'
         else:
@@ -56,11 +62,14 @@ class BagVerb:
 
     @staticmethod
     def _report(bag):
-        from dream_session.bag_recovery import (needs_recovery, recording_pid, recovery_hint,
+        from dream_session.bag_recovery import (live_recorder, needs_recovery, recovery_hint,
                                                 unreadable)
-        pid = recording_pid(bag)
-        if pid is not None:     # not damaged: its index and metadata come when it closes
-            print(f'{bag}: being recorded (pid {pid})')
+        recorder = live_recorder(bag)
+        if recorder is not None:    # not damaged: its index and metadata come when it closes
+            print(f'{bag}: being recorded ({recorder})'
+                  + (', or its recorder died there: this machine cannot tell; once it has '
+                     f'stopped, run "dream bag recover --force {bag}"' if recorder.host
+                     else ''))
             return True
         if needs_recovery(bag):
             print(f'{bag}: unfinished recording{recovery_hint(bag)}', file=sys.stderr)

@@ -6,6 +6,7 @@ every ``flush_interval`` seconds, so a killed recorder loses at most that much;
 :mod:`dream_session.bag_recovery` turns such an unfinished bag into a complete one.
 """
 import os
+import socket
 import pathlib
 import threading
 import time
@@ -31,7 +32,9 @@ class SessionBagWriter:
                               storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         # Marks the bag as still being written (removed on close): recovery and readers know.
-        (self.path / UNFINISHED_MARKER).write_text(f'{session_id}\n{os.getpid()}\n')
+        # The host: a pid means nothing on another machine sharing the sessions folder.
+        (self.path / UNFINISHED_MARKER).write_text(
+            f'{session_id}\n{os.getpid()}\n{socket.gethostname()}\n')
         self._connections = {}
         self._lock = threading.Lock()
         self._flush_interval = flush_interval

@@ -160,9 +160,28 @@ def did_you_mean(name, known):
     return f' (did you mean {" or ".join(map(repr, close))}?)' if close else ''
 
 
+def _build_for_listing(spec, context, node_class, kwargs, refused):
+    """The node of ``spec`` built as :func:`build_node` does, with each value it refuses left
+    out in turn (rclpy stops at the first) and its error appended to ``refused``; and the
+    spec it was built from."""
+    import dataclasses
+
+    from dream_session.runner import build_node
+    from dream_session.system_config import ConfigError
+    while True:
+        try:
+            return build_node(spec, context, node_class=node_class, **kwargs), spec
+        except ConfigError as exc:
+            name = getattr(exc, 'parameter', '')
+            if not name:
+                raise
+            refused.append(str(exc))
+            spec = dataclasses.replace(spec, parameters={
+                k: v for k, v in spec.parameters.items() if k != name})
+
+
 def describe_node(spec, context):
     """NodeReport of ``spec``: its node built in ``context``, read, destroyed."""
-    from dream_session.runner import build_node
     from dream_session.system_config import ConfigError
 
     report = NodeReport(spec)
@@ -170,7 +189,7 @@ def describe_node(spec, context):
         cls = spec.load_class()
         probe, kwargs = _probe_class(cls)
         with _quiet_logger(spec.name):
-            node = build_node(spec, context, node_class=probe, **kwargs)
+            node, built = _build_for_listing(spec, context, probe, kwargs, report.problems)
     except ConfigError as exc:
         text = str(exc)
         report.error = text[len(spec.name) + 2:] if text.startswith(spec.name + ': ') else text
@@ -189,8 +208,8 @@ def describe_node(spec, context):
             report.parameters.append(NodeParameter(
                 parameter.name, TYPE_NAMES.get(type_id, str(type_id)), parameter.value,
                 _python_default(defaults.get(parameter.name)), descriptor,
-                _choices(cls, parameter.name), parameter.name in spec.parameters))
-        for name in spec.parameters:
+                _choices(cls, parameter.name), parameter.name in built.parameters))
+        for name in built.parameters:
             if not node.has_parameter(name):
                 report.problems.append(
                     f'{spec.name}: no parameter {name!r}{did_you_mean(name, names)}: the config '

@@ -88,13 +88,15 @@ class ReplayVerb:
                                f'{args.from_stage} does not start {nodes} (played from the bag)')
 
     def main(self, args):
-        from dream_session.bag_recovery import (bag_folder, needs_recovery, recording_pid,
-                                                recovery_hint)
+        from dream_session.bag_recovery import (bag_folder, live_recorder, needs_recovery,
+                                                recovery_hint, still_recording)
         self._refuse_misplaced(args)
         args.bag = bag_folder(args.bag)
-        pid = recording_pid(args.bag)
-        if pid is not None:
-            raise ValueError(f'{args.bag} is being recorded (pid {pid}), so it cannot be '
+        recorder = live_recorder(args.bag)
+        if recorder is not None and recorder.host:
+            raise ValueError(still_recording(args.bag, recorder, 'replayed'))
+        if recorder is not None:
+            raise ValueError(f'{args.bag} is being recorded ({recorder}), so it cannot be '
                              'replayed yet: replay it once its session has ended')
         if needs_recovery(args.bag):
             hint = recovery_hint(args.bag)

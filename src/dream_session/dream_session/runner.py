@@ -9,6 +9,7 @@ audio chunks took 7-19 s through it, 0.14 s through per-node single-threaded exe
 under use_sim_time it hogs the GIL (ros2/rclpy#1452).
 Lifecycle drivers are configured and activated here, as launch's ``autostart`` would.
 """
+import contextlib
 import signal
 import threading
 import time
@@ -121,15 +122,23 @@ def _build(cls, spec, **kwargs):
                 node._parameter_overrides[name] = Parameter(name, value=value)
             return declare(namespace, parameters, ignore_override)
         node.declare_parameters = declare_parameters
-    node.__init__(**kwargs)
+    try:
+        node.__init__(**kwargs)
+    except BaseException:
+        # A node refused mid-build holds its name's rosout publisher until destroyed: built
+        # again (dream params, a retry) it would warn 'Publisher already registered'.
+        with contextlib.suppress(Exception):
+            node.destroy_node()
+        raise
     return node
 
 
 def build_node(spec, context, *, use_sim_time=False, node_class=None, **kwargs):
     """The node of ``spec`` (or of ``node_class``, a subclass of its class), as
     ``ros2 launch`` makes it: the config's parameters as overrides, named by its YAML key.
-    ConfigError naming the node for a parameter it refuses or a class that does not take
-    rclpy's keyword arguments; ``kwargs`` go to the class (e.g. acquire_resources)."""
+    ConfigError naming the node for a parameter it refuses (its ``parameter``: the name, or ''
+    if rclpy's text does not say) or a class that does not take rclpy's keyword arguments;
+    ``kwargs`` go to the class (e.g. acquire_resources)."""
     from rclpy.exceptions import ParameterException
     cls = node_class or spec.load_class()
     try:
@@ -137,7 +146,11 @@ def build_node(spec, context, *, use_sim_time=False, node_class=None, **kwargs):
             spec.parameters, use_sim_time), cli_args=['--ros-args', '-r', f'__node:={spec.name}'],
             **kwargs)
     except ParameterException as exc:
-        raise ConfigError(f'{spec.name}: {exc}') from None
+        error = ConfigError(f'{spec.name}: {exc}')
+        # rclpy's text ends with the parameter's name: the one to leave out to find the next
+        named = str(exc).rpartition(': ')[2]
+        error.parameter = named if named in spec.parameters else ''
+        raise error from None
     except TypeError as exc:
         if 'unexpected keyword argument' not in str(exc):
             raise

@@ -194,3 +194,33 @@ def test_a_live_bag_is_not_recovered_until_its_recorder_dies(tmp_path, capsys):
     assert f'dream bag recover {bag}' in capsys.readouterr().err
     assert command.main(['bag', 'recover', str(bag)]) == 0
     assert 'unfinished recording: recovered 1 messages' in capsys.readouterr().out
+
+
+def test_a_bag_recorded_on_another_host_is_recovered_only_with_force(tmp_path, capsys):
+    """Its pid cannot be checked here (a sessions folder shared over the network): once, a
+    marker from another host read as stale and recovery renamed the file under its writer."""
+    import socket
+    import subprocess
+    import sys
+    recorder = subprocess.Popen([sys.executable, '-c', LIVE_WRITER, str(tmp_path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        bag = tmp_path / os.path.basename(recorder.stdout.readline().strip())
+        marker = bag / 'RECORDING'
+        assert marker.read_text().splitlines()[1:] == [str(recorder.pid), socket.gethostname()]
+    finally:
+        recorder.kill()
+        recorder.wait(timeout=10)
+    marker.write_text(f'live\n{recorder.pid}\nrobot-host\n')   # written there, dead here
+    assert command.main(['bag', 'info', str(bag)]) == 0
+    out = capsys.readouterr().out
+    assert (f'{bag}: being recorded (pid {recorder.pid} on host robot-host), or its recorder '
+            f'died there: this machine cannot tell; once it has stopped, run "dream bag '
+            f'recover --force {bag}"') in out
+    assert command.main(['bag', 'recover', str(bag)]) == 1
+    assert 'not recovered: this machine cannot tell whether' in capsys.readouterr().err
+    assert command.main(['replay', str(bag)]) == 1
+    assert 'not replayed: this machine cannot tell' in capsys.readouterr().err
+    assert not list(bag.glob('*.partial'))
+    assert command.main(['bag', 'recover', '--force', str(bag)]) == 0
+    assert 'unfinished recording: recovered 1 messages' in capsys.readouterr().out

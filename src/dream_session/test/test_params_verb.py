@@ -155,6 +155,27 @@ def test_a_node_that_cannot_be_built_is_reported_and_the_others_listed(tmp_path)
     assert 'min_silence: double = 1.6' in node_section(out, 'vad')
 
 
+def test_every_refused_value_of_a_node_is_reported_not_only_the_first(tmp_path, capfd):
+    """rclpy stops building a node at the first value it refuses: once, the check named only
+    that one, and a user fixed the config one run at a time."""
+    def refuse_three(data):
+        vad = data['nodes']['vad']['parameters']
+        vad.update(min_silence=50.0, max_length='long', min_silense=1.0)
+    config = _config(tmp_path, refuse_three)
+    status, out, err = dream_params('--check', '--config', config, 'vad')
+    assert status == 1 and 'problems in vad' in out
+    assert re.search(r"error: vad: Invalid parameter value \(50\.0\) .*: min_silence$", err,
+                     re.M), err
+    assert re.search(r"error: vad: Trying to set parameter 'max_length' to 'long'", err), err
+    assert "vad: no parameter 'min_silense'" in err
+    # the listing goes on with the node built without them, at their defaults
+    status, out, err = dream_params('--config', config, 'vad')
+    assert status == 1
+    assert re.search(r'^  min_silence: double = 1\.5  \[range', out, re.M), out
+    # each half-built node destroyed: rcl warned of its name's rosout publisher (stderr, C)
+    assert 'Publisher already registered' not in capfd.readouterr().err
+
+
 def test_an_unknown_node_is_a_clear_error():
     status, out, err = dream_params('vda')
     assert status == 1 and out == ''
