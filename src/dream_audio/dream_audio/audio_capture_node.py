@@ -17,9 +17,7 @@ import sys
 import threading
 import time
 
-import rclpy
 from dream_interfaces.msg import AudioChunk
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -29,6 +27,7 @@ from dream_audio.parameters import declare, refuse_other_words
 from dream_audio.pcm import ENCODINGS
 from dream_audio.resampling import TARGET_RATE
 from dream_audio.ros_messages import chunk_to_msg, end_of_stream_msg
+from dream_runtime.node_process import run_node
 
 # Reliable: a lost chunk is a hole in the dream. 100 s of 0.1 s chunks of history, so that a
 # file played faster than real time is not overwritten before a slower reader takes it.
@@ -223,21 +222,7 @@ class AudioCaptureNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = AudioCaptureNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # SIGTERM shuts the context down from the signal handler; an executor caught between
-        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
-        if rclpy.ok():
-            raise
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(AudioCaptureNode, args)
 
 
 if __name__ == '__main__':

@@ -25,10 +25,8 @@ first /clock (the clock read 0) starts at the first /clock.
 """
 import sys
 
-import rclpy
 from dream_interfaces.msg import AudioChunk, SessionStatus, Utterance
 from dream_interfaces.srv import ControlSession
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
@@ -40,6 +38,7 @@ from dream_audio.ros_messages import chunk_from_msg, utterance_to_msg
 from dream_audio.sample_clock import SampleClock
 from dream_audio.segmenter import SegmenterConfig, UtteranceSegmenter
 from dream_audio.speech_detector import SAMPLE_RATE, SileroSpeechDetector
+from dream_runtime.node_process import run_node
 
 UTTERANCE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                            reliability=ReliabilityPolicy.RELIABLE)
@@ -291,21 +290,7 @@ class VadNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = VadNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # SIGTERM shuts the context down from the signal handler; an executor caught between
-        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
-        if rclpy.ok():
-            raise
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(VadNode, args)
 
 
 if __name__ == '__main__':

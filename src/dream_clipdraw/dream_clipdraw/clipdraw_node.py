@@ -30,11 +30,9 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -52,6 +50,7 @@ from dream_clipdraw.offloaded_execution import offloaded
 from dream_clipdraw.openmp_policy import prefer_passive_openmp
 from dream_clipdraw.presets import (
     MARKER_PALETTE, MAX_CANVAS, MAX_ITERATIONS, MAX_PATHS, preset_names)
+from dream_runtime.node_process import run_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
@@ -235,6 +234,9 @@ class ClipDrawNode(Node):
     def _execute(self, handle):
         """Runs in a worker thread: the goal from start to its terminal state."""
         goal = handle.request
+        if self._closing.is_set():
+            return self._finish(handle, GenerationResult.ERROR_CANCELLED,
+                                'the drawing node is shutting down')
         if not self._busy.acquire(blocking=False):
             return self._finish(handle, GenerationResult.ERROR_BUSY, BUSY_MESSAGE)
         try:
@@ -298,8 +300,11 @@ class ClipDrawNode(Node):
                                 stamp=self.get_clock().now().to_msg(),
                                 frame_id=self._param('frame_id'))
         if drawing.cancelled:
+            why = ('stopped: the drawing node is shutting down'
+                   if self._closing.is_set() and not handle.is_cancel_requested
+                   else 'cancelled')
             return self._finish(handle, codes.ERROR_CANCELLED,
-                                f'cancelled after {drawing.iterations} iterations', msg)
+                                f'{why} after {drawing.iterations} iterations', msg)
         self._drawing_pub.publish(msg)
         self._markers_pub.publish(self._markers_msg(drawing, msg.header.stamp))
         self.get_logger().info(f'[{session}] done: {len(drawing.strokes)} strokes, score '
@@ -374,6 +379,12 @@ class ClipDrawNode(Node):
         return drawing_markers(drawing, stamp, self._param('frame_id'),
                                self._param('marker_scale'))
 
+    def wind_down(self):
+        """Its process got SIGINT/SIGTERM: a running drawing stops at its next iteration
+        and its goal is answered while it still can be; done once it has been."""
+        self._closing.set()
+        return lambda: not self._busy.locked()
+
     def destroy_node(self):
         # Also called on a node whose construction failed (a bad parameter override).
         if hasattr(self, '_torch_thread'):
@@ -407,23 +418,7 @@ def drawing_markers(drawing, stamp, frame_id, scale, steps=8):
 
 def main(args=None):
     prefer_passive_openmp()
-    rclpy.init(args=args)
-    node = ClipDrawNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # SIGTERM shuts the context down from the signal handler; an executor caught between
-        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
-        if rclpy.ok():
-            raise
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ClipDrawNode, args)
 
 
 if __name__ == '__main__':

@@ -280,25 +280,3 @@ def test_words_in_their_sets_are_taken(own_context):
         assert all(r.successful for r in results)
     finally:
         node.destroy_node()
-
-
-class Quiet(rclpy.node.Node):
-    def __init__(self):
-        super().__init__('quiet')
-
-
-def test_the_process_ends_cleanly_when_sigterm_shuts_the_context_down_mid_spin(monkeypatch):
-    from dream_clipdraw import clipdraw_node
-
-    def spin_then_fail(executor):
-        rclpy.shutdown()       # what rclpy's SIGTERM handler does, between two waits
-        raise RuntimeError('failed to initialize wait set: the given context is not valid')
-    monkeypatch.setattr(clipdraw_node, 'ClipDrawNode', Quiet)
-    monkeypatch.setattr(SingleThreadedExecutor, 'spin', spin_then_fail)
-    assert clipdraw_node.main(args=[]) == 0
-
-    def fail(executor):
-        raise RuntimeError('a real bug')
-    monkeypatch.setattr(SingleThreadedExecutor, 'spin', fail)
-    with pytest.raises(RuntimeError, match='a real bug'):
-        clipdraw_node.main(args=[])

@@ -62,6 +62,7 @@ class DrawStrokesServer:
                                                 RESULT_QOS)
         self._busy = threading.Lock()
         self._cancel_event = None
+        self._stopping = False
         self._server = ActionServer(node, DrawStrokes, action_name,
                                     offloaded(node, self._execute, f'{action_name}-goal'),
                                     goal_callback=lambda goal: GoalResponse.ACCEPT,
@@ -82,6 +83,16 @@ class DrawStrokesServer:
             return True
         return False
 
+    def wind_down(self):
+        """The node's process is stopping (SIGINT/SIGTERM): the running goal stops with the
+        pen up and is answered, saying why, while it still can be; later goals are refused.
+        Returns what says when that is done."""
+        self._stopping = True
+        event = self._cancel_event
+        if event is not None:
+            event.set()
+        return lambda: not self.busy
+
     def destroy(self):
         self._server.destroy()
 
@@ -92,6 +103,10 @@ class DrawStrokesServer:
     def _execute(self, handle):
         """Runs in a worker thread: the goal from start to its terminal state."""
         request = handle.request
+        if self._stopping:
+            return self._finish(handle, PlotOutcome(
+                ErrorCode.NOT_ACTIVE, f'the {self.node.get_name()} node is shutting down',
+                strokes_done=_resume(request), next_stroke=_resume(request)))
         if not self.is_active():
             return self._finish(handle, PlotOutcome(
                 ErrorCode.NOT_ACTIVE, 'the driver is not active: configure and activate it '
@@ -190,6 +205,9 @@ class DrawStrokesServer:
 
     def _finish(self, handle, outcome, publish=True):
         sid = handle.request.session_id
+        if (self._stopping and outcome.error_code == ErrorCode.CANCELLED
+                and not handle.is_cancel_requested):
+            outcome.message = f'stopped: the {self.node.get_name()} node is shutting down'
         msg = outcome_to_msg(outcome, sid, self._stamp())
         log = self.node.get_logger()
         text = (f'goal {sid or "(no session)"}: {outcome.label}: {outcome.message} '

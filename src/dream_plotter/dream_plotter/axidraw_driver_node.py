@@ -5,7 +5,7 @@ from dream_plotter import node_parameters as params
 from dream_plotter.axidraw_driver import (AXIDRAW_MODELS, axidraw_travel, AxiDrawDriver,
                                           AxiDrawSettings)
 from dream_plotter.lifecycle_driver import LifecycleDriverNode
-from dream_plotter.node_runner import spin_node
+from dream_runtime.node_process import run_node
 from dream_plotter.serial_ports import DEFAULT_ALLOWED_PORTS
 
 AXIDRAW_PARAMETERS = {
@@ -59,7 +59,7 @@ class AxiDrawDriverNode(LifecycleDriverNode):
 
 
 def main(args=None):
-    return spin_node(AxiDrawDriverNode, args)
+    return run_node(AxiDrawDriverNode, args, finish=AxiDrawDriverNode.shutdown_driver)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ import sys
 from dream_plotter import node_parameters as params
 from dream_plotter.grbl_driver import GrblDriver, GrblSettings
 from dream_plotter.lifecycle_driver import LifecycleDriverNode
-from dream_plotter.node_runner import spin_node
+from dream_runtime.node_process import run_node
 from dream_plotter.serial_ports import DEFAULT_ALLOWED_PORTS
 
 GRBL_PARAMETERS = {
@@ -48,7 +48,7 @@ class GrblDriverNode(LifecycleDriverNode):
 
 
 def main(args=None):
-    return spin_node(GrblDriverNode, args)
+    return run_node(GrblDriverNode, args, finish=GrblDriverNode.shutdown_driver)
 
 
 if __name__ == '__main__':

@@ -86,6 +86,9 @@ class LifecycleDriverNode(LifecycleNode):
                 self.get_logger().error(f'while closing the port: {exc}')
         self.core = None
 
+    def wind_down(self):
+        return self.server.wind_down()
+
     def shutdown_driver(self):
         self.active = False
         self._stop_and_lift()

@@ -17,7 +17,7 @@ from rclpy.node import Node
 
 from dream_plotter import node_parameters as params
 from dream_plotter.action_server import DrawStrokesServer
-from dream_plotter.node_runner import spin_node
+from dream_runtime.node_process import run_node
 from dream_plotter.sim_driver import SimDriver
 
 SIM_PARAMETERS = {
@@ -67,12 +67,15 @@ class SimDriverNode(Node):
         except OSError as exc:
             self.get_logger().error(f'cannot write the simulated drawing to {out}: {exc}')
 
+    def wind_down(self):
+        return self.server.wind_down()
+
     def shutdown_driver(self):
         self.server.stop_current(timeout=5.0)
 
 
 def main(args=None):
-    return spin_node(SimDriverNode, args)
+    return run_node(SimDriverNode, args, finish=SimDriverNode.shutdown_driver)
 
 
 if __name__ == '__main__':

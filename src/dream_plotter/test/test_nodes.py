@@ -95,6 +95,43 @@ def test_sim_node_in_another_process_passes_the_conformance_kit(ros, tmp_path):
     assert {p.suffix for p in tmp_path.iterdir()} == {'.png', '.svg'}
 
 
+def test_sim_node_stopped_by_a_signal_mid_plot_answers_its_goal_with_the_pen_up(ros, tmp_path):
+    """Once, SIGINT shut the context down under the running goal: an RCLError traceback, no
+    answer, and the session waited for ever for its plot."""
+    import signal
+    context, executor = ros
+    ns = namespace()
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'dream_plotter.sim_driver_node', '--ros-args', '-r',
+         f'__ns:={ns}', '-p', 'time_scale:=1.0', '-p', f'output_dir:={tmp_path}'],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    node = rclpy.create_node(f'stopper_{uuid.uuid4().hex[:6]}', context=context)
+    executor.add_node(node)
+    try:
+        client = ActionClient(node, DrawStrokes, f'{ns}/draw_strokes')
+        assert client.wait_for_server(timeout_sec=20)
+        box = {}
+        worker = threading.Thread(target=lambda: box.update(r=send(client, goal_for(40))))
+        worker.start()
+        time.sleep(2.0)                   # plotting (about 25 s of simulated plot)
+        proc.send_signal(signal.SIGINT)
+        worker.join(30)
+        status, outcome, _ = box['r']
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+        try:
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+    assert outcome.error_code == PlotResult.ERROR_CANCELLED, outcome.message
+    assert outcome.message == 'stopped: the sim_plotter node is shutting down', outcome.message
+    assert outcome.next_stroke < 40
+    assert proc.returncode == 0 and 'Traceback' not in err and 'is invalid' not in err, err
+
+
 class BrokenDriver:
     """Accepts everything, ignores cancels and NaN, reports the pen down, mirrors nothing."""
 

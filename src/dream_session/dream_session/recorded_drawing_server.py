@@ -4,7 +4,7 @@ import sys
 from rcl_interfaces.msg import ParameterDescriptor
 
 from dream_session.stand_in_drawing_server import StandInDrawingServer
-from dream_session.node_main import spin_node
+from dream_runtime.node_process import run_node
 
 
 class RecordedDrawingServer(StandInDrawingServer):
@@ -25,7 +25,7 @@ class RecordedDrawingServer(StandInDrawingServer):
 
 
 def main(args=None):
-    return spin_node(RecordedDrawingServer, args)
+    return run_node(RecordedDrawingServer, args)
 
 
 if __name__ == '__main__':

@@ -12,6 +12,16 @@ nothing is deserialized except to read a session id.
 A finished session's bag closes ``close_grace`` seconds after its last status, or later while
 one of its actions has sent feedback and no result yet (a cancelled plot lifts its pen and
 parks before it answers), at most ``result_wait`` seconds more: its result belongs in it.
+
+A recorder (re)started while the machine runs receives the status topic's history (it is
+latched): statuses published before it started. A session that history shows finished was
+recorded by the recorder that ran then, or by nobody: no bag is opened for it (once, a
+restarted recorder wrote a second, near-empty bag of each of the last sessions, and the
+analysis counted them twice). One still live gets a bag holding its history, opened at its
+next status or message, or ``HISTORY_SETTLE`` s after its history came. A live session whose
+session manager leaves the graph (killed; a restarted one knows nothing of it) never gets a
+last status: its bag is closed ``ORPHAN_WAIT`` s later, as a finished one is (the analysis
+reads it as a session with no outcome), instead of staying open until the recorder stops.
 """
 import sys
 import time
@@ -25,11 +35,13 @@ from dream_interfaces.msg import SessionStatus
 from dream_session.bag_writer import SessionBagWriter
 from dream_session.interface_types import dream_typestore
 from dream_session.message_classes import message_class
-from dream_session.node_main import spin_node
+from dream_runtime.node_process import run_node
 
 STATUS_TOPIC = 'session/status'
 STATUS_TYPE = 'dream_interfaces/msg/SessionStatus'
 TERMINAL = (SessionStatus.STATE_DONE, SessionStatus.STATE_FAILED, SessionStatus.STATE_CANCELLED)
+HISTORY_SETTLE = 1.0    # s: the rest of a latched history comes within this
+ORPHAN_WAIT = 3.0       # s a live session's manager may be missing from the graph
 
 DEFAULT_TOPICS = [
     'audio/utterance:dream_interfaces/msg/Utterance',
@@ -90,12 +102,18 @@ class RecorderNode(Node):
         self._has_session_id = {}
         self._closed = set()     # ids of sessions whose bag is closed
         self._dropped = set()    # (session id, topic) already warned about
+        self._started_ns = time.time_ns()    # wall clock, as DDS stamps what it sends
+        self._history = {}       # session id -> (statuses published before we started, when)
+        self._managers = {}      # session id -> gid of the publisher of its statuses
+        self._orphaned = {}      # session id -> since when its manager is missing
+        self._next_manager_check = 0.0
         self.closed_bags = []    # paths, for the runner and tests
 
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.create_subscription(SessionStatus, STATUS_TOPIC, self._on_status, latched,
+        self.create_subscription(SessionStatus, STATUS_TOPIC,
+                                 lambda data, info: self._on_status(data, info), latched,
                                  raw=True)
         self._topics = {}
         for spec in self.get_parameter('topics').value:
@@ -126,19 +144,40 @@ class RecorderNode(Node):
         self.get_logger().info(f'session {session_id}: recording to {bag.path}')
         return bag
 
-    def _on_status(self, data):
+    def _on_status(self, data, info=None):
         status = self._store.deserialize_cdr(data, STATUS_TYPE)
         sid = status.session_id
         if not sid:
             return
+        if info is not None and info.get('publisher_gid'):
+            self._managers[sid] = bytes(info['publisher_gid']['data'])
         bag = self._bags.get(sid)
         if bag is None:
             if sid in self._closed:
                 return
-            bag = self._open(sid)
+            if info is not None and info['source_timestamp'] < self._started_ns:
+                self._remember(sid, status, data)
+                return
+            bag = self._open_with_history(sid)
         bag.write(STATUS_TOPIC, self._now(), data)
         if status.state in TERMINAL:
             self._closing.setdefault(sid, time.monotonic_ns() + int(self._grace * 1e9))
+
+    def _remember(self, sid, status, data):
+        """A status from before this recorder started (see the module docstring)."""
+        if status.state in TERMINAL:
+            self._history.pop(sid, None)
+            self._closed.add(sid)               # its late messages are not ours either
+            return
+        statuses, _ = self._history.get(sid, ([], 0))
+        self._history[sid] = (statuses + [data], time.monotonic())
+
+    def _open_with_history(self, sid):
+        bag = self._open(sid)
+        statuses, _ = self._history.pop(sid, ([], 0))
+        for data in statuses:
+            bag.write(STATUS_TOPIC, self._now(), data)
+        return bag
 
     def _make_callback(self, topic):
         def callback(data):
@@ -162,6 +201,8 @@ class RecorderNode(Node):
     def _route(self, topic, data):
         if self._has_session_id[topic]:
             sid = self._store.deserialize_cdr(data, self._topics[topic]).session_id
+            if sid in self._history:
+                self._open_with_history(sid)
             if sid in self._bags:
                 self._note_action(topic, sid)
                 return self._bags[sid]
@@ -183,7 +224,30 @@ class RecorderNode(Node):
                else 'no bag is open for it (no session/status seen)')
         self.get_logger().warning(f'not recorded: {topic} for session {sid}: {why}')
 
+    def _check_managers(self, now):
+        """Close the bags of live sessions whose manager has left the graph."""
+        live = [sid for sid in self._bags if sid not in self._closing and sid in self._managers]
+        if not live:
+            return
+        topic = self.resolve_topic_name(STATUS_TOPIC)
+        present = {bytes(i.endpoint_gid) for i in self.get_publishers_info_by_topic(topic)}
+        for sid in live:
+            if self._managers[sid] in present:
+                self._orphaned.pop(sid, None)
+            elif now - self._orphaned.setdefault(sid, now) >= ORPHAN_WAIT:
+                self.get_logger().warning(
+                    f'session {sid}: its session manager left the graph while the session was '
+                    'live (stopped or crashed): its bag is closed without an outcome')
+                self._closing[sid] = time.monotonic_ns() + int(self._grace * 1e9)
+
     def _on_timer(self):
+        if time.monotonic() >= self._next_manager_check:
+            self._next_manager_check = time.monotonic() + 1.0
+            self._check_managers(time.monotonic())
+        settled = time.monotonic() - HISTORY_SETTLE
+        for sid, (_, when) in list(self._history.items()):
+            if when <= settled:                 # live: its manager still runs it
+                self._open_with_history(sid)
         now = time.monotonic_ns()
         for sid in list(self._bags):
             if sid not in self._closing or now < self._closing[sid]:
@@ -202,11 +266,20 @@ class RecorderNode(Node):
         self._closing.pop(sid, None)
         self._running.pop(sid, None)
         self._answered.pop(sid, None)
+        self._managers.pop(sid, None)
+        self._orphaned.pop(sid, None)
         self._order.remove(sid)
         bag.close()
         self._closed.add(sid)
         self.closed_bags.append(bag.path)
         self.get_logger().info(f'session {sid}: bag closed ({bag.message_count} messages)')
+
+    def wind_down(self):
+        """Its process got SIGINT/SIGTERM, as every node's does under ros2 launch: done once
+        each open session has its last status and its actions their results (the session
+        manager cancels them as it stops), so those are in the bags."""
+        return lambda: all(sid in self._closing and not self._running.get(sid)
+                           for sid in self._bags)
 
     def close_all(self):
         for sid in list(self._bags):
@@ -218,7 +291,7 @@ class RecorderNode(Node):
 
 
 def main(args=None):
-    return spin_node(RecorderNode, args)
+    return run_node(RecorderNode, args)
 
 
 if __name__ == '__main__':

@@ -4,19 +4,20 @@ The decisions live in :class:`dream_session.session_machine.SessionMachine`; thi
 ROS events into its events and its effects into goals, cancels and status messages. A stage
 that fails fails its session, never the node. No callback blocks (a single-threaded executor
 spins the node): a goal whose server is not up yet waits in a list, retried every 0.1 s
-until ``server_wait`` (wall-clock) seconds have passed.
+until ``server_wait`` (wall-clock) seconds have passed. An accepted goal whose server leaves
+the graph (its process stopped or crashed; a restarted one knows nothing of the goal) fails
+its session ``SERVER_LOST_WAIT`` s later instead of holding it, and the visitors queued behind
+it, for the stage timeout.
 """
 import collections
 import sys
 import threading
 import time
 
-import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.action import ActionClient
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -30,6 +31,10 @@ from dream_clipdraw.presets import preset_names
 from dream_plotter.node_parameters import paper_error
 from dream_session import session_machine as sm
 from dream_session.prompt_policy import PromptPolicy
+from dream_runtime.node_process import run_node
+
+SERVER_LOST_WAIT = 2.0      # s a server may be missing from the graph (discovery flaps)
+SERVER_CHECK_EVERY = 0.5    # s between looks at the graph while goals run
 
 
 def _seconds(description, low=0.0, high=86400.0):
@@ -120,6 +125,9 @@ class SessionManagerNode(Node):
         self._in_flight = set()          # (kind, session id) of goals with no result yet
         self._unsent = []                # goals waiting for their server: see _send
         self._unanswered = {}            # (kind, session id) -> deadline of the goal's reply
+        self._servers = {}               # (kind, session id) -> gids of its server's status
+        self._missing_since = {}         # (kind, session id) -> when its server went missing
+        self._next_server_check = 0.0
         # The latest finished sessions (bounded), for runners and tests; and how many in all.
         self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
         self.finished_count = 0
@@ -320,8 +328,39 @@ class SessionManagerNode(Node):
                     name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
                     self._stage_failed(kind, sid, f'the {name} server did not answer the goal '
                                                   'in time (hung, or gone from the graph)')
-            if not self._unsent and not self._unanswered:
+            if now >= self._next_server_check:
+                self._next_server_check = now + SERVER_CHECK_EVERY
+                self._check_servers(now)
+            if not self._unsent and not self._unanswered and not self._goals:
                 self._goal_timer.cancel()
+
+    def _status_publishers(self, kind):
+        """The gids of the status publishers of the action's servers: one per server."""
+        name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
+        topic = self.resolve_topic_name(name) + '/_action/status'
+        return {bytes(info.endpoint_gid) for info in self.get_publishers_info_by_topic(topic)}
+
+    def _check_servers(self, now):
+        """Fail the goals whose server has left the graph (see the module docstring)."""
+        for key in list(self._goals):
+            kind, sid = key
+            servers = self._servers.get(key)
+            if not servers or servers & self._status_publishers(kind):
+                self._missing_since.pop(key, None)
+                continue
+            if now - self._missing_since.setdefault(key, now) < SERVER_LOST_WAIT:
+                continue
+            self._forget_goal(key)
+            self._in_flight.discard(key)
+            node = 'drawing node' if kind == 'generate' else 'plotter'
+            stage = 'drawing' if kind == 'generate' else 'plot'
+            self._stage_failed(kind, sid, f'the {node} left the graph during the {stage} '
+                                          '(its process stopped or crashed)')
+
+    def _forget_goal(self, key):
+        self._servers.pop(key, None)
+        self._missing_since.pop(key, None)
+        return self._goals.pop(key, None)
 
     def _no_server(self, kind, sid):
         name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
@@ -349,6 +388,9 @@ class SessionManagerNode(Node):
                 return
             with self._lock:
                 self._goals[(kind, sid)] = handle
+                # the server that took it: one that replaces it later knows nothing of it
+                self._servers[(kind, sid)] = self._status_publishers(kind)
+                self._watch()
                 if sid not in self._machine.sessions:
                     # cancelled (or timed out) while the goal was on its way
                     self._cancel(kind, sid)
@@ -366,7 +408,7 @@ class SessionManagerNode(Node):
         client.send_goal_async(goal).add_done_callback(accepted)
 
     def _cancel(self, kind, sid):
-        handle = self._goals.pop((kind, sid), None)
+        handle = self._forget_goal((kind, sid))
         if handle is not None:
             handle.cancel_goal_async()
 
@@ -377,7 +419,7 @@ class SessionManagerNode(Node):
             self._apply(self._machine.on_plot_result(sid, ok=False, message=message))
 
     def _generation_done(self, sid, response):
-        self._goals.pop(('generate', sid), None)
+        self._forget_goal(('generate', sid))
         outcome = response.result.outcome
         ok = outcome.error_code == GenerationResult.ERROR_NONE and len(outcome.drawing.strokes)
         message = outcome.message or ('no strokes were drawn' if not ok else '')
@@ -386,7 +428,7 @@ class SessionManagerNode(Node):
             busy=outcome.error_code == GenerationResult.ERROR_BUSY))
 
     def _plot_done(self, sid, response):
-        self._goals.pop(('plot', sid), None)
+        self._forget_goal(('plot', sid))
         outcome = response.result.outcome
         self._apply(self._machine.on_plot_result(
             sid, ok=outcome.error_code == PlotResult.ERROR_NONE,
@@ -395,6 +437,13 @@ class SessionManagerNode(Node):
 
     def shutdown_sessions(self):
         self._apply(self._machine.shutdown())
+
+    def wind_down(self):
+        """Its process got SIGINT/SIGTERM: live sessions end as cancelled, their goals
+        cancelled, while their statuses can still be published; done once the goals have
+        answered (the plotter lifts its pen first)."""
+        self.shutdown_sessions()
+        return lambda: not self.goals_in_flight()
 
     def live_sessions(self):
         """Sessions started and not finished (a runner playing a file waits for them)."""
@@ -417,19 +466,7 @@ class SessionManagerNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = SessionManagerNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.shutdown_sessions()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SessionManagerNode, args)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from dream_interfaces.action import GenerateDrawing
 from dream_interfaces.msg import Drawing, GenerationFeedback, GenerationResult, Stroke
 from dream_plotter.offloaded_execution import offloaded
-from dream_session.node_main import spin_node
+from dream_runtime.node_process import run_node
 
 # Reliable like the real servers' mirrors: a lost result is a session without its outcome.
 _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -36,10 +36,16 @@ class StandInDrawingServer(Node):
                                                    'generate_drawing/feedback_mirror', _QOS)
         self._result_pub = self.create_publisher(GenerationResult,
                                                  'generate_drawing/result_mirror', _QOS)
-        ActionServer(self, GenerateDrawing, 'generate_drawing',
-                     offloaded(self, self._execute, 'generate_drawing-goal'),
-                     goal_callback=lambda goal: GoalResponse.ACCEPT,
-                     cancel_callback=lambda handle: CancelResponse.ACCEPT)
+        self._server = ActionServer(
+            self, GenerateDrawing, 'generate_drawing',
+            offloaded(self, self._execute, 'generate_drawing-goal'),
+            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda handle: CancelResponse.ACCEPT)
+
+    def destroy_node(self):
+        # rclpy's destroy_node leaves an action server in the graph until the process ends
+        self._server.destroy()
+        return super().destroy_node()
 
     def _execute(self, handle):
         if not self._busy.acquire(blocking=False):
@@ -97,7 +103,7 @@ class StandInDrawingServer(Node):
 
 
 def main(args=None):
-    return spin_node(StandInDrawingServer, args)
+    return run_node(StandInDrawingServer, args)
 
 
 if __name__ == '__main__':

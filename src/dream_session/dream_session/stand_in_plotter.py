@@ -13,7 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from dream_interfaces.action import DrawStrokes
 from dream_interfaces.msg import PlotFeedback, PlotResult
 from dream_plotter.offloaded_execution import offloaded
-from dream_session.node_main import spin_node
+from dream_runtime.node_process import run_node
 
 # Reliable like the real servers' mirrors: a lost result is a session without its outcome.
 _QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -59,7 +59,7 @@ class StandInPlotter(Node):
 
 
 def main(args=None):
-    return spin_node(StandInPlotter, args)
+    return run_node(StandInPlotter, args)
 
 
 if __name__ == '__main__':

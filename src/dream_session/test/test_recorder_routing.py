@@ -163,3 +163,59 @@ def test_previews_go_to_the_session_being_drawn_not_the_newest(system):
                 if c.topic == 'drawing/preview']
     # during the drawing: the drawn session; after its result: the newest live one
     assert heights == {'drawn': [1], 'waiting': [2]}, heights
+
+
+def test_a_restarted_recorder_opens_bags_only_for_sessions_still_live(tmp_path):
+    """The status topic is latched: a recorder started late hears the last statuses of
+    sessions already over. Once, it wrote a second, near-empty bag for each of them."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    node = rclpy.create_node('manager_before', context=context)
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    S = SessionStatus
+    for sid, state in [('over', S.STATE_GENERATING), ('over', S.STATE_PLOTTING),
+                       ('over', S.STATE_DONE), ('live', S.STATE_LISTENING),
+                       ('live', S.STATE_GENERATING)]:
+        status.publish(SessionStatus(session_id=sid, state=state))
+    time.sleep(0.2)                      # published before the recorder starts
+    recorder = RecorderNode(context=context, parameter_overrides=[
+        Parameter('output_dir', value=str(tmp_path)), Parameter('close_grace', value=GRACE)])
+    executor.add_node(recorder)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        _until(lambda: 'live' in recorder._bags, 'the live session got no bag')
+        status.publish(SessionStatus(session_id='live', state=S.STATE_DONE))
+        _until(lambda: len(recorder.closed_bags) == 1, 'the live session never closed')
+        time.sleep(0.5)
+        assert [p.name.endswith('_live') for p in tmp_path.iterdir()] == [True]
+        with AnyReader(recorder.closed_bags) as reader:
+            states = [reader.deserialize(raw, c.msgtype).state for c, _, raw in
+                      reader.messages() if c.topic == 'session/status']
+        # its history first, then what came after the recorder started
+        assert states == [S.STATE_LISTENING, S.STATE_GENERATING, S.STATE_DONE]
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_a_session_whose_manager_left_the_graph_has_its_bag_closed(system):
+    """Once, a session manager killed mid-session left its session's bag open (a RECORDING
+    marker) until the recorder itself stopped."""
+    recorder, node = system
+    manager = rclpy.create_node('doomed_manager', context=node.context)
+    status = manager.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    status.publish(SessionStatus(session_id='orphan', state=SessionStatus.STATE_PLOTTING))
+    _until(lambda: 'orphan' in recorder._bags, 'the session got no bag')
+    time.sleep(1.5)
+    assert not recorder.closed_bags            # its manager is there: it stays open
+    manager.destroy_node()                     # killed
+    _until(lambda: len(recorder.closed_bags) == 1, 'the bag was never closed', timeout=15)
+    assert not (recorder.closed_bags[0] / 'RECORDING').exists()

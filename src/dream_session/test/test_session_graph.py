@@ -201,6 +201,39 @@ def test_a_server_that_never_answers_the_goal_fails_its_session_not_the_next(tmp
         runner.stop(grace=0.5)
 
 
+def test_a_server_gone_mid_drawing_fails_its_session_even_if_another_replaces_it(tmp_path):
+    """Once, a drawing node killed mid-drawing (then restarted) left its session generating,
+    and every visitor after it waiting, until the 15-minute generating timeout."""
+    import uuid
+
+    from dream_session.stand_in_drawing_server import StandInDrawingServer
+    runner = SingleProcessRunner([s for s in specs(tmp_path) if s.name != 'clipdraw'],
+                                 ros_args=['-r', f'__ns:=/gone_{uuid.uuid4().hex[:8]}']).start()
+    try:
+        painter = StandInDrawingServer(context=runner.context, parameter_overrides=[
+            rclpy.parameter.Parameter('slow_seconds', value=60.0)])
+        runner.add_node(painter)
+        visitor = Visitor(runner)
+        manager = runner.nodes['session_manager']
+        assert runner.wait(lambda: manager._generate.server_is_ready(), timeout=10,
+                           install_signals=False)
+        visitor.tell('a slow dream whose painter dies')
+        assert runner.wait(lambda: manager.goals_in_flight() == 1, timeout=10,
+                           install_signals=False)
+        runner.remove_node(painter)             # killed mid-drawing ...
+        runner.add_node(StandInDrawingServer(context=runner.context))   # ... and restarted
+        started = time.monotonic()
+        first = wait_finished(runner)
+        assert first.state == S.STATE_FAILED and first.error_code == S.ERROR_GENERATION
+        assert 'the drawing node left the graph during the drawing' in first.message
+        assert time.monotonic() - started < 10
+        visitor.tell('a dream for the new painter')
+        second = wait_finished(runner, count=2)
+        assert second.state == S.STATE_DONE, second.message
+    finally:
+        runner.stop(grace=0.5)
+
+
 MY_ARM = '''
 from rclpy.node import Node
 

@@ -23,11 +23,9 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from dream_interfaces.msg import AudioChunk, Transcript, Utterance
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
@@ -43,6 +41,7 @@ from dream_stt.recognizer import (COMPUTE_TYPES, DEVICES, SAMPLE_RATE, TASKS, De
 from dream_stt.recognition_worker import audio_key, RecognitionWorker
 from dream_stt.rejection import RejectionThresholds, Status
 from dream_stt.transcript_message import recognition_to_msg
+from dream_runtime.node_process import run_node
 
 TRANSCRIPT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                             reliability=ReliabilityPolicy.RELIABLE)
@@ -315,21 +314,7 @@ class SttNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = SttNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # SIGTERM shuts the context down from the signal handler; an executor caught between
-        # two waits then fails to make its wait set (RCLError) instead of ending cleanly.
-        if rclpy.ok():
-            raise
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SttNode, args)
 
 
 if __name__ == '__main__':

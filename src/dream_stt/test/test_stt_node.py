@@ -222,25 +222,3 @@ def test_under_sim_time_transcripts_need_no_clock_and_keep_the_capture_stamp(
         assert 0 < t.processing_time < 60
     finally:
         stop(ros, node)
-
-
-class Quiet(rclpy.node.Node):
-    def __init__(self):
-        super().__init__('quiet')
-
-
-def test_the_process_ends_cleanly_when_sigterm_shuts_the_context_down_mid_spin(monkeypatch):
-    from dream_stt import stt_node
-
-    def spin_then_fail(node, executor=None):
-        rclpy.shutdown()       # what rclpy's SIGTERM handler does, between two waits
-        raise RuntimeError('failed to initialize wait set: the given context is not valid')
-    monkeypatch.setattr(stt_node, 'SttNode', Quiet)
-    monkeypatch.setattr(rclpy, 'spin', spin_then_fail)
-    assert stt_node.main(args=[]) == 0
-
-    def fail(node, executor=None):
-        raise RuntimeError('a real bug')
-    monkeypatch.setattr(rclpy, 'spin', fail)
-    with pytest.raises(RuntimeError, match='a real bug'):
-        stt_node.main(args=[])

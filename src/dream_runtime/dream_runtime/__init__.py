@@ -1,0 +1,1 @@
+"""How each Dreaming Machine node runs as a process of its own."""
