@@ -89,4 +89,24 @@ class BagVerb:
                      f'messages: {reader.message_count}']
             for conn in sorted(reader.connections, key=lambda c: c.topic):
                 lines.append(f'  {conn.topic:<36} {conn.msgtype:<44} {conn.msgcount}')
+            lines.insert(1, BagVerb._outcome(reader))
         return '\n'.join(lines)
+
+    @staticmethod
+    def _outcome(reader):
+        """'session: ID, STATE: message' from the bag's last status: whether the session
+        was done, failed or cancelled, without an analysis."""
+        from dream_session.interface_types import dream_typestore
+        from dream_session.run_verb import STATE_NAMES
+        statuses = [c for c in reader.connections if c.topic == 'session/status']
+        last = None
+        # (rosbags reads every connection when given none)
+        for conn, _, data in reader.messages(connections=statuses) if statuses else ():
+            last = dream_typestore().deserialize_cdr(data, conn.msgtype)
+        if last is None:
+            return 'session: none recorded (no session/status message)'
+        state = STATE_NAMES[last.state] if last.state < len(STATE_NAMES) else str(last.state)
+        ended = ('' if state in ('done', 'failed', 'cancelled')
+                 else ' (no outcome recorded: the recording ends here)')
+        return (f'session: {last.session_id}, {state}{ended}'
+                + (f': {last.message}' if last.message else ''))

@@ -103,6 +103,27 @@ def test_replay_of_a_damaged_bag_names_it_and_its_repair(tmp_path, capsys):
     assert f'{broken}: damaged bag' in err and f'dream bag recover {broken}' in err
 
 
+def test_bag_info_says_how_the_session_ended(tmp_path, capsys):
+    """Once, only an analysis told whether a bag's session was done, failed or cancelled."""
+    from rclpy.serialization import serialize_message
+
+    from dream_interfaces.msg import SessionStatus
+    bags = []
+    for sid, states in [('fine', [1, 5]), ('broke', [1, 3, 6]), ('cut', [1, 4])]:
+        with SessionBagWriter(tmp_path, sid) as writer:
+            writer.add_topic('session/status', 'dream_interfaces/msg/SessionStatus')
+            for i, state in enumerate(states):
+                msg = SessionStatus(session_id=sid, state=state,
+                                    message='drawing failed: no CLIP' if state == 6 else '')
+                writer.write('session/status', 1_000 + i, serialize_message(msg))
+            bags.append(str(writer.path))
+    assert command.main(['bag', 'info', *bags]) == 0
+    out = capsys.readouterr().out
+    assert 'session: fine, done\n' in out
+    assert 'session: broke, failed: drawing failed: no CLIP' in out
+    assert 'session: cut, plotting (no outcome recorded: the recording ends here)' in out
+
+
 def test_recovery_of_a_renamed_folder_names_its_own_file(bag, capsys):
     (bag / 'metadata.yaml').unlink()          # killed, then the folder renamed
     renamed = bag.rename(bag.with_name('killed'))
