@@ -144,6 +144,24 @@ def test_cancel_mid_run_ends_canceled_with_the_drawing_so_far(graph):
     assert len(outcome.drawing.strokes) == 6
 
 
+def test_winding_down_answers_the_running_goal_and_refuses_new_ones(graph):
+    """SIGINT/SIGTERM of the node's process (dream_runtime.run_node): once, the context was
+    shut down under the drawing and its session never heard of it."""
+    handle, feedback = graph.send('a lighthouse', session='s-stop', iterations=5000)
+    wait_for(lambda: len(feedback) >= 2)
+    try:
+        done = graph.server.wind_down()
+        status, outcome = graph.result(handle)
+        assert status == GoalStatus.STATUS_ABORTED
+        assert outcome.error_code == GenerationResult.ERROR_CANCELLED
+        assert outcome.message.startswith('stopped: the drawing node is shutting down after')
+        wait_for(done)
+        late, _ = graph.send('a whale', session='s-late')
+        assert graph.result(late)[1].message == 'the drawing node is shutting down'
+    finally:
+        graph.server._closing.clear()
+
+
 def test_a_second_goal_while_busy_gets_error_busy(graph):
     first, feedback = graph.send('a lighthouse', session='s-long', iterations=5000)
     wait_for(lambda: len(feedback) >= 1)
