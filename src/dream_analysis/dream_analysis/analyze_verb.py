@@ -8,12 +8,13 @@ from dream_analysis.analysis_models import add_model_arguments
 
 DESCRIPTION = """\
 Read every session bag under SESSIONS_DIR (read-only: unfinished recordings are mended in a
-temporary copy; corrupt bags are reported and skipped), measure each session (agreement of
-drawing and prompt relative to decoys, text written in the drawing, speech-side losses,
-per-stroke importance, what CLIP sees), sort the sessions into the four groupings (lost in
-translation, text-to-text as image, clear concept, indeterminacy and confusion) by the rules
-in MEASUREMENTS.md, cluster them, and write REPORT_DIR/index.html with CSV and Parquet of
-every measurement under REPORT_DIR/data.
+temporary copy; corrupt bags are reported and skipped; a session recorded in several bags, its
+recorder restarted, is one session), measure each session (agreement of drawing and prompt
+relative to decoys, text written in the drawing, speech-side losses, per-stroke importance,
+what CLIP sees), sort the sessions into the four groupings (lost in translation,
+text-to-text as image, clear concept, indeterminacy and confusion) by the rules in
+MEASUREMENTS.md, cluster them, and write REPORT_DIR/index.html with CSV and Parquet of every
+measurement under REPORT_DIR/data.
 
 CLIP weights are never downloaded: pass --clip-pretrained FILE (or set CLIP_WEIGHTS). A
 drawing flatters the model it was made with: give a second model with --judge-model and

@@ -2,14 +2,16 @@
 
 Failed sessions are rows too (marked by ``final_state``, ``error`` and ``failure_stage``); a
 bag that cannot be read at all becomes an issue in the list returned beside the table, never
-an exception, so one corrupt recording cannot stop the analysis of hundreds.
+an exception, so one corrupt recording cannot stop the analysis of hundreds. A session is one
+row however many bags hold it (a recorder restarted while it ran splits it in two), and a bag
+copied under another name is not a session of its own.
 """
 import os
 import pathlib
 import re
 from dataclasses import dataclass
 
-from dream_analysis.session_bag import BagUnreadable, read_session_bag
+from dream_analysis.session_bag import BagUnreadable, read_session_bag, read_session_bags
 from dream_session.bag_recovery import is_bag_dir
 from dream_session.session_paths import safe_session_name
 
@@ -70,7 +72,7 @@ def read_archive(root, *, progress=None):
         if record['bag_state'] != 'complete' or record['bag_notes']:
             issues.append(ArchiveIssue(str(bag), record['bag_state'], record['bag_notes']))
         rows.append(record)
-    rows = _without_copies(rows, issues)
+    rows = _one_row_per_session(_without_copies(rows, issues), issues)
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ['session_id'])
     if rows:
         table = _unique_ids(table).sort_values('start_time', kind='stable')
@@ -131,8 +133,30 @@ def _recording_digest(bag):
     return tuple(sorted(digests))
 
 
+def _one_row_per_session(rows, issues):
+    """The rows of bags that hold one session (the same session id and session start, as
+    its statuses give them) read together as one row (session_bag.read_session_bags): a
+    recorder restarted while the session ran left it in two bags, or one restarted after it
+    ended wrote its last, latched statuses into a bag of their own."""
+    sessions = {}
+    for row in rows:
+        sessions.setdefault((row['session_id'], row['start_time']), []).append(row)
+    merged = []
+    for same in sessions.values():
+        if len(same) == 1:
+            merged += same
+            continue
+        try:
+            merged.append(read_session_bags([row['bag'] for row in same]))
+        except BagUnreadable as exc:    # it changed since it was read a moment ago
+            merged += same
+            issues.append(ArchiveIssue(same[0]['bag'], 'read apart', f'one of the bags of '
+                                       f'session {same[0]["session_id"]}: {exc}'))
+    return merged
+
+
 def _unique_ids(table):
-    """Two bags of one session id (a re-recorded replay) stay two rows with distinct ids."""
+    """Two sessions given one id (different session starts) stay two rows with distinct ids."""
     seen = {}
     ids = []
     for sid, bag in zip(table['session_id'], table['bag_name']):

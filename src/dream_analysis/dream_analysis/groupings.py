@@ -94,7 +94,7 @@ def _speech_failure(row):
     stage = row.get('failure_stage') or ''
     status = row.get('transcript_status') or 'none'
     if error in SPEECH_ERRORS:
-        return f'session failed on the speech side ({_error_text(error, row)})'
+        return f'session failed on the speech side ({error_text(error, row)})'
     if status not in ('ok', 'none'):
         return f'transcript {status}'
     if stage in ('listening', 'transcribing') and row.get('final_state') != 'cancelled':
@@ -103,7 +103,7 @@ def _speech_failure(row):
     return ''
 
 
-def _error_text(error, row):
+def error_text(error, row):
     """'error: message', naming the error once: the session's messages often begin with it."""
     message = (row.get('error_message') or '').strip()
     if not message:

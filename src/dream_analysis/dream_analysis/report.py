@@ -16,7 +16,7 @@ import os
 import pathlib
 import shutil
 
-from dream_analysis.groupings import GROUPS, NOT_DRAWN
+from dream_analysis.groupings import GROUPS, NOT_DRAWN, error_text
 
 MARKER = '.dream-report'
 STAGING = '.dream-report-next'     # the report being written
@@ -271,7 +271,7 @@ def _card(row):
         if _text(row.get(key)))
     state = _e(row.get('final_state'))
     if _text(row.get('error')) not in ('', 'none'):
-        state += f' ({_e(row.get("error"))}: {_e(row.get("error_message"))})'
+        state += f' ({_e(error_text(_text(row.get("error")), row))})'
     phrases = _e(row.get('top_phrases')) or '&ndash;'
     return (f'<article class="session" data-session="{_e(row.get("session_id"))}">'
             f'{images}<div class="prompt">{_clipped(row.get("prompt")) or "<i>no prompt</i>"}'

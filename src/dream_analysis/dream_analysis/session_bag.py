@@ -1,10 +1,11 @@
-"""One session bag read into one flat record, without ever writing to the archive.
+"""One session's bag (or bags) read into one flat record, without ever writing to the archive.
 
 A bag whose recorder was killed (``RECORDING`` marker, or no ``metadata.yaml``) is copied to a
 temporary folder and mended there with dream_session's recovery, so the archive stays exactly
 as it was. A bag that breaks off while being read keeps what was read before the break; a
 message that cannot be decoded is counted and skipped. Messages are recognised by type, not by
-topic name, so remapped topics are still read.
+topic name, so remapped topics are still read. A session recorded in several bags (its
+recorder restarted) is read from all of them at once (``read_session_bags``).
 """
 import collections
 import datetime
@@ -22,6 +23,8 @@ STATE_NAMES = ('idle', 'listening', 'transcribing', 'generating', 'plotting', 'd
 TERMINAL_STATES = ('done', 'failed', 'cancelled')
 SESSION_ERRORS = ('none', 'audio', 'speech rejected', 'speech recognition', 'generation', 'plot',
                   'timeout', 'internal')
+# The error of a session whose bags hold no last status (done, failed or cancelled).
+NO_OUTCOME = 'no outcome'
 # Session errors that mean the dream never reached CLIP because of the speech side.
 SPEECH_ERRORS = ('audio', 'speech rejected', 'speech recognition')
 TRANSCRIPT_STATUS = ('ok', 'rejected: no speech', 'rejected: low confidence',
@@ -64,13 +67,63 @@ def read_session_bag(bag_dir):
     The record's ``bag_state`` says how it was read: ``complete``, ``recovered`` (an
     unfinished recording mended in a temporary copy) or ``read partly`` (the bag broke off).
     """
-    bag_dir = pathlib.Path(bag_dir)
+    return read_session_bags([bag_dir])
+
+
+def read_session_bags(bag_dirs):
+    """The record of one session recorded in several bags, read as one.
+
+    A recorder restarted while a session ran leaves it in two bags (the killed recorder's,
+    holding its beginning, and the new one's, holding the latched statuses again and the
+    rest); one restarted after it ended could write its last latched statuses into a bag of
+    their own. The messages of all the bags are taken together in time order, a message that
+    a bag recorded earlier too (the same bytes) counted once. ``bag`` lists the bags ('; ')
+    in the order they were recorded, ``bag_name`` names the first; ``bag_state`` is the worst
+    of theirs, ``bag_notes`` names the bags and their notes.
+    """
+    keyed = len(bag_dirs) > 1
+    read = sorted((_bag_messages(pathlib.Path(bag), keyed) for bag in bag_dirs),
+                  key=lambda bag_read: min(t for found in bag_read[1].values()
+                                           for t, _, _ in found))
+    bags = [bag for bag, _, _, _ in read]
+    record = _session_record(_merged(read), bags[0])
+    record['bag'] = '; '.join(str(bag) for bag in bags)
+    states = {state for _, _, state, _ in read}
+    record['bag_state'] = next((s for s in ('read partly', 'recovered') if s in states),
+                               'complete')
+    notes = [f'{bag.name}: {note}' if keyed else note
+             for bag, _, _, bag_notes in read for note in bag_notes]
+    if keyed:
+        notes.insert(0, f'one session recorded in {len(bags)} bags, read as one: '
+                        + ', '.join(bag.name for bag in bags))
+    record['bag_notes'] = '; '.join(notes)
+    return record
+
+
+def _merged(read):
+    """msgtype -> [(log time ns, message)] of every bag read, in time order, less the copies
+    of a message (its hash key) that another bag recorded first."""
+    merged = collections.defaultdict(list)
+    for index, (_, messages, _, _) in enumerate(read):
+        for msgtype, found in messages.items():
+            merged[msgtype] += [(t, index, key, msg) for t, key, msg in found]
+    for msgtype, found in merged.items():
+        found.sort(key=lambda item: item[:2])
+        first_bag = {}
+        merged[msgtype] = [(t, msg) for t, index, key, msg in found
+                           if key is None or first_bag.setdefault(key, index) == index]
+    return merged
+
+
+def _bag_messages(bag_dir, keyed):
+    """(bag_dir, {msgtype: [(log time ns, key, message)]}, bag_state, notes) of one bag;
+    key: a hash of the message's bytes where ``keyed``, else None."""
     if not is_bag_dir(bag_dir):
         raise BagUnreadable(f'{bag_dir}: not a rosbag2 folder (no metadata.yaml, no .mcap)')
     if needs_recovery(bag_dir):
-        return _salvage(bag_dir, 'unfinished recording')
+        return _salvage(bag_dir, 'unfinished recording', keyed)
     try:
-        return _read(bag_dir, bag_dir, 'complete', [])
+        return _read(bag_dir, bag_dir, 'complete', [], keyed)
     except NotASessionBag:
         raise
     except BagUnreadable as exc:
@@ -78,12 +131,12 @@ def read_session_bag(bag_dir):
             raise
         # A finished bag whose file was damaged later: salvage what the stream still holds.
         try:
-            return _salvage(bag_dir, f'damaged bag ({exc})')
+            return _salvage(bag_dir, f'damaged bag ({exc})', keyed)
         except BagUnreadable:
             raise exc from None
 
 
-def _salvage(bag_dir, what):
+def _salvage(bag_dir, what, keyed):
     """Read a bag by mending a temporary copy of it (dream_session's recovery)."""
     from dream_session.bag_recovery import BagRecoveryError, recover_bag
     with tempfile.TemporaryDirectory(prefix='dream-analysis-') as tmp:
@@ -107,7 +160,7 @@ def _salvage(bag_dir, what):
                                 f'{type(exc).__name__}: {here(exc)}') from exc
         note = (f'{what} mended in a temporary copy: {report["messages"]} messages salvaged'
                 + (' (file cut off)' if report['truncated'] else ''))
-        return _read(copy, bag_dir, 'recovered', [note])
+        return _read(copy, bag_dir, 'recovered', [note], keyed)
 
 
 def _first_copy_error(errors):
@@ -117,10 +170,10 @@ def _first_copy_error(errors):
     return f'{pathlib.Path(source).name}: {why}{more}'
 
 
-def _read(path, original, state, notes):
+def _read(path, original, state, notes, keyed):
     from rosbags.rosbag2 import Reader
 
-    messages = collections.defaultdict(list)   # msgtype -> [(log time ns, message)]
+    messages = collections.defaultdict(list)   # msgtype -> [(log time ns, key, message)]
     undecodable = 0
     try:
         reader = Reader(path)
@@ -141,7 +194,8 @@ def _read(path, original, state, notes):
                 except Exception:  # one bad message must not lose the session
                     undecodable += 1
                     continue
-                messages[connection.msgtype].append((int(timestamp), msg))
+                key = hashlib.blake2b(raw, digest_size=16).digest() if keyed else None
+                messages[connection.msgtype].append((int(timestamp), key, msg))
         except Exception as exc:
             if not messages:
                 raise BagUnreadable(f'{original}: no message could be read: '
@@ -158,10 +212,7 @@ def _read(path, original, state, notes):
         held = ', '.join(sorted(messages)[:4]) + (', ...' if len(messages) > 4 else '')
         raise NotASessionBag(f'{original}: not a Dreaming Machine session bag (no '
                              f'dream_interfaces messages; it holds {held})')
-    record = _session_record(messages, pathlib.Path(original))
-    record['bag_state'] = state
-    record['bag_notes'] = '; '.join(notes)
-    return record
+    return pathlib.Path(original), messages, state, notes
 
 
 _STORES = {}
@@ -251,7 +302,8 @@ def _status_fields(statuses, first_log_ns):
     for state in STATE_NAMES[1:5]:
         fields[f'{state}_s'] = float('nan')
     if not statuses:
-        fields['error_message'] = 'no session/status recorded'
+        fields.update(error=NO_OUTCOME, error_message=f'{NO_OUTCOME} recorded: the bag holds '
+                      'no session/status')
         return fields
     entries = []   # (entered at ns, state name), consecutive repeats merged
     for log_ns, msg in statuses:
@@ -278,6 +330,10 @@ def _status_fields(statuses, first_log_ns):
         fields['failure_stage'] = _name(STATE_NAMES, last.previous_state)
     if fields['finished']:
         fields['total_s'] = max(0, entries[-1][0] - start_ns) / 1e9
+    else:   # the session never ended, as far as its bags know
+        fields.update(error=NO_OUTCOME, error_message=(
+            f'{NO_OUTCOME} recorded: the recording ends while {final} (its session manager '
+            'or recorder stopped)'))
     return fields
 
 

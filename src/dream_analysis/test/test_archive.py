@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from dream_analysis.archive import find_bags, read_archive
+from dream_analysis.groupings import NOT_DRAWN, calibrate_thresholds, decide
 from dream_analysis.session_bag import BagUnreadable, read_session_bag
 from dream_analysis.synthetic_archive import SyntheticSession, random_strokes, write_session_bag
 
@@ -258,3 +259,116 @@ def test_a_prompt_the_blocklist_refused_is_not_called_rejected_speech(tmp_path):
         start=T0 + datetime.timedelta(minutes=1))
     table, _ = read_archive(tmp_path)
     assert table['error'].tolist() == ['prompt refused', 'speech rejected']
+
+
+def recorded(bag):
+    """(topic, msgtype, log time ns, raw bytes, message) of every message of a bag."""
+    from rosbags.rosbag2 import Reader
+    from dream_session.interface_types import dream_typestore
+    store = dream_typestore()
+    with Reader(bag) as reader:
+        return [(c.topic, c.msgtype, t, raw, store.deserialize_cdr(raw, c.msgtype))
+                for c, t, raw in reader.messages()]
+
+
+def record_again(root, session_id, messages, *, started, later_s, close=True):
+    """What a (re)started recorder writes: these messages' bytes as published, in a bag of
+    its own named for ``started``, logged ``later_s`` after the first recording."""
+    from dream_session.bag_writer import SessionBagWriter
+    writer = SessionBagWriter(root, session_id, started=started, flush_interval=3600)
+    for topic, msgtype, t, raw, _ in messages:
+        writer.add_topic(topic, msgtype)
+        writer.write(topic, t + int(later_s * 1e9), raw)
+    if close:
+        writer.close()
+    return writer
+
+
+def is_status(item, *states):
+    """Whether a recorded() item is a session/status in one of these states."""
+    from dream_analysis.synthetic_archive import STATES
+    _, msgtype, _, _, message = item
+    return msgtype.endswith('/SessionStatus') and message.state in [STATES[s] for s in states]
+
+
+def test_a_session_split_by_a_restarted_recorder_is_one_row(tmp_path):
+    import numpy as np
+    archive = tmp_path / 'archive'
+    whole = write_session_bag(tmp_path / 'whole', SyntheticSession(
+        's7', 'a lighthouse', strokes=random_strokes(5, 64, np.random.default_rng(0)),
+        canvas=64), start=T0).path
+    messages = recorded(whole)
+    plotting = next(m[2] for m in messages if is_status(m, 'plotting'))
+    # The recorder killed once the session was plotting: its bag unfinished, mended on read.
+    killed = record_again(archive, 's7', [m for m in messages if m[2] <= plotting],
+                          started=T0, later_s=0, close=False)
+    killed.flush()
+    # The restarted recorder: the latched statuses again, then the rest (result, done).
+    record_again(archive, 's7', [m for m in messages if m[0] == 'session/status'] +
+                 [m for m in messages if m[2] > plotting and m[0] != 'session/status'],
+                 started=T0 + datetime.timedelta(minutes=2), later_s=60)
+    table, issues = read_archive(archive)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row['session_id'], row['final_state'], row['failed'], row['error']) == \
+        ('s7', 'done', False, 'none')
+    assert (row['n_strokes'], row['strokes_plotted'], row['total_s']) == (5, 5, 134.0)
+    assert row['plotting_s'] == 90.0
+    assert row['messages'] == len(messages)           # latched statuses counted once
+    bags = sorted(p.name for p in archive.iterdir())
+    assert row['bag'] == '; '.join(str(archive / name) for name in bags)
+    assert row['bag_name'] == bags[0] and row['bag_state'] == 'recovered'
+    assert 'one session recorded in 2 bags' in row['bag_notes']
+    assert [(i.bag, i.kind) for i in issues] == [(str(archive / bags[0]), 'recovered')]
+
+
+def test_a_finished_sessions_status_tail_in_a_bag_of_its_own_counts_once(tmp_path):
+    import numpy as np
+    archive = tmp_path / 'archive'
+    drawn = write_session_bag(archive, SyntheticSession(
+        'drawn', 'a boat', strokes=random_strokes(3, 64, np.random.default_rng(1)),
+        canvas=64), start=T0).path
+    failed = write_session_bag(archive, SyntheticSession(
+        'fails', 'a cat', strokes=None, fail_at='generating', error_code=4,
+        error_message='CLIP weights missing'), start=T0 + datetime.timedelta(minutes=5)).path
+    write_session_bag(archive, SyntheticSession('other', 'a dog', strokes=[]),
+                      start=T0 + datetime.timedelta(minutes=10))
+    # A recorder restarted later gets the last statuses of each from the latched topic.
+    for bag, sid, last in ((drawn, 'drawn', ('plotting', 'done')),
+                           (failed, 'fails', ('generating', 'failed'))):
+        record_again(archive, sid, [m for m in recorded(bag) if is_status(m, *last)],
+                     started=T0 + datetime.timedelta(minutes=30), later_s=1800)
+    table, issues = read_archive(archive)
+    assert issues == [] and table['session_id'].tolist() == ['drawn', 'fails', 'other']
+    assert table['final_state'].tolist() == ['done', 'failed', 'done']
+    assert table['failed'].tolist() == [False, True, False]
+    assert table['n_strokes'].tolist() == [3, 0, 0]
+    assert table['messages'][0] == len(recorded(drawn))
+    assert table['error_message'][1] == 'CLIP weights missing'
+    assert table['bag'][0].split('; ')[0] == str(drawn) and ';' in table['bag'][1]
+
+
+def test_a_session_without_a_last_status_says_so(tmp_path):
+    archive = tmp_path / 'archive'
+    whole = write_session_bag(tmp_path / 'whole', SyntheticSession(
+        'cut', 'a bridge', strokes=[]), start=T0).path
+    record_again(archive, 'cut', [m for m in recorded(whole) if not is_status(m, 'done')],
+                 started=T0, later_s=0)
+    listening = write_session_bag(tmp_path / 'whole', SyntheticSession(
+        'early', '', strokes=None, audio_seconds=0), start=T0 + datetime.timedelta(minutes=5))
+    record_again(archive, 'early', [m for m in recorded(listening.path)
+                                    if is_status(m, 'listening')],
+                 started=T0 + datetime.timedelta(minutes=5), later_s=0)
+    table, _ = read_archive(archive)
+    cut, early = table.to_dict('records')
+    assert (cut['final_state'], cut['finished'], cut['failed'], cut['error']) == \
+        ('plotting', False, True, 'no outcome')
+    assert cut['error_message'] == ('no outcome recorded: the recording ends while plotting '
+                                    '(its session manager or recorder stopped)')
+    assert (early['final_state'], early['error']) == ('listening', 'no outcome')
+    # Not drawn, and why: not a speech failure (nothing failed; the machine stopped).
+    import pandas as pd
+    fallbacks = calibrate_thresholds(pd.DataFrame({'has_drawing': [], 'n_strokes': []}))
+    grouping, signals, reason = decide(dict(early, has_drawing=False), fallbacks)
+    assert (grouping, signals) == (NOT_DRAWN, 'no_drawing')
+    assert 'no outcome recorded: the recording ends while listening' in reason
