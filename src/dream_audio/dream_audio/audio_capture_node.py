@@ -17,11 +17,13 @@ import sys
 import threading
 import time
 
+import numpy as np
 from dream_interfaces.msg import AudioChunk
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from dream_audio.file_source import AudioFileError, FileSource
+from dream_audio.levels import peak_dbfs
 from dream_audio.microphone_source import AudioDeviceError, MicrophoneSource
 from dream_audio.parameters import declare, refuse_other_words
 from dream_audio.pcm import ENCODINGS
@@ -73,6 +75,11 @@ class AudioCaptureNode(Node):
         # Why the last source could not play (None: it played or plays): a one-shot run
         # from a file ends on it rather than waiting for speech that cannot come.
         self.source_error = None
+        # What went wrong while the last file played (it stopped decoding part way, or it is
+        # shorter than its header says), or None; and the loudest sample it gave (dBFS,
+        # None before any audio), so that a run that heard no speech can say why.
+        self.source_problem = None
+        self.source_peak_dbfs = None
         self.add_post_set_parameters_callback(self._on_parameters_set)
         if acquire_resources:
             self._start_source()
@@ -142,7 +149,7 @@ class AudioCaptureNode(Node):
 
     def _play_file(self, stopping):
         path = self._param('file_path')
-        self.source_error = None
+        self.source_error = self.source_problem = self.source_peak_dbfs = None
         if not path:
             self.source_error = 'source is "file" but file_path is empty: set file_path'
             self.get_logger().error(self.source_error)
@@ -168,11 +175,18 @@ class AudioCaptureNode(Node):
             f'playing {path} ({source.source_encoding}, {info.samplerate} Hz, '
             f'{info.channels} ch, {info.duration:.1f} s)')
         end_index, end_time = 0, self._now()
+        peak = 0.0
         try:
             for chunk in source:
                 self._publish(chunk)
                 end_index, end_time = chunk.end_index, chunk.time_of(chunk.end_index)
+                peak = max(peak, float(np.max(np.abs(chunk.samples))))
+                self.source_peak_dbfs = peak_dbfs(peak)
+            if source.warning:
+                self.source_problem = source.warning
+                self.get_logger().warning(source.warning)
         except AudioFileError as exc:
+            self.source_problem = str(exc)
             self.get_logger().error(str(exc))
         finally:
             self._file = None

@@ -94,3 +94,35 @@ def test_stop_ends_a_realtime_playback_early(dream_wav):
         if len(received) == 2:
             source.stop()
     assert len(received) == 2
+
+
+def test_a_wav_shorter_than_its_header_says_is_read_with_a_warning(dream_wav, tmp_path):
+    """libsndfile quietly reads what a cut WAV holds (its count says 1.1 s where the header
+    declares 4.9 s): the missing rest is said, not hidden."""
+    data = dream_wav.read_bytes()
+    cut = tmp_path / 'cut.wav'
+    cut.write_bytes(data[:len(data) // 3])
+    source = FileSource(cut, start_time=0.0)
+    assert source.warning == ''
+    chunks = list(source)
+    declared = soundfile.info(str(dream_wav)).duration
+    assert chunks and f'of the {declared:.1f} s declared' in source.warning
+    assert 'is shorter than its header says' in source.warning
+    assert 'shorter than its header' in read_audio_file(cut).warning
+    whole = FileSource(dream_wav, start_time=0.0)
+    list(whole)
+    assert whole.warning == '' and read_audio_file(dream_wav).warning == ''
+
+
+def test_a_wav_of_unknown_length_is_no_truncated_file(dream_wav, tmp_path):
+    """A WAV written to a pipe declares a size it cannot know (0 or 0xFFFFFFFF)."""
+    from dream_audio.file_source import wav_header_frames
+    data = bytearray(dream_wav.read_bytes())
+    assert wav_header_frames(dream_wav) == soundfile.info(str(dream_wav)).frames
+    at = data.index(b'data') + 4
+    for size in (0, 0xFFFFFFFF):
+        data[at:at + 4] = size.to_bytes(4, 'little')
+        piped = tmp_path / f'piped-{size}.wav'
+        piped.write_bytes(bytes(data))
+        assert wav_header_frames(piped) is None
+    assert wav_header_frames(tmp_path / 'missing.wav') is None

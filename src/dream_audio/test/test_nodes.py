@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+import soundfile
 
 rclpy = pytest.importorskip('rclpy')
 from dream_interfaces.msg import AudioChunk, SessionStatus, Utterance  # noqa: E402
@@ -267,6 +268,42 @@ def test_capture_without_a_microphone_stays_up_and_switches_to_a_file(graph, dre
         for node in (capture, listener):
             executor.remove_node(node)
             node.destroy_node()
+
+
+def _play(graph, path):
+    """Play ``path`` as fast as it decodes through a capture node (in a namespace of its
+    own: the graph's VAD does not hear it); the node, once done."""
+    executor, vad, probe, context = graph
+    parameters = [
+        Parameter('source', value='file'), Parameter('file_path', value=str(path)),
+        Parameter('realtime', value=False), Parameter('wait_for_subscriber', value=0.0)]
+    capture = AudioCaptureNode(namespace=NAMESPACE + '_solo', context=context,
+                               parameter_overrides=parameters)
+    try:
+        assert capture.wait_for_source(timeout=30)
+    finally:
+        capture.destroy_node()
+    return capture
+
+
+def test_the_capture_says_what_went_wrong_while_a_file_played(graph, dream_wav, tmp_path):
+    """A WAV cut short plays with a warning; a FLAC that stops decoding is named (a run that
+    heard no speech says so rather than 'no speech was heard'); the peak level is kept."""
+    whole = _play(graph, dream_wav)
+    assert whole.source_problem is None and whole.source_error is None
+    assert -20 < whole.source_peak_dbfs <= 0
+    data = dream_wav.read_bytes()
+    cut = tmp_path / 'cut.wav'
+    cut.write_bytes(data[:len(data) // 3])
+    assert 'is shorter than its header says' in _play(graph, cut).source_problem
+    flac = tmp_path / 'dream.flac'
+    samples, rate = soundfile.read(str(dream_wav), dtype='float32')
+    soundfile.write(str(flac), samples, rate)
+    broken = tmp_path / 'broken.flac'
+    broken.write_bytes(flac.read_bytes()[:1000])
+    played = _play(graph, broken)
+    assert played.source_error is None      # it started playing: not "cannot play"
+    assert 'decoding failed after' in played.source_problem
 
 
 @pytest.mark.parametrize('node, name, value', [

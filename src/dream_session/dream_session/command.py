@@ -11,6 +11,11 @@ here) with:
 
 Verbs import their heavy dependencies (torch, faster-whisper, rclpy) inside ``main`` so that
 ``dream --help`` stays fast and works even when one package's dependencies are broken.
+
+An exception from a verb becomes one line ``dream VERB: error: ...`` (exit 1). One that is
+the user's mistake (a missing file, a bad option or parameter: an exception whose class has
+a true ``usage_error``, a ``UsageError``, a ``ConfigError``) stops there; any other adds
+"(set DREAM_DEBUG=1 for the traceback)", since it may be a bug.
 """
 import argparse
 import os
@@ -21,6 +26,22 @@ from importlib.metadata import entry_points
 from dream_clipdraw.openmp_policy import prefer_passive_openmp
 
 VERB_GROUP = 'dream.verbs'
+
+
+class UsageError(ValueError):
+    """A verb was asked for something it cannot do (a missing file, a bad option)."""
+    usage_error = True
+
+
+def is_usage_error(exc):
+    """Whether ``exc`` is the user's mistake, not a possible bug (no traceback hint)."""
+    if getattr(exc, 'usage_error', False):
+        return True
+    try:
+        from dream_session.system_config import ConfigError
+    except Exception:   # a broken install must not hide the error being reported
+        return False
+    return isinstance(exc, ConfigError)
 
 
 def load_extensions(group):
@@ -77,7 +98,7 @@ def run_extension(args):
         if os.environ.get('DREAM_DEBUG'):
             traceback.print_exc()
         print(f'dream {name}: error: {exc}', file=sys.stderr)
-        if not os.environ.get('DREAM_DEBUG'):
+        if not os.environ.get('DREAM_DEBUG') and not is_usage_error(exc):
             print('(set DREAM_DEBUG=1 for the traceback)', file=sys.stderr)
         return 1
 

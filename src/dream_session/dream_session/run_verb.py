@@ -4,7 +4,10 @@ Without ``--once`` it serves visitors (microphone by default) until SIGINT/SIGTE
 cancels live sessions (the plotter lifts its pen) and closes the recordings. With
 ``--audio-file F --once`` it runs one session from a file and exits with its outcome:
 0 done, 1 failed or cancelled (Ctrl-C or --timeout included), 2 no session happened (the
-file could not play, or played out without speech).
+file could not play, or played out without speech). A file that is missing or cannot be read
+as audio is found before any node starts. Without ``--once`` a file that has played out is
+said so in the log, and the machine goes on serving until SIGINT/SIGTERM (a new file can be
+set at run time: ``audio_capture.file_path``).
 """
 import os
 import sys
@@ -75,7 +78,10 @@ class RunVerb:
     help = 'run the whole machine in one process (no ROS 2 launch needed)'
 
     def add_arguments(self, parser):
-        parser.add_argument('--audio-file', help='take the dream from this file, not the mic')
+        parser.add_argument('--audio-file',
+                            help='take the dream from this file, not the mic (without --once '
+                                 'the machine serves on after the file has played out, and '
+                                 'says so, until Ctrl-C)')
         parser.add_argument('--once', action='store_true',
                             help='run one session and exit with its outcome')
         parser.add_argument('--fast', action='store_true',
@@ -94,7 +100,8 @@ class RunVerb:
                 print(f'no session finished: {problem}', file=sys.stderr)
                 return 2
             if problem:                   # 2 is a --once outcome; a refused run is 1
-                raise ValueError(problem)
+                from dream_session.command import UsageError
+                raise UsageError(problem)
             extra['audio_capture'] = {'source': 'file',
                                       'file_path': os.path.abspath(args.audio_file),
                                       'realtime': not args.fast}
@@ -114,7 +121,7 @@ class RunVerb:
                 clockless = args.use_sim_time and not finished and not _clock_came(runner)
             else:
                 print('serving visitors; Ctrl-C to stop', file=sys.stderr)
-                runner.wait()
+                runner.wait(FilePlayedOut(runner) if args.audio_file else None)
         finally:
             runner.stop()
         sessions = report(runner)       # a session cut short by stop() counts as cancelled
@@ -132,15 +139,45 @@ class RunVerb:
 
 
 def audio_file_problem(path):
-    """Why ``path`` cannot be the run's audio file before anything starts, or None (a file
-    that turns out not to be audio is found when it plays)."""
+    """Why ``path`` cannot be the run's audio file before anything starts, or None: missing,
+    not a file, or not readable as audio (its header; a file that breaks further in is found
+    when it plays)."""
     if os.path.isdir(path):
         return f'{path} is a directory, not an audio file'
     if not os.path.exists(path):
         return f'no such audio file: {path}'
     if not os.path.isfile(path):
         return f'{path} is not a regular file, so not an audio file'
+    from dream_audio.file_source import AudioFileError, file_info
+    try:
+        file_info(path)
+    except AudioFileError as exc:
+        return f'cannot play: {exc}'    # as the capture node says it
     return None
+
+
+class FilePlayedOut:
+    """For ``runner.wait`` when serving from a file: says once in the log that the file has
+    played out (sessions go on); never ends the wait."""
+
+    def __init__(self, runner):
+        self.capture = runner.nodes.get('audio_capture')
+        self._playing = False
+        self._told = False
+
+    def __call__(self):
+        if self.capture is None:
+            return False
+        running = self.capture.source_running
+        if running:
+            self._playing, self._told = True, False   # (a new file_path plays again)
+        elif self._playing and not self._told:
+            self._told = True
+            problem = self.capture.source_problem
+            print('the audio file has played out'
+                  + (f' ({problem})' if problem else '')
+                  + '; sessions go on until Ctrl-C', file=sys.stderr)
+        return False
 
 
 def _clock_came(runner):
@@ -210,5 +247,17 @@ class OneSessionOver:
                 self._told = True
                 self.manager.speech_ended(self.ENDED)
             return False
-        self.why = self.UNHEARD
+        self.why = self.unheard()
         return True
+
+    def unheard(self):
+        """The why of an input used up without a session: UNHEARD, with what went wrong
+        while it played (a decoding failure, a short file) or a hint when it was very
+        quiet."""
+        if self.capture is None:
+            return self.UNHEARD
+        from dream_audio.levels import quiet_hint
+        notes = [getattr(self.capture, 'source_problem', None),
+                 quiet_hint(getattr(self.capture, 'source_peak_dbfs', None))]
+        notes = [note for note in notes if note]
+        return self.UNHEARD + (f' ({"; ".join(notes)})' if notes else '')

@@ -1,4 +1,5 @@
 """The dream command: verbs from entry points, broken plugins isolated, errors as one line."""
+import pathlib
 import subprocess
 import sys
 from importlib.metadata import EntryPoint
@@ -19,6 +20,22 @@ class GoodVerb:
         return 0
 
 
+class MisusedVerb:
+    help = 'a verb given a file that is not there'
+
+    def add_arguments(self, parser):
+        parser.add_argument('--kind', default='usage')
+
+    def main(self, args):
+        if args.kind == 'usage':
+            raise command.UsageError('no such audio file: nonexist.wav')
+        if args.kind == 'marked':
+            from dream_audio.file_source import file_info
+            file_info('nonexist.wav')       # AudioFileError: the user's file
+        from dream_session.system_config import ConfigError
+        raise ConfigError("stt has no parameter 'tsak'")
+
+
 class FailingVerb:
     help = 'a verb that raises'
 
@@ -34,6 +51,7 @@ def fake_verbs(monkeypatch):
     points = [
         EntryPoint('good', f'{__name__}:GoodVerb', command.VERB_GROUP),
         EntryPoint('fails', f'{__name__}:FailingVerb', command.VERB_GROUP),
+        EntryPoint('misused', f'{__name__}:MisusedVerb', command.VERB_GROUP),
         EntryPoint('broken', 'no_such_module_xyz:Verb', command.VERB_GROUP),
     ]
     monkeypatch.setattr(command, 'entry_points', lambda group: points if group ==
@@ -59,6 +77,39 @@ def test_error_is_one_clear_line_without_traceback(fake_verbs, capsys, monkeypat
     err = capsys.readouterr().err
     assert 'dream fails: error: the prompt is empty' in err
     assert 'Traceback' not in err
+
+
+def test_an_unexpected_error_hints_at_the_traceback(fake_verbs, capsys, monkeypatch):
+    monkeypatch.delenv('DREAM_DEBUG', raising=False)
+    assert command.main(['fails']) == 1
+    assert '(set DREAM_DEBUG=1 for the traceback)' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('usage', 'no such audio file: nonexist.wav'),
+    ('marked', 'audio file not found: nonexist.wav'),
+    ('config', "stt has no parameter 'tsak'"),
+])
+def test_a_usage_error_has_no_traceback_hint(fake_verbs, capsys, monkeypatch, kind, message):
+    """A missing file or a bad option is the user's to fix: a traceback would not help."""
+    monkeypatch.delenv('DREAM_DEBUG', raising=False)
+    assert command.main(['misused', '--kind', kind]) == 1
+    err = capsys.readouterr().err
+    assert f'dream misused: error: {message}' in err
+    assert 'DREAM_DEBUG' not in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('argv', [
+    ['transcribe', 'nonexist.wav'],
+    ['transcribe', '--language', 'xx', '{dream}'],
+    ['run', '--audio-file', 'nonexist.wav'],
+])
+def test_the_real_verbs_usage_errors_have_no_traceback_hint(argv, capsys, monkeypatch):
+    monkeypatch.delenv('DREAM_DEBUG', raising=False)
+    dream = str(pathlib.Path(__file__).parents[3] / 'data' / 'dreams' / 'red_whale.flac')
+    assert command.main([a.format(dream=dream) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert 'error: ' in err and 'DREAM_DEBUG' not in err
 
 
 def test_broken_verb_reports_its_load_error(fake_verbs, capsys):

@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -184,3 +185,74 @@ def test_a_sim_time_run_without_a_clock_says_why_nothing_happened(tmp_path, sile
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert ('no session finished: none within 8 s (--use-sim-time, and no /clock came'
             in proc.stderr), proc.stderr[-2000:]
+
+
+def test_a_file_that_is_not_audio_is_refused_before_serving(tmp_path, capsys):
+    """Without --once it was logged by the capture node, and then the run served visitors
+    forever with nothing to hear: refused like a missing file (exit 1), before any node."""
+    from dream_session import command
+    text = tmp_path / 'text.wav'
+    text.write_text('hi\n')
+    proc = subprocess.run([sys.executable, '-m', 'dream_session.command', 'run', '--no-record',
+                           '--audio-file', str(text)], capture_output=True, text=True,
+                          timeout=60)      # (it once served on, forever)
+    err = proc.stderr
+    assert proc.returncode == 1, err[-3000:]
+    assert f'dream run: error: cannot play: cannot read {text} as audio' in err
+    assert 'starting:' not in err and 'serving visitors' not in err
+    assert 'DREAM_DEBUG' not in err         # the user's file, not a bug: no traceback hint
+    assert command.main(['run', '--once', '--no-record', '--audio-file', str(text)]) == 2
+    err = capsys.readouterr().err
+    assert 'no session finished: cannot play: cannot read' in err and 'starting:' not in err
+
+
+def test_a_file_that_stops_decoding_is_named_in_the_outcome(tmp_path):
+    """Once: 'decoding failed after 0 samples' in the log, and then the final line blamed
+    the file for having no speech."""
+    dream = pathlib.Path(__file__).parents[3] / 'data' / 'dreams' / 'red_whale.flac'
+    broken = tmp_path / 'broken.flac'
+    broken.write_bytes(dream.read_bytes()[:1000])
+    proc = run_once(tmp_path, broken)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('no session finished: ') and 'decoding failed after' in last, \
+        proc.stderr[-3000:]
+
+
+def test_a_very_quiet_file_says_so_in_the_outcome(tmp_path):
+    dream = pathlib.Path(__file__).parents[3] / 'data' / 'dreams' / 'red_whale.flac'
+    samples, rate = soundfile.read(str(dream), dtype='float32')
+    quiet = tmp_path / 'quiet.wav'
+    soundfile.write(str(quiet), samples * (0.0008 / np.max(np.abs(samples))), rate)
+    proc = run_once(tmp_path, quiet)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert 'no speech was heard' in last and 'the recording is very quiet (peak -6' in last \
+        and 'dBFS): raise the input gain' in last, proc.stderr[-3000:]
+
+
+def test_serving_from_a_file_says_when_it_has_played_out(tmp_path, silence):
+    """Without --once the run goes on after the file (sessions may still be drawn, another
+    file may be set): it says so rather than waiting in silence."""
+    import signal
+    config = tmp_path / 'system.yaml'
+    config.write_text(yaml.safe_dump(SYSTEM))
+    serve = subprocess.Popen(
+        [sys.executable, '-m', 'dream_session.command', 'run', '--fast', '--no-record',
+         '--config', str(config), '--audio-file', str(silence)],
+        stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(90, serve.kill)     # (it once said nothing: no line comes)
+    watchdog.start()
+    try:
+        lines = []
+        while not lines or 'has played out' not in lines[-1]:
+            lines.append(serve.stderr.readline())
+            assert lines[-1], 'dream run ended early: ' + ''.join(lines)[-3000:]
+        assert 'the audio file has played out; sessions go on until Ctrl-C' in lines[-1]
+        assert any('serving visitors' in line for line in lines)
+        serve.send_signal(signal.SIGINT)
+        err = serve.communicate(timeout=60)[1]
+    finally:
+        watchdog.cancel()
+        serve.kill()
+    assert serve.returncode == 0, err

@@ -3,12 +3,14 @@
 A file (``dream transcribe``, the benchmark) goes through the same UtteranceSegmenter as the
 microphone; Whisper then decodes the stretch from the first utterance's start to the last
 one's end, pre- and post-roll included, so leading and trailing silence (where Whisper
-hallucinates) is cut while pauses inside the dream are kept.
+hallucinates) is cut while pauses inside the dream are kept. A recording in which the voice
+detector found no speech and whose peak is very low is rejected with a hint to raise the gain.
 """
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dream_audio.levels import peak_dbfs, quiet_hint
 from dream_audio.segmenter import SegmenterConfig, UtteranceSegmenter
 from dream_stt.recognizer import SAMPLE_RATE, Recognition
 from dream_stt.rejection import Status
@@ -48,8 +50,10 @@ def transcribe_recording(samples, recognizer, detector, task='transcribe', langu
         if samples.size == 0:
             result = Recognition(Status.REJECTED_EMPTY, 'no audio (zero samples)', task=task)
         else:
+            hint = quiet_hint(peak_dbfs(samples))
             result = Recognition(Status.REJECTED_NO_SPEECH,
-                                 'the voice detector found no speech in the recording',
+                                 'the voice detector found no speech in the recording'
+                                 + (f'; {hint}' if hint else ''),
                                  task=task, audio_duration=samples.size / SAMPLE_RATE)
         result.model = recognizer.loaded.name
         return result, None

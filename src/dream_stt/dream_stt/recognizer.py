@@ -19,7 +19,11 @@ decoding and a translation pass share one encoder run per 30 s window.
 Translation keeps both texts: the utterance is transcribed first (which detects the
 language); only if it is not English is it decoded a second time with task=translate. The
 cost is one extra decode, for non-English speech only. An English-only model hears only
-English, so translate with it is transcribe, and the result says so (task transcribe).
+English, so translate with it is transcribe, and the result says so (task transcribe). It
+detects no language either: the result's language is empty, with probability 0 (unless the
+caller named one). Its rejections of what it decoded (low confidence, repetition: what
+foreign speech gives) tell the visitor, in plain words, that the machine understands
+English only; the technical reason stays in the message too.
 
 Repetition is judged per 30 s window, as Whisper does (the largest of the windows'
 compression ratios): a long recording's whole text compresses well however honest it is.
@@ -43,6 +47,8 @@ COMPUTE_TYPES = ('auto', 'default', 'int8', 'int8_float32', 'int8_float16', 'int
                  'int16', 'float16', 'bfloat16', 'float32', 'float')
 # translate with an English-only model: what was done instead
 ENGLISH_ONLY_NOTE = 'task: transcribe (the model is English-only)'
+# for the visitor, when an English-only model rejects what it heard (foreign speech, often)
+ENGLISH_ONLY_HINT = 'this machine understands English only'
 SILENT_RMS = 1e-4      # about -80 dBFS: nothing a microphone in a room produces
 CLIPPED_LEVEL = 0.999
 
@@ -135,6 +141,9 @@ class SpeechRecognizer:
                                  speech_ratio, progress)
         result.model = self.loaded.name
         result.task = task if task in TASKS else result.task
+        if (not self.loaded.multilingual and result.status in (
+                Status.REJECTED_LOW_CONFIDENCE, Status.REJECTED_REPETITION)):
+            result.status_message = _join([result.status_message, ENGLISH_ONLY_HINT])
         if english_only and result.status != Status.ERROR:
             result.task = 'transcribe'
             result.status_message = _join([result.status_message, ENGLISH_ONLY_NOTE])
@@ -184,8 +193,9 @@ class SpeechRecognizer:
             original, info, seconds = self._decode(audio, 'transcribe', language, progress)
             passes, decode_time = 1, seconds
             english = original
-            detected = info.language if self.loaded.multilingual else 'en'
-            if task == 'translate' and detected != 'en':
+            # An English-only model detects nothing: its language is the one named, or unknown.
+            detected = info.language if self.loaded.multilingual else (language or '')
+            if task == 'translate' and self.loaded.multilingual and detected != 'en':
                 english, _, seconds = self._decode(audio, 'translate', detected, progress)
                 passes, decode_time = 2, decode_time + seconds
         except Exception as exc:  # ctranslate2 errors are not one type; a node must go on
@@ -204,7 +214,8 @@ class SpeechRecognizer:
             status, _join([message] + notes), text=text, original_text=original_text,
             language=detected,
             language_probability=(float(info.language_probability)
-                                  if self.loaded.multilingual and not language else 1.0),
+                                  if self.loaded.multilingual and not language
+                                  else 1.0 if language else 0.0),
             avg_logprob=signals[0], no_speech_prob=signals[1], compression_ratio=signals[2],
             segments=english, original_segments=original, decode_time=decode_time,
             passes=passes, **base)

@@ -5,7 +5,10 @@ Whisper always outputs *something*: on silence or noise it writes its stock phra
 that, the session is told why (a status it can act on: "please tell me again"). The rules
 follow Whisper's own heuristics (no-speech probability together with a low log-probability,
 gzip compression ratio for loops) plus checks Whisper leaves to the caller: empty text,
-stock phrases, repeated n-grams too short for the compression ratio to see.
+stock phrases, repeated n-grams too short for the compression ratio to see, and a phrase
+looping back to back over most of a short text ("I will not let you go, I will not let you go,
+I will not let", a hallucinated translation: twice and a half is too few repeats for the
+back-to-back count and too short a text for the compression ratio).
 """
 import re
 import zlib
@@ -51,6 +54,10 @@ class RejectionThresholds:
     min_avg_logprob: float = -1.0      # below: low confidence
     max_compression_ratio: float = 2.4  # above: a repetition loop
     max_repeats: int = 4               # an n-gram (1-4 words) repeated back to back this often
+    # A phrase of 2 or more words repeated back to back (at least twice) over this fraction of
+    # the words (most of them), the looping stretch being at least loop_min_words long: a loop.
+    max_loop_coverage: float = 0.75
+    loop_min_words: int = 8
     min_speech_ratio: float = 0.05     # VAD speech fraction below which nothing is decoded
 
 
@@ -88,6 +95,27 @@ def repeated_ngram(words, max_repeats):
     return None
 
 
+def looping_phrase(words, min_coverage=0.75, min_words=8):
+    """(phrase, words covered) for a phrase of 2 or more words repeated back to back (at
+    least two whole copies, then possibly part of a third) over at least ``min_coverage`` of
+    ``words`` and at least ``min_words`` words, or None. The longest such stretch wins."""
+    best = None
+    total = len(words)
+    for n in range(2, total // 2 + 1):
+        run = 0         # how many words in a row equal the word n before them
+        for i in range(n, total + 1):
+            if i < total and words[i] == words[i - n]:
+                run += 1
+                continue
+            covered = run + n
+            if run >= n and covered >= min_words and covered >= min_coverage * total and (
+                    best is None or covered > best[1]):
+                start = i - covered
+                best = (' '.join(words[start:start + n]), covered)
+            run = 0
+    return best
+
+
 def judge(text, avg_logprob, no_speech_prob, compression, thresholds=None):
     """(Status, message) for a transcript and its signals."""
     t = thresholds or RejectionThresholds()
@@ -108,6 +136,10 @@ def judge(text, avg_logprob, no_speech_prob, compression, thresholds=None):
     loop = repeated_ngram(words, t.max_repeats)
     if loop:
         return Status.REJECTED_REPETITION, f'{loop[0]!r} repeated {loop[1]} times'
+    loop = looping_phrase(words, t.max_loop_coverage, t.loop_min_words)
+    if loop:
+        return (Status.REJECTED_REPETITION,
+                f'{loop[0]!r} repeated over {loop[1]} of the {len(words)} words')
     if avg_logprob < t.min_avg_logprob:
         return (Status.REJECTED_LOW_CONFIDENCE,
                 f'low confidence (log-probability {avg_logprob:.2f} < {t.min_avg_logprob:g})')

@@ -5,13 +5,30 @@ voice detector and decoded by Whisper. The text goes to stdout; a rejected recor
 (silence, noise, hallucination) prints its status to stderr and exits with status 3; a
 language or task the model cannot do is a usage error (status 1), found before decoding;
 translate with an English-only model is transcribe (English in, English out), and says so.
-Progress (seconds of speech decoded) goes to stderr.
+A file shorter than its header says is transcribed with a warning. Progress (seconds of
+speech decoded) goes to stderr.
+
+Same as ``dream run --audio-file FILE`` (default settings): the model (base), beam (5),
+fallback temperatures and rejection thresholds, and the audio as the speech node gets it:
+16 kHz, quantised to 16-bit PCM as the capture node sends its chunks (``--encoding``, the
+capture's ``encoding`` parameter). That last point matters: where Whisper hesitates (a
+log-probability near -1, the temperature fallback at work, as in a translation of
+synthetic Spanish), half a 16-bit step of difference in the input changes the text and the
+verdict. What differs: the nodes cut the recording into utterances (a pause of
+``vad.min_silence``, 1.6 s, ends one and the next is a session of its own) and decode each;
+this verb decodes the whole stretch from the first speech to the last in one go.
 """
 import json
 import sys
 import time
 
 REJECTED_EXIT = 3
+
+
+class OptionError(ValueError):
+    """A task or language the model cannot do: the user's mistake (``dream`` prints it as
+    one line, without the traceback hint)."""
+    usage_error = True
 
 
 class TranscribeVerb:
@@ -34,9 +51,13 @@ class TranscribeVerb:
         parser.add_argument('--beam-size', type=int, default=5)
         parser.add_argument('--initial-prompt', default=None,
                             help='text Whisper sees as coming before the recording')
+        parser.add_argument('--encoding', choices=('pcm_s16le', 'f32le'), default='pcm_s16le',
+                            help='the audio as the capture node sends it (its encoding '
+                                 'parameter): 16-bit as in dream run (default), or float')
 
     def main(self, args):
         from dream_audio.file_source import read_audio_file
+        from dream_audio.pcm import decode, encode
         from dream_audio.speech_detector import SileroSpeechDetector
         from dream_stt import model_store
         from dream_stt.file_transcription import transcribe_recording
@@ -45,16 +66,20 @@ class TranscribeVerb:
         started = time.perf_counter()
         audio = read_audio_file(args.audio)
         read_time = time.perf_counter() - started
+        if audio.warning:
+            print(f'dream transcribe: warning: {audio.warning}', file=sys.stderr)
+        # What the speech node hears: the capture node's chunks carry this encoding.
+        samples = decode(encode(audio.samples, args.encoding), args.encoding)
         loaded = model_store.load(args.model, device=args.device)
         recognizer = SpeechRecognizer(loaded, DecodingOptions(
             beam_size=args.beam_size, initial_prompt=args.initial_prompt))
         refused = recognizer.option_error(args.task, args.language)
         if refused:     # a usage error, not a rejected recording
-            raise ValueError(refused)
+            raise OptionError(refused)
         detector = SileroSpeechDetector()
         begun = time.perf_counter()
         with _DecodeProgress() as progress:
-            result, span = transcribe_recording(audio.samples, recognizer, detector,
+            result, span = transcribe_recording(samples, recognizer, detector,
                                                 task=args.task, language=args.language,
                                                 progress=progress)
         recognize_time = time.perf_counter() - begun
@@ -65,7 +90,9 @@ class TranscribeVerb:
                 'source': {'sample_rate': audio.source_sample_rate,
                            'channels': audio.source_channels,
                            'encoding': audio.source_encoding,
-                           'duration': round(audio.duration, 3)},
+                           'duration': round(audio.duration, 3),
+                           'warning': audio.warning},
+                'encoding': args.encoding,
                 'speech_span': None if span is None else {
                     'start': span.start / 16000, 'end': span.end / 16000,
                     'speech_ratio': round(span.speech_ratio, 3),

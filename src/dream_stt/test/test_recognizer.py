@@ -13,7 +13,9 @@ def test_a_spoken_dream(recognizer, dream_audio, key_words):
     result = recognizer.recognize(dream_audio)
     assert result.status == Status.OK, result.status_message
     assert key_words(result.text) >= 3, result.text
-    assert result.original_text == result.text and result.language == 'en'
+    assert result.original_text == result.text
+    # tiny.en detects no language: unknown, no probability (not 'en' with 1.0)
+    assert result.language == '' and result.language_probability == 0.0
     assert -1.0 < result.avg_logprob < 0 and 0 <= result.no_speech_prob < 0.6
     assert result.segments and result.segments[-1].end <= result.audio_duration + 0.5
     assert result.audio_duration == pytest.approx(dream_audio.size / 16000)
@@ -97,6 +99,33 @@ def test_translate_with_an_english_model_is_transcribe_and_says_so(recognizer, d
     assert key_words(result.text) >= 3
     again = recognizer.recognize(dream_audio, task='transcribe')
     assert again.text == result.text and again.task == 'transcribe'
+
+
+def test_an_english_only_model_records_no_detected_language(dream_audio):
+    """tiny.en once recorded French speech as language en, probability 1.0: no detection
+    happened. A language the caller named is recorded as given."""
+    fake = _FakeWhisper([('A whale over the town at night.', 1.2)])
+    result = SpeechRecognizer(fake).recognize(_speech(3))
+    assert result.ok and result.language == '' and result.language_probability == 0.0
+    named = SpeechRecognizer(fake).recognize(_speech(3), language='en')
+    assert named.language == 'en' and named.language_probability == 1.0
+
+
+@pytest.mark.parametrize('task', ['transcribe', 'translate'])
+def test_an_english_only_rejection_tells_the_visitor_in_plain_words(task):
+    """French speech through tiny.en: rejected, and the visitor's repeat prompt (made from
+    the status message) says the machine understands English only; the technical reason
+    stays."""
+    fake = _FakeWhisper([('Jay ravey dune baleine rouge.', 1.1)])
+    fake._segments[0].avg_logprob = -1.6
+    result = SpeechRecognizer(fake).recognize(_speech(3), task=task)
+    assert result.status == Status.REJECTED_LOW_CONFIDENCE
+    assert 'this machine understands English only' in result.status_message
+    assert 'log-probability -1.60' in result.status_message
+    if task == 'translate':
+        assert 'task: transcribe (the model is English-only)' in result.status_message
+    ok = SpeechRecognizer(_FakeWhisper([('A red whale.', 1.1)])).recognize(_speech(3))
+    assert 'English only' not in ok.status_message
 
 
 class _FakeWhisper:

@@ -1,6 +1,7 @@
 """``dream transcribe`` in-process (the command turns exceptions into one error line)."""
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_prints_the_text(dream_wav, capsys, key_words):
 def test_json_has_signals_segments_and_timings(dream_wav, capsys):
     assert run(str(dream_wav), '--model', 'tiny.en', '--json') == 0
     report = json.loads(capsys.readouterr().out)
-    assert report['status'] == 'OK' and report['language'] == 'en'
+    assert report['status'] == 'OK' and report['language'] == ''   # tiny.en: none detected
     assert report['segments'] and {'avg_logprob', 'no_speech_prob', 'compression_ratio'} <= \
         set(report['segments'][0])
     assert report['source']['sample_rate'] == 22050
@@ -56,6 +57,53 @@ def test_zero_length_file(tmp_path, capsys):
     soundfile.write(str(path), np.zeros(0, dtype=np.float32), 16000)
     assert run(str(path), '--model', 'tiny.en') == REJECTED_EXIT
     assert 'rejected_empty' in capsys.readouterr().err
+
+
+def test_a_very_quiet_recording_names_its_level(dream_wav, tmp_path, capsys):
+    """Speech at -62 dBFS peak: the voice detector finds none, and the message says why."""
+    quiet = tmp_path / 'quiet.wav'
+    samples, rate = soundfile.read(str(dream_wav), dtype='float32')
+    soundfile.write(str(quiet), samples * (0.0008 / np.max(np.abs(samples))), rate)
+    assert run(str(quiet), '--model', 'tiny.en') == REJECTED_EXIT
+    err = capsys.readouterr().err
+    assert 'rejected_no_speech' in err
+    assert re.search(r'the recording is very quiet \(peak -6[123] dBFS\): raise the input '
+                     'gain', err), err
+
+
+def test_a_truncated_wav_is_transcribed_with_a_warning(dream_wav, tmp_path, capsys):
+    cut = tmp_path / 'cut.wav'
+    data = dream_wav.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])          # the header still declares it all
+    run(str(cut), '--model', 'tiny.en')
+    err = capsys.readouterr().err
+    assert 'warning: ' in err and 'is shorter than its header says' in err
+    run(str(dream_wav), '--model', 'tiny.en')
+    assert 'shorter than its header' not in capsys.readouterr().err
+
+
+def test_it_decodes_the_audio_the_speech_node_gets(dream_wav, monkeypatch, capsys):
+    """What the capture node sends (16-bit chunks), not the file's float samples: where
+    Whisper hesitates, half a 16-bit step turned a translation accepted in dream run into
+    one rejected here."""
+    from dream_audio.file_source import FileSource
+    from dream_audio.ros_messages import chunk_from_msg, chunk_to_msg
+    from dream_stt import file_transcription
+    seen = []
+    real = file_transcription.transcribe_recording
+
+    def spy(samples, *args, **kwargs):
+        seen.append(samples)
+        return real(samples, *args, **kwargs)
+    monkeypatch.setattr(file_transcription, 'transcribe_recording', spy)
+    assert run(str(dream_wav), '--model', 'tiny.en') == 0
+    sent = np.concatenate([
+        chunk_from_msg(chunk_to_msg(chunk, 'pcm_s16le', 's', 'mic')).samples
+        for chunk in FileSource(dream_wav, chunk_duration=0.1, start_time=0.0)])
+    assert np.array_equal(seen[0], sent)
+    assert run(str(dream_wav), '--model', 'tiny.en', '--encoding', 'f32le') == 0
+    assert not np.array_equal(seen[1], sent)
+    capsys.readouterr()
 
 
 def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
