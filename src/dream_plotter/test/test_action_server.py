@@ -15,7 +15,8 @@ def finish_log(outcome):
     lines = []
     logger = SimpleNamespace(info=lines.append, warning=lines.append)
     server = SimpleNamespace(node=SimpleNamespace(get_logger=lambda: logger),
-                             _stamp=Time, result_pub=SimpleNamespace(publish=lambda m: None))
+                             _stamp=Time, result_pub=SimpleNamespace(publish=lambda m: None),
+                             _stopping=False)
     handle = SimpleNamespace(request=SimpleNamespace(session_id='s1'),
                              is_cancel_requested=False, succeed=lambda: None,
                              abort=lambda: None, canceled=lambda: None)
