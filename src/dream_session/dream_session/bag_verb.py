@@ -23,6 +23,8 @@ class BagVerb:
                 bag = bag_folder(bag)
                 ok = (self._recover(bag, args.force) if args.action == 'recover'
                       else self._report(bag))
+            except BrokenPipeError:
+                raise                   # the reader has gone: no other bag is wanted either
             except Exception as exc:
                 print(f'dream bag: error: {exc}', file=sys.stderr)
                 ok = False

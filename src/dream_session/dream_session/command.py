@@ -90,7 +90,11 @@ def run_extension(args):
         print(f'dream {name}: this verb could not be loaded: {args._error}', file=sys.stderr)
         return 2
     try:
-        return int(args._extension.main(args) or 0)
+        status = int(args._extension.main(args) or 0)
+        sys.stdout.flush()        # here, not at exit: a reader gone is caught below
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print(f'dream {name}: interrupted', file=sys.stderr)
         return 130
@@ -101,6 +105,13 @@ def run_extension(args):
         if not os.environ.get('DREAM_DEBUG') and not is_usage_error(exc):
             print('(set DREAM_DEBUG=1 for the traceback)', file=sys.stderr)
         return 1
+
+
+def _reader_gone():
+    """stdout's reader has gone (``dream bag info ... | head``): stop quietly, as shell tools
+    do, with the status of a process that SIGPIPE ended."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # no error at exit
+    return 141
 
 
 def main(argv=None):

@@ -122,3 +122,27 @@ def test_installed_command_lists_the_workspace_verbs():
                          capture_output=True, text=True, check=True).stdout
     for verb in ('bench', 'demo'):
         assert f'    {verb}' in out
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path):
+    """Once, `dream bag info ... | head -3` ended with 'dream bag: error: [Errno 32] Broken
+    pipe'."""
+    import subprocess
+    import sys
+
+    from dream_session.bag_writer import SessionBagWriter
+    from dream_session.interface_types import dream_typestore
+    store = dream_typestore()
+    bags = []
+    for i in range(200):
+        with SessionBagWriter(tmp_path, f's{i}') as writer:
+            writer.write_message('session/status_note', 'std_msgs/msg/String', 1_000,
+                                 store.types['std_msgs/msg/String'](data='hello'))
+            bags.append(str(writer.path))
+    script = 'import sys; from dream_session import command; sys.exit(command.main())'
+    done = subprocess.run(
+        ['bash', '-c', f'set -o pipefail; {sys.executable} -c "{script}" bag info "$@" '
+         '| head -3', 'dream', *bags], capture_output=True, text=True, timeout=120)
+    assert len(done.stdout.splitlines()) == 3
+    assert done.stderr == '', done.stderr
+    assert done.returncode == 141
