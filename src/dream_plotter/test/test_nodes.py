@@ -72,14 +72,19 @@ def goal_for(n, session='s', start=0, seed=0):
 
 # --- the sim node and the conformance kit --------------------------------------------------
 
+def sim_process(ns, output_dir, time_scale):
+    """The sim node as ros2 launch starts it: a process of its own, on our domain."""
+    return subprocess.Popen(
+        [sys.executable, '-m', 'dream_plotter.sim_driver_node', '--ros-args', '-r',
+         f'__ns:={ns}', '-p', f'time_scale:={time_scale}', '-p', f'output_dir:={output_dir}'],
+        env=dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+
+
 def test_sim_node_in_another_process_passes_the_conformance_kit(ros, tmp_path):
     context, _ = ros
     ns = namespace()
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'dream_plotter.sim_driver_node', '--ros-args', '-r',
-         f'__ns:={ns}', '-p', 'time_scale:=25.0', '-p', f'output_dir:={tmp_path}'],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = sim_process(ns, tmp_path, 25.0)
     checks = []
     try:
         node = rclpy.create_node(f'kit_{uuid.uuid4().hex[:6]}', context=context)
@@ -101,11 +106,7 @@ def test_sim_node_stopped_by_a_signal_mid_plot_answers_its_goal_with_the_pen_up(
     import signal
     context, executor = ros
     ns = namespace()
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN))
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'dream_plotter.sim_driver_node', '--ros-args', '-r',
-         f'__ns:={ns}', '-p', 'time_scale:=1.0', '-p', f'output_dir:={tmp_path}'],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = sim_process(ns, tmp_path, 1.0)
     node = rclpy.create_node(f'stopper_{uuid.uuid4().hex[:6]}', context=context)
     executor.add_node(node)
     try:
