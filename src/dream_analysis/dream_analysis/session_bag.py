@@ -332,8 +332,8 @@ def _status_fields(statuses, first_log_ns):
         fields['total_s'] = max(0, entries[-1][0] - start_ns) / 1e9
     else:   # the session never ended, as far as its bags know
         fields.update(error=NO_OUTCOME, error_message=(
-            f'{NO_OUTCOME} recorded: the recording ends while {final} (its session manager '
-            'or recorder stopped)'))
+            f'{NO_OUTCOME} recorded: the recording ends while {final}; its session manager '
+            'or recorder stopped'))
     return fields
 
 

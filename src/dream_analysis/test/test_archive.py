@@ -363,8 +363,8 @@ def test_a_session_without_a_last_status_says_so(tmp_path):
     cut, early = table.to_dict('records')
     assert (cut['final_state'], cut['finished'], cut['failed'], cut['error']) == \
         ('plotting', False, True, 'no outcome')
-    assert cut['error_message'] == ('no outcome recorded: the recording ends while plotting '
-                                    '(its session manager or recorder stopped)')
+    assert cut['error_message'] == ('no outcome recorded: the recording ends while plotting; '
+                                    'its session manager or recorder stopped')
     assert (early['final_state'], early['error']) == ('listening', 'no outcome')
     # Not drawn, and why: not a speech failure (nothing failed; the machine stopped).
     import pandas as pd

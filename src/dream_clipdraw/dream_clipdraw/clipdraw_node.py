@@ -234,8 +234,8 @@ class ClipDrawNode(Node):
     def _execute(self, handle):
         """Runs in a worker thread: the goal from start to its terminal state."""
         goal = handle.request
-        if self._closing.is_set():
-            return self._finish(handle, GenerationResult.ERROR_CANCELLED,
+        if self._closing.is_set():      # busy: a client may try again, a restarted node
+            return self._finish(handle, GenerationResult.ERROR_BUSY,
                                 'the drawing node is shutting down')
         if not self._busy.acquire(blocking=False):
             return self._finish(handle, GenerationResult.ERROR_BUSY, BUSY_MESSAGE)

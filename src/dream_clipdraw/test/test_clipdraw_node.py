@@ -156,8 +156,10 @@ def test_winding_down_answers_the_running_goal_and_refuses_new_ones(graph):
         assert outcome.error_code == GenerationResult.ERROR_CANCELLED
         assert outcome.message.startswith('stopped: the drawing node is shutting down after')
         wait_for(done)
-        late, _ = graph.send('a whale', session='s-late')
-        assert graph.result(late)[1].message == 'the drawing node is shutting down'
+        late, _ = graph.send('a whale', session='s-late')     # to be asked again elsewhere
+        outcome = graph.result(late)[1]
+        assert outcome.error_code == GenerationResult.ERROR_BUSY
+        assert outcome.message == 'the drawing node is shutting down'
     finally:
         graph.server._closing.clear()
 

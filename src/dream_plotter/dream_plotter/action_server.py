@@ -103,10 +103,11 @@ class DrawStrokesServer:
     def _execute(self, handle):
         """Runs in a worker thread: the goal from start to its terminal state."""
         request = handle.request
-        if self._stopping:
+        if self._stopping:      # busy: a client may try again, a restarted node
             return self._finish(handle, PlotOutcome(
-                ErrorCode.NOT_ACTIVE, f'the {self.node.get_name()} node is shutting down',
-                strokes_done=_resume(request), next_stroke=_resume(request)))
+                ErrorCode.BUSY, f'the {self.node.get_name()} node is shutting down',
+                strokes_done=_resume(request), next_stroke=_resume(request)),
+                publish=False)
         if not self.is_active():
             return self._finish(handle, PlotOutcome(
                 ErrorCode.NOT_ACTIVE, 'the driver is not active: configure and activate it '

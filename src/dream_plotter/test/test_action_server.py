@@ -72,3 +72,14 @@ def test_a_goal_leaves_out_transparent_strokes_and_logs_how_many():
     outcome = DrawStrokesServer._run(server, SimpleNamespace(request=goal))
     assert outcome.error_code == ErrorCode.INVALID_DRAWING
     assert 'all 4 strokes are fainter than min_opacity 0.1' in outcome.message
+
+
+def test_a_goal_that_comes_while_the_node_winds_down_is_answered_busy():
+    """Busy, not failed: the session manager asks again, and a restarted node takes it."""
+    server = SimpleNamespace(_stopping=True, node=SimpleNamespace(get_name=lambda: 'sim'),
+                             _finish=lambda handle, outcome, publish=True: (outcome, publish))
+    goal = SimpleNamespace(request=SimpleNamespace(session_id='s1', start_stroke=2,
+                                                   drawing=SimpleNamespace(strokes=[1, 2, 3])))
+    outcome, published = DrawStrokesServer._execute(server, goal)
+    assert outcome.error_code == ErrorCode.BUSY and not published
+    assert outcome.message == 'the sim node is shutting down' and outcome.next_stroke == 2

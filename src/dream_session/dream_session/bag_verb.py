@@ -108,7 +108,8 @@ class BagVerb:
         if last is None:
             return 'session: none recorded (no session/status message)'
         state = STATE_NAMES[last.state] if last.state < len(STATE_NAMES) else str(last.state)
-        ended = ('' if state in ('done', 'failed', 'cancelled')
-                 else ' (no outcome recorded: the recording ends here)')
-        return (f'session: {last.session_id}, {state}{ended}'
-                + (f': {last.message}' if last.message else ''))
+        if state in ('done', 'failed', 'cancelled'):
+            return (f'session: {last.session_id}, {state}'
+                    + (f': {last.message}' if last.message else ''))
+        return (f'session: {last.session_id}, no outcome recorded: the recording ends while '
+                f'{state}' + (f' ({last.message})' if last.message not in ('', state) else ''))

@@ -56,6 +56,9 @@ class Session:
     pending_utterances: int = 0      # heard and not yet transcribed (while transcribing)
     understood: list = dataclasses.field(default_factory=list)   # texts of this attempt
     rejection: tuple = ('', False, False)   # the last rejected part: message, refused, stt error
+    # Transcripts naming it that came before their utterance (two topics keep no order
+    # between them; early recognition answers within milliseconds of the utterance).
+    early_transcripts: list = dataclasses.field(default_factory=list)
 
     @property
     def finished(self):
@@ -212,7 +215,11 @@ class SessionMachine:
         if session.state != LISTENING:
             return effects
         session.pending_utterances, session.understood = 1, []
-        return effects + self._enter(session, TRANSCRIBING, 'transcribing')
+        effects += self._enter(session, TRANSCRIBING, 'transcribing')
+        early, session.early_transcripts = session.early_transcripts, []
+        for transcript in early:
+            effects += self.on_transcript(**transcript)
+        return effects
 
     def on_audio_error(self, message, session_id=''):
         session = self._resolve(session_id)
@@ -239,6 +246,12 @@ class SessionMachine:
         if not is_final:
             return []
         session = self._resolve(session_id)
+        if session is not None and session.state == LISTENING and (
+                session.session_id == session_id):
+            session.early_transcripts.append(dict(   # its utterance is still on its way
+                ok=ok, text=text, message=message, session_id=session_id,
+                stt_error=stt_error, refused=refused))
+            return []
         if session is None or session.state != TRANSCRIBING:
             return []
         if ok and not stt_error and text.strip():

@@ -121,7 +121,7 @@ def test_bag_info_says_how_the_session_ended(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'session: fine, done\n' in out
     assert 'session: broke, failed: drawing failed: no CLIP' in out
-    assert 'session: cut, plotting (no outcome recorded: the recording ends here)' in out
+    assert 'session: cut, no outcome recorded: the recording ends while plotting\n' in out
 
 
 def test_recovery_of_a_renamed_folder_names_its_own_file(bag, capsys):

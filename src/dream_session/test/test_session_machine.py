@@ -313,3 +313,16 @@ def test_speech_that_begins_while_a_dream_is_transcribed_is_a_new_dream(machine)
     assert states(effects) == ['transcribing']
     effects = machine.on_transcript(ok=True, text='second', session_id='s2')
     assert [e.session.session_id for e in effects if isinstance(e, sm.PublishStatus)] == ['s2']
+
+
+def test_a_transcript_before_its_utterance_is_kept_for_it(machine):
+    """Early recognition answers within milliseconds of the utterance, on another topic: once,
+    a transcript that overtook its utterance was dropped and the session timed out
+    transcribing."""
+    sid = machine.on_speech_started()[0].session.session_id
+    assert machine.on_transcript(ok=True, text='stale', session_id='long-gone') == []
+    assert machine.on_transcript(ok=True, text='a whale at night', session_id=sid) == []
+    assert machine.sessions[sid].state == sm.LISTENING
+    effects = machine.on_utterance(sid)
+    assert states(effects) == ['transcribing', 'generating']
+    assert machine.sessions[sid].prompt == 'a whale at night'
