@@ -42,6 +42,7 @@ STATUS_TYPE = 'dream_interfaces/msg/SessionStatus'
 TERMINAL = (SessionStatus.STATE_DONE, SessionStatus.STATE_FAILED, SessionStatus.STATE_CANCELLED)
 HISTORY_SETTLE = 1.0    # s: the rest of a latched history comes within this
 ORPHAN_WAIT = 3.0       # s a live session's manager may be missing from the graph
+QUIET_END = 1.0         # s with nothing heard that end a wind-down (see wind_down)
 
 DEFAULT_TOPICS = [
     'audio/utterance:dream_interfaces/msg/Utterance',
@@ -107,6 +108,7 @@ class RecorderNode(Node):
         self._managers = {}      # session id -> gid of the publisher of its statuses
         self._orphaned = {}      # session id -> since when its manager is missing
         self._next_manager_check = 0.0
+        self._last_heard = 0.0   # time.monotonic() of the last message recorded
         self.closed_bags = []    # paths, for the runner and tests
 
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -147,6 +149,7 @@ class RecorderNode(Node):
     def _on_status(self, data, info=None):
         status = self._store.deserialize_cdr(data, STATUS_TYPE)
         sid = status.session_id
+        self._last_heard = time.monotonic()
         if not sid:
             return
         if info is not None and info.get('publisher_gid'):
@@ -183,6 +186,7 @@ class RecorderNode(Node):
         def callback(data):
             bag = self._route(topic, data)
             if bag is not None:
+                self._last_heard = time.monotonic()
                 bag.write(topic, self._now(), data)
         return callback
 
@@ -277,9 +281,15 @@ class RecorderNode(Node):
     def wind_down(self):
         """Its process got SIGINT/SIGTERM, as every node's does under ros2 launch: done once
         each open session has its last status and its actions their results (the session
-        manager cancels them as it stops), so those are in the bags."""
-        return lambda: all(sid in self._closing and not self._running.get(sid)
-                           for sid in self._bags)
+        manager cancels them as it stops), so those are in the bags; or once nothing has come
+        for QUIET_END s (the recorder stopped alone: no last status is on its way)."""
+        begun = time.monotonic()
+
+        def done():
+            quiet = time.monotonic() - max(begun, self._last_heard) >= QUIET_END
+            return quiet or all(sid in self._closing and not self._running.get(sid)
+                                for sid in self._bags)
+        return done
 
     def close_all(self):
         for sid in list(self._bags):

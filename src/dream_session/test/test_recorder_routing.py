@@ -219,3 +219,19 @@ def test_a_session_whose_manager_left_the_graph_has_its_bag_closed(system):
     manager.destroy_node()                     # killed
     _until(lambda: len(recorder.closed_bags) == 1, 'the bag was never closed', timeout=15)
     assert not (recorder.closed_bags[0] / 'RECORDING').exists()
+
+
+def test_a_recorder_stopped_alone_winds_down_once_nothing_comes(system):
+    """The QA's recorder waited its whole grace (4 s) for a last status nobody was sending."""
+    recorder, node = system
+    status = node.create_publisher(SessionStatus, 'session/status', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    status.publish(SessionStatus(session_id='going', state=SessionStatus.STATE_PLOTTING))
+    _until(lambda: 'going' in recorder._bags, 'the session got no bag')
+    done = recorder.wind_down()
+    assert not done()                         # a last status may still be on its way
+    status.publish(SessionStatus(session_id='going', state=SessionStatus.STATE_PLOTTING))
+    time.sleep(0.6)
+    assert not done()                         # something came 0.6 s ago
+    _until(done, 'the wind-down never ended', timeout=3)
