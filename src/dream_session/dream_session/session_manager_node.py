@@ -128,6 +128,8 @@ class SessionManagerNode(Node):
         self._servers = {}               # (kind, session id) -> gids of its server's status
         self._missing_since = {}         # (kind, session id) -> when its server went missing
         self._next_server_check = 0.0
+        self._speech_nodes = {}          # session id -> gids of speech/transcript publishers
+        self._speech_missing = {}        # session id -> since when they are gone
         # The latest finished sessions (bounded), for runners and tests; and how many in all.
         self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
         self.finished_count = 0
@@ -145,7 +147,7 @@ class SessionManagerNode(Node):
         self.create_service(ControlSession, 'session/control', self._on_control)
         self._generate = ActionClient(self, GenerateDrawing, 'generate_drawing')
         self._plot = ActionClient(self, DrawStrokes, 'draw_strokes')
-        self.create_timer(0.5, lambda: self._apply(self._machine.on_tick()))
+        self.create_timer(0.5, self._on_tick)
         # speech_ended() is called from a runner's thread; the machine changes on this node's
         self._speech_end_reason = ''
         self._speech_ended = self.create_guard_condition(
@@ -333,6 +335,34 @@ class SessionManagerNode(Node):
                 self._check_servers(now)
             if not self._unsent and not self._unanswered and not self._goals:
                 self._goal_timer.cancel()
+
+    def _on_tick(self):
+        with self._lock:
+            self._apply(self._machine.on_tick())
+            self._check_speech_nodes(time.monotonic())
+
+    def _check_speech_nodes(self, now):
+        """A session transcribing whose speech node has left the graph (stopped or crashed:
+        a restarted one does not decode the lost utterance) fails SERVER_LOST_WAIT s later,
+        not at the transcribing timeout."""
+        waiting = [s.session_id for s in self._machine.sessions.values()
+                   if s.state == sm.TRANSCRIBING]
+        for sid in list(self._speech_nodes):
+            if sid not in waiting:
+                self._speech_nodes.pop(sid)
+                self._speech_missing.pop(sid, None)
+        if not waiting:
+            return
+        topic = self.resolve_topic_name('speech/transcript')
+        present = {bytes(i.endpoint_gid) for i in self.get_publishers_info_by_topic(topic)}
+        for sid in waiting:
+            nodes = self._speech_nodes.setdefault(sid, present)   # as it began transcribing
+            if not nodes or nodes & present:
+                self._speech_missing.pop(sid, None)
+            elif now - self._speech_missing.setdefault(sid, now) >= SERVER_LOST_WAIT:
+                self._apply(self._machine.fail(
+                    sid, 'speech recognition failed: the speech node left the graph while '
+                    'transcribing (its process stopped or crashed)', sm.ERROR_STT))
 
     def _status_publishers(self, kind):
         """The gids of the status publishers of the action's servers: one per server."""

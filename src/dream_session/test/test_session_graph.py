@@ -234,6 +234,28 @@ def test_a_server_gone_mid_drawing_fails_its_session_even_if_another_replaces_it
         runner.stop(grace=0.5)
 
 
+def test_a_speech_node_gone_while_transcribing_fails_its_session_soon(graph):
+    """Once, a speech node killed mid-transcription left its session transcribing for the
+    whole transcribing timeout (60 s), with a message that did not say why."""
+    runner, visitor = graph(transcribing_timeout=120.0)
+    speech = rclpy.create_node('speech', context=runner.context)
+    speech.create_publisher(Transcript, 'speech/transcript', 10)
+    runner.add_node(speech)
+    time.sleep(0.5)
+    visitor.speaking.publish(Bool(data=True))
+    time.sleep(0.2)
+    visitor.speaking.publish(Bool(data=False))
+    visitor.node.destroy_publisher(visitor.transcript)   # only the speech node transcribes
+    visitor.utterance.publish(Utterance(end_reason=Utterance.END_SILENCE))
+    time.sleep(1.0)
+    started = time.monotonic()
+    runner.remove_node(speech)                           # killed mid-transcription
+    session = wait_finished(runner)
+    assert session.state == S.STATE_FAILED and session.error_code == S.ERROR_STT
+    assert 'the speech node left the graph while transcribing' in session.message
+    assert time.monotonic() - started < 10
+
+
 MY_ARM = '''
 from rclpy.node import Node
 
