@@ -31,6 +31,7 @@ class StandInDrawingServer(Node):
         self.declare_parameter('slow_seconds', 5.0, ParameterDescriptor(
             description='how long a goal whose prompt contains "slow" takes'))
         self._busy = threading.Lock()
+        self._closing = threading.Event()
         self._drawing_pub = self.create_publisher(Drawing, 'drawing', _QOS)
         self._feedback_pub = self.create_publisher(GenerationFeedback,
                                                    'generate_drawing/feedback_mirror', _QOS)
@@ -43,6 +44,7 @@ class StandInDrawingServer(Node):
             cancel_callback=lambda handle: CancelResponse.ACCEPT)
 
     def destroy_node(self):
+        self._closing.set()
         # rclpy's destroy_node leaves an action server in the graph until the process ends
         self._server.destroy()
         return super().destroy_node()
@@ -69,7 +71,8 @@ class StandInDrawingServer(Node):
         deadline = time.monotonic() + (self.get_parameter('slow_seconds').value
                                        if 'slow' in goal.prompt else 0.0)
         while time.monotonic() < deadline and not handle.is_cancel_requested:
-            time.sleep(0.05)
+            if self._closing.wait(0.05):    # destroyed meanwhile: nothing can be sent
+                return result
         feedback = GenerateDrawing.Feedback()
         feedback.progress = GenerationFeedback(session_id=goal.session_id, iteration=1,
                                                total_iterations=1, score=0.25)
