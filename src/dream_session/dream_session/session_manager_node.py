@@ -37,6 +37,32 @@ SERVER_LOST_WAIT = 2.0      # s a server may be missing from the graph (discover
 SERVER_CHECK_EVERY = 0.5    # s between looks at the graph while goals run
 
 
+class Departures:
+    """Per key (a goal, a session transcribing): the publishers (gids) that served it when it
+    began, and whether all of them have now been missing from the graph SERVER_LOST_WAIT s."""
+
+    def __init__(self):
+        self._serving = {}
+        self._missing_since = {}
+
+    def note(self, key, present):
+        self._serving.setdefault(key, present)
+
+    def gone(self, key, present, now):
+        serving = self._serving.get(key)
+        if not serving or serving & present:
+            self._missing_since.pop(key, None)
+            return False
+        return now - self._missing_since.setdefault(key, now) >= SERVER_LOST_WAIT
+
+    def forget(self, key):
+        self._serving.pop(key, None)
+        self._missing_since.pop(key, None)
+
+    def keys(self):
+        return list(self._serving)
+
+
 def _seconds(description, low=0.0, high=86400.0):
     return ParameterDescriptor(description=description, floating_point_range=[
         FloatingPointRange(from_value=low, to_value=high)])
@@ -125,11 +151,9 @@ class SessionManagerNode(Node):
         self._in_flight = set()          # (kind, session id) of goals with no result yet
         self._unsent = []                # goals waiting for their server: see _send
         self._unanswered = {}            # (kind, session id) -> deadline of the goal's reply
-        self._servers = {}               # (kind, session id) -> gids of its server's status
-        self._missing_since = {}         # (kind, session id) -> when its server went missing
+        self._servers = Departures()     # (kind, session id): its goal's server
         self._next_server_check = 0.0
-        self._speech_nodes = {}          # session id -> gids of speech/transcript publishers
-        self._speech_missing = {}        # session id -> since when they are gone
+        self._speech_nodes = Departures()    # session id: the speech nodes as it transcribes
         # The latest finished sessions (bounded), for runners and tests; and how many in all.
         self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
         self.finished_count = 0
@@ -347,38 +371,34 @@ class SessionManagerNode(Node):
         not at the transcribing timeout."""
         waiting = [s.session_id for s in self._machine.sessions.values()
                    if s.state == sm.TRANSCRIBING]
-        for sid in list(self._speech_nodes):
+        for sid in self._speech_nodes.keys():
             if sid not in waiting:
-                self._speech_nodes.pop(sid)
-                self._speech_missing.pop(sid, None)
+                self._speech_nodes.forget(sid)
         if not waiting:
             return
-        topic = self.resolve_topic_name('speech/transcript')
-        present = {bytes(i.endpoint_gid) for i in self.get_publishers_info_by_topic(topic)}
+        present = self._publisher_gids('speech/transcript')
         for sid in waiting:
-            nodes = self._speech_nodes.setdefault(sid, present)   # as it began transcribing
-            if not nodes or nodes & present:
-                self._speech_missing.pop(sid, None)
-            elif now - self._speech_missing.setdefault(sid, now) >= SERVER_LOST_WAIT:
+            self._speech_nodes.note(sid, present)
+            if self._speech_nodes.gone(sid, present, now):
                 self._apply(self._machine.fail(
                     sid, 'speech recognition failed: the speech node left the graph while '
                     'transcribing (its process stopped or crashed)', sm.ERROR_STT))
 
+    def _publisher_gids(self, topic):
+        """The gids of the publishers of ``topic`` in the graph."""
+        return {bytes(info.endpoint_gid)
+                for info in self.get_publishers_info_by_topic(self.resolve_topic_name(topic))}
+
     def _status_publishers(self, kind):
         """The gids of the status publishers of the action's servers: one per server."""
         name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
-        topic = self.resolve_topic_name(name) + '/_action/status'
-        return {bytes(info.endpoint_gid) for info in self.get_publishers_info_by_topic(topic)}
+        return self._publisher_gids(f'{name}/_action/status')
 
     def _check_servers(self, now):
         """Fail the goals whose server has left the graph (see the module docstring)."""
         for key in list(self._goals):
             kind, sid = key
-            servers = self._servers.get(key)
-            if not servers or servers & self._status_publishers(kind):
-                self._missing_since.pop(key, None)
-                continue
-            if now - self._missing_since.setdefault(key, now) < SERVER_LOST_WAIT:
+            if not self._servers.gone(key, self._status_publishers(kind), now):
                 continue
             self._forget_goal(key)
             self._in_flight.discard(key)
@@ -388,8 +408,7 @@ class SessionManagerNode(Node):
                                           '(its process stopped or crashed)')
 
     def _forget_goal(self, key):
-        self._servers.pop(key, None)
-        self._missing_since.pop(key, None)
+        self._servers.forget(key)
         return self._goals.pop(key, None)
 
     def _no_server(self, kind, sid):
@@ -419,7 +438,7 @@ class SessionManagerNode(Node):
             with self._lock:
                 self._goals[(kind, sid)] = handle
                 # the server that took it: one that replaces it later knows nothing of it
-                self._servers[(kind, sid)] = self._status_publishers(kind)
+                self._servers.note((kind, sid), self._status_publishers(kind))
                 self._watch()
                 if sid not in self._machine.sessions:
                     # cancelled (or timed out) while the goal was on its way
