@@ -35,6 +35,7 @@ from dream_interfaces.msg import SessionStatus
 from dream_session.bag_writer import SessionBagWriter
 from dream_session.interface_types import dream_typestore
 from dream_session.message_classes import message_class
+from dream_runtime.graph_departures import Departures, publisher_gids
 from dream_runtime.node_process import run_node
 
 STATUS_TOPIC = 'session/status'
@@ -105,8 +106,7 @@ class RecorderNode(Node):
         self._dropped = set()    # (session id, topic) already warned about
         self._started_ns = time.time_ns()    # wall clock, as DDS stamps what it sends
         self._history = {}       # session id -> (statuses published before we started, when)
-        self._managers = {}      # session id -> gid of the publisher of its statuses
-        self._orphaned = {}      # session id -> since when its manager is missing
+        self._managers = Departures(ORPHAN_WAIT)     # session id: its manager
         self._next_manager_check = 0.0
         self._last_heard = 0.0   # time.monotonic() of the last message recorded
         self.closed_bags = []    # paths, for the runner and tests
@@ -153,7 +153,7 @@ class RecorderNode(Node):
         if not sid:
             return
         if info is not None and info.get('publisher_gid'):
-            self._managers[sid] = bytes(info['publisher_gid']['data'])
+            self._managers.note(sid, {bytes(info['publisher_gid']['data'])})
         bag = self._bags.get(sid)
         if bag is None:
             if sid in self._closed:
@@ -230,15 +230,12 @@ class RecorderNode(Node):
 
     def _check_managers(self, now):
         """Close the bags of live sessions whose manager has left the graph."""
-        live = [sid for sid in self._bags if sid not in self._closing and sid in self._managers]
+        live = [sid for sid in self._bags if sid not in self._closing]
         if not live:
             return
-        topic = self.resolve_topic_name(STATUS_TOPIC)
-        present = {bytes(i.endpoint_gid) for i in self.get_publishers_info_by_topic(topic)}
+        present = publisher_gids(self, STATUS_TOPIC)
         for sid in live:
-            if self._managers[sid] in present:
-                self._orphaned.pop(sid, None)
-            elif now - self._orphaned.setdefault(sid, now) >= ORPHAN_WAIT:
+            if self._managers.gone(sid, present, now):
                 self.get_logger().warning(
                     f'session {sid}: its session manager left the graph while the session was '
                     'live (stopped or crashed): its bag is closed without an outcome')
@@ -270,8 +267,7 @@ class RecorderNode(Node):
         self._closing.pop(sid, None)
         self._running.pop(sid, None)
         self._answered.pop(sid, None)
-        self._managers.pop(sid, None)
-        self._orphaned.pop(sid, None)
+        self._managers.forget(sid)
         self._order.remove(sid)
         bag.close()
         self._closed.add(sid)

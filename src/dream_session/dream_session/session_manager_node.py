@@ -31,36 +31,11 @@ from dream_clipdraw.presets import preset_names
 from dream_plotter.node_parameters import paper_error
 from dream_session import session_machine as sm
 from dream_session.prompt_policy import PromptPolicy
+from dream_runtime.graph_departures import Departures, publisher_gids
 from dream_runtime.node_process import run_node
 
 SERVER_LOST_WAIT = 2.0      # s a server may be missing from the graph (discovery flaps)
 SERVER_CHECK_EVERY = 0.5    # s between looks at the graph while goals run
-
-
-class Departures:
-    """Per key (a goal, a session transcribing): the publishers (gids) that served it when it
-    began, and whether all of them have now been missing from the graph SERVER_LOST_WAIT s."""
-
-    def __init__(self):
-        self._serving = {}
-        self._missing_since = {}
-
-    def note(self, key, present):
-        self._serving.setdefault(key, present)
-
-    def gone(self, key, present, now):
-        serving = self._serving.get(key)
-        if not serving or serving & present:
-            self._missing_since.pop(key, None)
-            return False
-        return now - self._missing_since.setdefault(key, now) >= SERVER_LOST_WAIT
-
-    def forget(self, key):
-        self._serving.pop(key, None)
-        self._missing_since.pop(key, None)
-
-    def keys(self):
-        return list(self._serving)
 
 
 def _seconds(description, low=0.0, high=86400.0):
@@ -151,9 +126,9 @@ class SessionManagerNode(Node):
         self._in_flight = set()          # (kind, session id) of goals with no result yet
         self._unsent = []                # goals waiting for their server: see _send
         self._unanswered = {}            # (kind, session id) -> deadline of the goal's reply
-        self._servers = Departures()     # (kind, session id): its goal's server
+        self._servers = Departures(SERVER_LOST_WAIT)     # (kind, session id): goal's server
         self._next_server_check = 0.0
-        self._speech_nodes = Departures()    # session id: the speech nodes as it transcribes
+        self._speech_nodes = Departures(SERVER_LOST_WAIT)    # session id: its speech nodes
         # The latest finished sessions (bounded), for runners and tests; and how many in all.
         self.finished = collections.deque(maxlen=sm.FINISHED_KEPT)
         self.finished_count = 0
@@ -376,7 +351,7 @@ class SessionManagerNode(Node):
                 self._speech_nodes.forget(sid)
         if not waiting:
             return
-        present = self._publisher_gids('speech/transcript')
+        present = publisher_gids(self, 'speech/transcript')
         for sid in waiting:
             self._speech_nodes.note(sid, present)
             if self._speech_nodes.gone(sid, present, now):
@@ -384,15 +359,10 @@ class SessionManagerNode(Node):
                     sid, 'speech recognition failed: the speech node left the graph while '
                     'transcribing (its process stopped or crashed)', sm.ERROR_STT))
 
-    def _publisher_gids(self, topic):
-        """The gids of the publishers of ``topic`` in the graph."""
-        return {bytes(info.endpoint_gid)
-                for info in self.get_publishers_info_by_topic(self.resolve_topic_name(topic))}
-
     def _status_publishers(self, kind):
         """The gids of the status publishers of the action's servers: one per server."""
         name = 'generate_drawing' if kind == 'generate' else 'draw_strokes'
-        return self._publisher_gids(f'{name}/_action/status')
+        return publisher_gids(self, f'{name}/_action/status')
 
     def _check_servers(self, now):
         """Fail the goals whose server has left the graph (see the module docstring)."""
