@@ -66,7 +66,11 @@ def test_a_signal_cancels_and_closes_recordings(node, tmp_path, once, sig, statu
         utterance = node.create_publisher(Utterance, 'audio/utterance', qos)
         transcript = node.create_publisher(Transcript, 'speech/transcript', qos)
         deadline = time.monotonic() + 30
-        while not (transcript.get_subscription_count() >= 2 and statuses):
+        # every publisher matched (a message sent before that is lost): the manager hears
+        # all three, the recorder the utterance and the transcript
+        while not (speaking.get_subscription_count() >= 1 and statuses
+                   and utterance.get_subscription_count() >= 2
+                   and transcript.get_subscription_count() >= 2):
             assert time.monotonic() < deadline and proc.poll() is None, 'runner did not start'
             node.executor_.spin_once(timeout_sec=0.05)
         speaking.publish(Bool(data=True))
