@@ -101,10 +101,10 @@ class BagVerb:
         from dream_session.interface_types import dream_typestore
         from dream_session.run_verb import STATE_NAMES
         statuses = [c for c in reader.connections if c.topic == 'session/status']
-        last = None
+        store, last = dream_typestore(), None
         # (rosbags reads every connection when given none)
         for conn, _, data in reader.messages(connections=statuses) if statuses else ():
-            last = dream_typestore().deserialize_cdr(data, conn.msgtype)
+            last = store.deserialize_cdr(data, conn.msgtype)
         if last is None:
             return 'session: none recorded (no session/status message)'
         state = STATE_NAMES[last.state] if last.state < len(STATE_NAMES) else str(last.state)

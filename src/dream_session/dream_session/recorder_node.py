@@ -114,8 +114,7 @@ class RecorderNode(Node):
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.create_subscription(SessionStatus, STATUS_TOPIC,
-                                 lambda data, info: self._on_status(data, info), latched,
+        self.create_subscription(SessionStatus, STATUS_TOPIC, self._on_status, latched,
                                  raw=True)
         self._topics = {}
         for spec in self.get_parameter('topics').value:
@@ -146,19 +145,20 @@ class RecorderNode(Node):
         self.get_logger().info(f'session {session_id}: recording to {bag.path}')
         return bag
 
-    def _on_status(self, data, info=None):
+    def _on_status(self, data, info):
+        """``info``: rclpy's MessageInfo (a callback of two parameters gets it)."""
         status = self._store.deserialize_cdr(data, STATUS_TYPE)
         sid = status.session_id
         self._last_heard = time.monotonic()
         if not sid:
             return
-        if info is not None and info.get('publisher_gid'):
+        if info.get('publisher_gid'):
             self._managers.note(sid, {bytes(info['publisher_gid']['data'])})
         bag = self._bags.get(sid)
         if bag is None:
             if sid in self._closed:
                 return
-            if info is not None and info['source_timestamp'] < self._started_ns:
+            if info['source_timestamp'] < self._started_ns:
                 self._remember(sid, status, data)
                 return
             bag = self._open_with_history(sid)
@@ -224,7 +224,8 @@ class RecorderNode(Node):
         if (sid, topic) in self._dropped:
             return
         self._dropped.add((sid, topic))
-        why = ('its bag is already closed' if sid in self._closed
+        why = ('its bag is closed (or it ended before this recorder started)'
+               if sid in self._closed
                else 'no bag is open for it (no session/status seen)')
         self.get_logger().warning(f'not recorded: {topic} for session {sid}: {why}')
 
